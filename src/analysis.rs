@@ -1,0 +1,420 @@
+//! Japanese text analysis: normalisation, lindera (IPADIC) segmentation, and the two tantivy
+//! analyzers every index registers (`ja` word terms and `ja_bigram` character bigrams).
+//!
+//! The word pipeline is: NFKC + lowercase → lindera segmentation → drop tokens whose full
+//! four-part POS tag is in [`STOP_TAGS`] → base form for inflected words → drop light verbs
+//! ([`STOP_BASE_FORMS`]) → katakana stem (trailing ー of long katakana words). It is written out
+//! here rather than configured through lindera's filter config so that each step can be tested.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lindera::dictionary::{Dictionary, load_dictionary};
+use lindera::mode::Mode;
+use lindera::segmenter::Segmenter;
+use tantivy::Index;
+use tantivy::tokenizer::{TextAnalyzer, Token, TokenStream, Tokenizer};
+use unicode_normalization::UnicodeNormalization;
+
+/// Name of the word analyzer registered on every index.
+pub const TOKENIZER: &str = "ja";
+/// Name of the character-bigram analyzer registered on every index.
+pub const BIGRAM_TOKENIZER: &str = "ja_bigram";
+/// Bumped whenever analysis output changes, so that stale indexes are rebuilt.
+pub const ANALYZER_VERSION: u32 = 1;
+
+/// Environment variable naming the dictionary directory.
+pub const DICT_ENV: &str = "MADOGUCHI_DICT";
+
+/// Part-of-speech tags (IPADIC, all four levels) whose tokens carry no meaning for retrieval:
+/// particles, auxiliaries, symbols, conjunctions, fillers, interjections, and dependent words.
+pub const STOP_TAGS: &[&str] = &[
+    "助詞,格助詞,一般,*",
+    "助詞,格助詞,引用,*",
+    "助詞,格助詞,連語,*",
+    "助詞,係助詞,*,*",
+    "助詞,副助詞,*,*",
+    "助詞,間投助詞,*,*",
+    "助詞,並立助詞,*,*",
+    "助詞,終助詞,*,*",
+    "助詞,副助詞／並立助詞／終助詞,*,*",
+    "助詞,連体化,*,*",
+    "助詞,副詞化,*,*",
+    "助詞,特殊,*,*",
+    "助詞,接続助詞,*,*",
+    "助動詞,*,*,*",
+    "記号,一般,*,*",
+    "記号,句点,*,*",
+    "記号,読点,*,*",
+    "記号,空白,*,*",
+    "記号,括弧開,*,*",
+    "記号,括弧閉,*,*",
+    "接続詞,*,*,*",
+    "フィラー,*,*,*",
+    "感動詞,*,*,*",
+    "その他,間投,*,*",
+    "連体詞,*,*,*",
+    "動詞,非自立,*,*",
+    "動詞,接尾,*,*",
+    "形容詞,非自立,*,*",
+    "名詞,非自立,一般,*",
+    "名詞,非自立,副詞可能,*",
+    "名詞,非自立,助動詞語幹,*",
+    "名詞,非自立,形容動詞語幹,*",
+    "名詞,特殊,助動詞語幹,*",
+    "名詞,接尾,助動詞語幹,*",
+    "名詞,代名詞,一般,*",
+    "名詞,代名詞,縮約,*",
+];
+
+/// Base forms of light verbs that appear in almost every question (する, できる, …).
+pub const STOP_BASE_FORMS: &[&str] = &[
+    "する",
+    "できる",
+    "ある",
+    "いる",
+    "なる",
+    "おる",
+    "いう",
+    "くださる",
+    "いただく",
+    "ござる",
+    "れる",
+    "られる",
+    "せる",
+    "させる",
+];
+
+/// Errors from loading the analyzer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The dictionary directory does not exist.
+    #[error(
+        "IPADIC dictionary not found at {0}: run scripts/setup-ipadic.sh, or set {DICT_ENV} / --dict"
+    )]
+    DictionaryMissing(PathBuf),
+    /// lindera failed to load the dictionary or to segment text.
+    #[error("lindera: {0}")]
+    Lindera(String),
+}
+
+/// Result alias for this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where the dictionary comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DictSource {
+    /// A directory built by `scripts/setup-ipadic.sh`.
+    Path(PathBuf),
+    /// Compiled into the binary (`--features embed-ipadic`).
+    Embedded,
+}
+
+impl DictSource {
+    /// The default: `$MADOGUCHI_DICT`, else the embedded dictionary when compiled in, else
+    /// `.lindera-cache/ipadic` under the working directory, else under the source checkout.
+    pub fn default_source() -> DictSource {
+        if let Some(p) = std::env::var_os(DICT_ENV).filter(|p| !p.is_empty()) {
+            return DictSource::Path(PathBuf::from(p));
+        }
+        if cfg!(feature = "embed-ipadic") {
+            return DictSource::Embedded;
+        }
+        let local = PathBuf::from(".lindera-cache/ipadic");
+        if local.exists() {
+            return DictSource::Path(local);
+        }
+        DictSource::Path(Path::new(env!("CARGO_MANIFEST_DIR")).join(".lindera-cache/ipadic"))
+    }
+
+    /// A short description for logs and fingerprints.
+    pub fn describe(&self) -> String {
+        match self {
+            DictSource::Path(p) => p.display().to_string(),
+            DictSource::Embedded => "embedded://ipadic".into(),
+        }
+    }
+}
+
+/// The Japanese analyzer: cheap to clone (the dictionary is shared and memory-mapped).
+#[derive(Clone)]
+pub struct Analyzer {
+    segmenter: Arc<Segmenter>,
+}
+
+/// One analysed token, for inspection (`madoguchi analyze`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Analysed {
+    /// Surface form in the normalised text.
+    pub surface: String,
+    /// Four-part POS tag.
+    pub pos: String,
+    /// The term indexed, or `None` when the token was dropped.
+    pub term: Option<String>,
+}
+
+impl Analyzer {
+    /// Loads the dictionary and builds the segmenter.
+    pub fn load(source: &DictSource) -> Result<Analyzer> {
+        let dictionary: Dictionary = match source {
+            DictSource::Path(p) => {
+                if !p.join("metadata.json").exists() {
+                    return Err(Error::DictionaryMissing(p.clone()));
+                }
+                let uri = p.to_string_lossy();
+                load_dictionary(&uri).map_err(|e| Error::Lindera(e.to_string()))?
+            }
+            DictSource::Embedded => {
+                load_dictionary("embedded://ipadic").map_err(|e| Error::Lindera(e.to_string()))?
+            }
+        };
+        let segmenter = Segmenter::new(Mode::Normal, dictionary, None);
+        Ok(Analyzer {
+            segmenter: Arc::new(segmenter),
+        })
+    }
+
+    /// The index terms of `text`, in order.
+    pub fn terms(&self, text: &str) -> Vec<String> {
+        self.inspect(text)
+            .into_iter()
+            .filter_map(|a| a.term)
+            .collect()
+    }
+
+    /// Every token of `text` with its POS tag and what became of it.
+    pub fn inspect(&self, text: &str) -> Vec<Analysed> {
+        let normalized = normalize(text);
+        let Ok(mut tokens) = self.segmenter.segment(normalized.as_str().into()) else {
+            return Vec::new();
+        };
+        tokens
+            .iter_mut()
+            .map(|tok| {
+                let surface = tok.surface.to_string();
+                let details: Vec<String> = tok.details().iter().map(|s| (*s).to_owned()).collect();
+                let pos = pos_tag(&details);
+                let base = details.get(6).filter(|b| b.as_str() != "*");
+                let term = index_term(&surface, &pos, base.map(String::as_str));
+                Analysed { surface, pos, term }
+            })
+            .collect()
+    }
+}
+
+/// NFKC and lowercase; also folds the wave dash 〜, which NFKC leaves apart from ~.
+pub fn normalize(text: &str) -> String {
+    text.nfkc()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == '〜' { '~' } else { c })
+        .collect()
+}
+
+fn pos_tag(details: &[String]) -> String {
+    let mut parts: Vec<&str> = details.iter().take(4).map(String::as_str).collect();
+    parts.resize(4, "*");
+    parts.join(",")
+}
+
+fn is_katakana(c: char) -> bool {
+    matches!(c, '\u{30A1}'..='\u{30FA}' | 'ー' | '・')
+}
+
+/// Decides what a token contributes to the index.
+fn index_term(surface: &str, pos: &str, base: Option<&str>) -> Option<String> {
+    // ASCII words (eltax, qr, pdf) survive whatever tag an unknown-word guess gave them.
+    let ascii_word = surface.len() >= 2 && surface.chars().all(|c| c.is_ascii_alphanumeric());
+    if !ascii_word && STOP_TAGS.contains(&pos) {
+        return None;
+    }
+    if surface.chars().all(|c| !c.is_alphanumeric()) {
+        return None;
+    }
+    let word = match base {
+        Some(b) if pos.starts_with("動詞") || pos.starts_with("形容詞") => b,
+        _ => surface,
+    };
+    if STOP_BASE_FORMS.contains(&word) {
+        return None;
+    }
+    Some(katakana_stem(word))
+}
+
+/// Drops the long-vowel mark that ends a katakana word of four or more characters
+/// (サーバー → サーバ), so both spellings meet.
+fn katakana_stem(word: &str) -> String {
+    let n = word.chars().count();
+    if n >= 4 && word.ends_with('ー') && word.chars().all(is_katakana) {
+        word.trim_end_matches('ー').to_owned()
+    } else {
+        word.to_owned()
+    }
+}
+
+/// Character bigrams of the normalised text, over runs of letters and digits; a run of one
+/// character yields that character. Used for a second field that still matches compounds the
+/// dictionary does not know and words with a typo.
+pub fn bigrams(text: &str) -> Vec<String> {
+    let normalized = normalize(text);
+    let mut out = Vec::new();
+    let mut run: Vec<char> = Vec::new();
+    let mut flush = |run: &mut Vec<char>| {
+        match run.len() {
+            0 => {}
+            1 => out.push(run[0].to_string()),
+            _ => out.extend(run.windows(2).map(|w| w.iter().collect::<String>())),
+        }
+        run.clear();
+    };
+    for c in normalized.chars() {
+        if c.is_alphanumeric() || c == 'ー' || c == '々' {
+            run.push(c);
+        } else {
+            flush(&mut run);
+        }
+    }
+    flush(&mut run);
+    out
+}
+
+/// Registers both analyzers on `index`. Registrations live in memory, so this runs on every
+/// build and every open.
+pub fn register(index: &Index, analyzer: &Analyzer) {
+    index.tokenizers().register(
+        TOKENIZER,
+        TextAnalyzer::from(TermTokenizer {
+            analyze: TermFn::Words(analyzer.clone()),
+        }),
+    );
+    index.tokenizers().register(
+        BIGRAM_TOKENIZER,
+        TextAnalyzer::from(TermTokenizer {
+            analyze: TermFn::Bigrams,
+        }),
+    );
+}
+
+#[derive(Clone)]
+enum TermFn {
+    Words(Analyzer),
+    Bigrams,
+}
+
+/// tantivy adapter: runs one of our analyzers and hands its terms to tantivy.
+#[derive(Clone)]
+struct TermTokenizer {
+    analyze: TermFn,
+}
+
+/// Token stream over terms computed up front.
+struct TermStream {
+    tokens: Vec<Token>,
+    next: usize,
+}
+
+impl Tokenizer for TermTokenizer {
+    type TokenStream<'a> = TermStream;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> TermStream {
+        let terms = match &self.analyze {
+            TermFn::Words(a) => a.terms(text),
+            TermFn::Bigrams => bigrams(text),
+        };
+        // Offsets are not used (no highlighting); positions count the terms kept.
+        let tokens = terms
+            .into_iter()
+            .enumerate()
+            .map(|(position, text)| Token {
+                offset_from: 0,
+                offset_to: 0,
+                position,
+                text,
+                position_length: 1,
+            })
+            .collect();
+        TermStream { tokens, next: 0 }
+    }
+}
+
+impl TokenStream for TermStream {
+    fn advance(&mut self) -> bool {
+        self.next += 1;
+        self.next <= self.tokens.len()
+    }
+    fn token(&self) -> &Token {
+        &self.tokens[self.next - 1]
+    }
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.next - 1]
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::OnceLock;
+
+    use super::*;
+
+    /// One analyzer per test binary (loading is cheap, but there is no need to repeat it).
+    pub(crate) fn analyzer() -> Analyzer {
+        static A: OnceLock<Analyzer> = OnceLock::new();
+        A.get_or_init(|| {
+            Analyzer::load(&DictSource::default_source()).expect("run scripts/setup-ipadic.sh")
+        })
+        .clone()
+    }
+
+    #[test]
+    fn half_width_kana_and_full_width_digits_are_normalised() {
+        assert_eq!(
+            analyzer().terms("ﾏｲﾅﾝﾊﾞｰｶｰﾄﾞを２０２４年に更新しました"),
+            ["マイナンバーカード", "2024", "年", "更新"]
+        );
+    }
+
+    #[test]
+    fn particles_auxiliaries_and_light_verbs_are_dropped() {
+        let terms = analyzer().terms("住民票の写しをコンビニで取得することはできますか？");
+        assert_eq!(terms, ["住民", "票", "写し", "コンビニ", "取得"]);
+    }
+
+    #[test]
+    fn inflected_words_meet_their_base_form() {
+        let a = analyzer();
+        assert!(a.terms("引っ越しました").contains(&"引っ越す".to_string()));
+        assert!(a.terms("申し込みたい").contains(&"申し込む".to_string()));
+    }
+
+    #[test]
+    fn katakana_long_vowel_is_stemmed() {
+        let a = analyzer();
+        assert_eq!(a.terms("サーバー"), a.terms("サーバ"));
+        assert_eq!(katakana_stem("カード"), "カード");
+    }
+
+    #[test]
+    fn ascii_words_survive() {
+        assert!(
+            analyzer()
+                .terms("ELTAXで払える？")
+                .contains(&"eltax".to_string())
+        );
+    }
+
+    #[test]
+    fn bigrams_split_on_punctuation() {
+        assert_eq!(
+            bigrams("マイナ保険証、ok"),
+            ["マイ", "イナ", "ナ保", "保険", "険証", "ok"]
+        );
+        assert_eq!(bigrams("「a」"), ["a"]);
+    }
+
+    #[test]
+    fn missing_dictionary_is_a_clear_error() {
+        let err = Analyzer::load(&DictSource::Path("/nonexistent/ipadic".into()))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("scripts/setup-ipadic.sh"));
+    }
+}

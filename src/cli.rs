@@ -1,0 +1,221 @@
+//! Command-line interface: one subcommand per job, each arm calling into the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::analysis::{Analyzer, DictSource};
+use crate::index;
+use crate::retrieve::{Retriever, SearchConfig};
+
+/// madoguchi (窓口): FAQ retrieval for Japanese national and local government.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the FAQ files and build the search index (atomically: a failed build keeps the old one).
+    Index(IndexArgs),
+    /// Search the FAQ from the terminal (builds the index first if it is missing or stale).
+    Search(SearchArgs),
+    /// Validate the FAQ files without building anything; lists every problem as file:line.
+    Check(CheckArgs),
+    /// Show how the analyzer splits and normalises a text (for tuning and debugging).
+    Analyze(AnalyzeArgs),
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Directory of FAQ files.
+    #[arg(long, env = "MADOGUCHI_FAQ", default_value = "faq")]
+    pub faq: PathBuf,
+    /// Directory of the generated index.
+    #[arg(long, env = "MADOGUCHI_INDEX", default_value = "index")]
+    pub index: PathBuf,
+    /// IPADIC directory built by scripts/setup-ipadic.sh [default: .lindera-cache/ipadic]
+    #[arg(long, env = "MADOGUCHI_DICT")]
+    pub dict: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn analyzer(&self) -> Result<Analyzer> {
+        let source = self
+            .dict
+            .clone()
+            .map_or_else(DictSource::default_source, DictSource::Path);
+        Analyzer::load(&source).context("loading the Japanese analyzer")
+    }
+}
+
+/// Arguments of `index`.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+/// Arguments of `search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The question, as a resident would type it.
+    query: String,
+    /// Number of hits.
+    #[arg(short, long, default_value_t = 5)]
+    k: usize,
+    /// Print JSON: {"hits":[{"id","question","answer","category","score"}]}.
+    #[arg(long)]
+    json: bool,
+    /// Search as a resident of this municipality (6-digit code) sees the FAQ.
+    #[arg(long, short)]
+    municipality: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Directory of FAQ files.
+    #[arg(long, env = "MADOGUCHI_FAQ", default_value = "faq")]
+    faq: PathBuf,
+}
+
+/// Arguments of `analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Text to analyse.
+    text: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// IPADIC directory [default: .lindera-cache/ipadic]
+    #[arg(long, env = "MADOGUCHI_DICT")]
+    dict: Option<PathBuf>,
+}
+
+/// Runs one subcommand.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Index(a) => index_cmd(&a),
+        Command::Search(a) => search_cmd(&a),
+        Command::Check(a) => check_cmd(&a),
+        Command::Analyze(a) => analyze_cmd(&a),
+    }
+}
+
+fn index_cmd(a: &IndexArgs) -> Result<ExitCode> {
+    let analyzer = a.data.analyzer()?;
+    let m = index::build(&a.data.faq, &a.data.index, &analyzer)?;
+    println!(
+        "indexed {} entries ({} municipalities) from {} into {}",
+        m.entries,
+        m.municipalities.len(),
+        a.data.faq.display(),
+        a.data.index.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the index for `data`, building it when missing or stale.
+pub fn open_retriever(data: &DataArgs, config: SearchConfig) -> Result<Retriever> {
+    let analyzer = data.analyzer()?;
+    let (index, manifest) = index::ensure(&data.faq, &data.index, &analyzer)?;
+    Ok(Retriever::new(index, manifest, analyzer, config)?)
+}
+
+fn search_cmd(a: &SearchArgs) -> Result<ExitCode> {
+    if a.query.trim().is_empty() {
+        bail!("the question is empty");
+    }
+    if a.k == 0 {
+        bail!("--k must be at least 1");
+    }
+    let retriever = open_retriever(&a.data, SearchConfig::default())?;
+    let hits = retriever.search(&a.query, a.k, a.municipality.as_deref())?;
+    if a.json {
+        let hits: Vec<_> = hits
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "id": h.entry.id,
+                    "question": h.entry.question,
+                    "answer": h.entry.answer,
+                    "category": h.entry.category,
+                    "score": h.score,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "hits": hits }));
+    } else if hits.is_empty() {
+        println!("no matching entry");
+    } else {
+        for (rank, h) in hits.iter().enumerate() {
+            let scope = if h.entry.is_national() {
+                String::new()
+            } else {
+                format!(" ({})", h.entry.scope)
+            };
+            println!(
+                "{:>2}. {:>7.3}  {}{}  {}",
+                rank + 1,
+                h.score,
+                h.entry.id,
+                scope,
+                h.entry.question
+            );
+            if !h.entry.category.is_empty() {
+                println!("             [{}]", h.entry.category_path());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_cmd(a: &CheckArgs) -> Result<ExitCode> {
+    let corpus = crate::faq::load_dir(&a.faq)?;
+    let national = corpus.entries.iter().filter(|e| e.is_national()).count();
+    println!(
+        "{}: OK, {} national entries, {} municipal entries in {} municipalities",
+        a.faq.display(),
+        national,
+        corpus.entries.len() - national,
+        corpus.municipalities().len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn analyze_cmd(a: &AnalyzeArgs) -> Result<ExitCode> {
+    let source = a
+        .dict
+        .clone()
+        .map_or_else(DictSource::default_source, DictSource::Path);
+    let analyzer = Analyzer::load(&source)?;
+    let tokens = analyzer.inspect(&a.text);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "normalized": crate::analysis::normalize(&a.text),
+                "tokens": tokens,
+                "bigrams": crate::analysis::bigrams(&a.text),
+            })
+        );
+    } else {
+        println!("normalized: {}", crate::analysis::normalize(&a.text));
+        for t in &tokens {
+            let term = t.term.as_deref().unwrap_or("-");
+            println!("{:<12} {:<28} {}", t.surface, t.pos, term);
+        }
+        println!("terms: {}", analyzer.terms(&a.text).join(" "));
+    }
+    Ok(ExitCode::SUCCESS)
+}

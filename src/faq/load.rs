@@ -1,0 +1,483 @@
+//! Reading FAQ files: walking a directory, choosing a loader by extension, and validating entries.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{
+    Contact, Corpus, Entry, Error, NATIONAL, Problem, Result, is_municipality_code, tabular,
+};
+
+/// An entry as written in a file, before validation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEntry {
+    pub id: Option<Scalar>,
+    pub question: Option<String>,
+    #[serde(default)]
+    pub alt_questions: Option<OneOrMany>,
+    pub answer: Option<String>,
+    #[serde(default)]
+    pub category: Option<OneOrMany>,
+    #[serde(default)]
+    pub tags: Option<OneOrMany>,
+    pub source_url: Option<String>,
+    pub updated: Option<Scalar>,
+    pub scope: Option<Scalar>,
+    pub contact: Option<Contact>,
+    #[serde(default)]
+    pub hidden: Option<bool>,
+}
+
+/// A value written as a string or a number (ids like `12`, dates, codes).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum Scalar {
+    Str(String),
+    Int(i64),
+}
+
+impl Scalar {
+    fn into_string(self) -> String {
+        match self {
+            Scalar::Str(s) => s,
+            Scalar::Int(i) => i.to_string(),
+        }
+    }
+}
+
+/// A list, or one string that holds a `/`-separated path (category) or a single item.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self, separator: char) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => s.split(separator).map(str::to_owned).collect(),
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// Loads and validates every FAQ file under `dir`, recursively, in path order.
+///
+/// Files under `municipalities/<6-digit code>/` belong to that municipality unless an entry says
+/// otherwise; all other files are national. `.md` and `.txt` files (read-me notes) are skipped;
+/// any other unknown extension is a problem, so a mistyped file is never silently ignored.
+pub fn load_dir(dir: &Path) -> Result<Corpus> {
+    let mut files = Vec::new();
+    walk(dir, &mut files).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    files.sort();
+    let mut problems = Vec::new();
+    let mut entries = Vec::new();
+    for file in &files {
+        let rel = file.strip_prefix(dir).unwrap_or(file);
+        let scope = default_scope(rel);
+        entries.extend(load_one(file, &scope, &mut problems));
+    }
+    check_corpus(&entries, &mut problems);
+    if problems.is_empty() {
+        Ok(Corpus::new(entries.into_iter().map(|l| l.entry).collect()))
+    } else {
+        Err(Error::Invalid(problems))
+    }
+}
+
+/// Loads and validates one file as national entries (for tools and tests).
+pub fn load_file(file: &Path) -> Result<Vec<Entry>> {
+    let mut problems = Vec::new();
+    let entries = load_one(file, NATIONAL, &mut problems);
+    check_corpus(&entries, &mut problems);
+    if problems.is_empty() {
+        Ok(entries.into_iter().map(|l| l.entry).collect())
+    } else {
+        Err(Error::Invalid(problems))
+    }
+}
+
+/// Parses FAQ text in the format named by `ext` (`yaml`, `json`, `jsonl`, `csv`), as national
+/// entries. `name` is used in problem messages.
+pub fn parse_str(name: &str, ext: &str, text: &str) -> Result<Vec<Entry>> {
+    let file = PathBuf::from(name);
+    let mut problems = Vec::new();
+    let raws = match ext {
+        "csv" => tabular::parse_csv_text(&file, text, &mut problems),
+        _ => parse_structured(&file, ext, text, &mut problems),
+    };
+    let entries = validate_all(&file, raws, NATIONAL, &mut problems);
+    check_corpus(&entries, &mut problems);
+    if problems.is_empty() {
+        Ok(entries.into_iter().map(|l| l.entry).collect())
+    } else {
+        Err(Error::Invalid(problems))
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for item in std::fs::read_dir(dir)? {
+        let item = item?;
+        let path = item.path();
+        if item.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if item.file_type()?.is_dir() {
+            walk(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn default_scope(rel: &Path) -> String {
+    let parts: Vec<String> = rel
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    parts
+        .windows(2)
+        .find(|w| w[0] == "municipalities" && is_municipality_code(&w[1]))
+        .map_or_else(|| NATIONAL.to_owned(), |w| w[1].clone())
+}
+
+/// A validated entry with where it was written, for problems found across entries.
+struct Located {
+    entry: Entry,
+    file: PathBuf,
+    line: usize,
+}
+
+fn load_one(file: &Path, scope: &str, problems: &mut Vec<Problem>) -> Vec<Located> {
+    let ext = file
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let raws = match ext.as_str() {
+        "md" | "txt" => return Vec::new(),
+        "yaml" | "yml" | "json" | "jsonl" => match std::fs::read(file) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => parse_structured(file, &ext, &text, problems),
+                Err(e) => {
+                    let line = line_of_offset(e.as_bytes(), e.utf8_error().valid_up_to());
+                    problem(problems, file, line, "not valid UTF-8");
+                    return Vec::new();
+                }
+            },
+            Err(e) => {
+                problem(problems, file, 0, &format!("cannot read: {e}"));
+                return Vec::new();
+            }
+        },
+        "csv" => tabular::load_csv(file, problems),
+        "xlsx" => tabular::load_xlsx(file, problems),
+        other => {
+            problem(
+                problems,
+                file,
+                0,
+                &format!(
+                    "unsupported file type '.{other}' (use .yaml, .json, .jsonl, .csv or .xlsx)"
+                ),
+            );
+            return Vec::new();
+        }
+    };
+    validate_all(file, raws, scope, problems)
+}
+
+fn validate_all(
+    file: &Path,
+    raws: Vec<(RawEntry, usize)>,
+    scope: &str,
+    problems: &mut Vec<Problem>,
+) -> Vec<Located> {
+    raws.into_iter()
+        .filter_map(|(raw, line)| {
+            validate(raw, file, line, scope, problems).map(|entry| Located {
+                entry,
+                file: file.to_owned(),
+                line,
+            })
+        })
+        .collect()
+}
+
+fn parse_structured(
+    file: &Path,
+    ext: &str,
+    text: &str,
+    problems: &mut Vec<Problem>,
+) -> Vec<(RawEntry, usize)> {
+    match ext {
+        "jsonl" => text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .filter_map(|(i, l)| match serde_json::from_str::<RawEntry>(l) {
+                Ok(raw) => Some((raw, i + 1)),
+                Err(e) => {
+                    problem(problems, file, i + 1, &format!("invalid JSON: {e}"));
+                    None
+                }
+            })
+            .collect(),
+        "json" => match serde_json::from_str::<Vec<RawEntry>>(text) {
+            Ok(raws) => with_lines(raws, json_entry_lines(text)),
+            Err(e) => {
+                problem(problems, file, e.line(), &format!("invalid JSON: {e}"));
+                Vec::new()
+            }
+        },
+        _ => {
+            if text.trim().is_empty() {
+                return Vec::new();
+            }
+            match serde_yaml_ng::from_str::<Vec<RawEntry>>(text) {
+                Ok(raws) => with_lines(raws, yaml_entry_lines(text)),
+                Err(e) => {
+                    let line = e.location().map_or(0, |l| l.line());
+                    let msg = e.to_string();
+                    let msg = msg.split(" at line ").next().unwrap_or(&msg);
+                    problem(problems, file, line, &format!("invalid YAML: {msg}"));
+                    Vec::new()
+                }
+            }
+        }
+    }
+}
+
+/// Pairs entries with the lines they start on; when the heuristic line list does not match the
+/// entry count (unusual formatting), entries are located at line 1 rather than mislocated.
+fn with_lines(raws: Vec<RawEntry>, lines: Vec<usize>) -> Vec<(RawEntry, usize)> {
+    let ok = lines.len() == raws.len();
+    raws.into_iter()
+        .enumerate()
+        .map(|(i, r)| (r, if ok { lines[i] } else { 1 }))
+        .collect()
+}
+
+/// Lines where top-level block-sequence items (`- ` at column 0) begin.
+fn yaml_entry_lines(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| *l == "-" || l.starts_with("- "))
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+/// Lines holding each entry's `"id"` key (entries have no other object with an `id`).
+fn json_entry_lines(text: &str) -> Vec<usize> {
+    let re = regex::Regex::new(r#""id"\s*:"#).expect("static regex");
+    re.find_iter(text)
+        .map(|m| line_of_offset(text.as_bytes(), m.start()))
+        .collect()
+}
+
+pub(super) fn line_of_offset(bytes: &[u8], offset: usize) -> usize {
+    bytes[..offset.min(bytes.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+pub(super) fn problem(problems: &mut Vec<Problem>, file: &Path, line: usize, message: &str) {
+    problems.push(Problem {
+        file: file.to_owned(),
+        line,
+        message: message.to_owned(),
+    });
+}
+
+fn clean_list(items: Option<OneOrMany>, separator: char) -> Vec<String> {
+    items
+        .map(|i| i.into_vec(separator))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// Ids are ASCII so that they are safe in URLs, logs and citations (`[FAQ:id]`).
+fn valid_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && id.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn valid_http_url(s: &str) -> bool {
+    url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
+fn validate(
+    raw: RawEntry,
+    file: &Path,
+    line: usize,
+    default_scope: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<Entry> {
+    let before = problems.len();
+    let mut bad = |msg: String| problem(problems, file, line, &msg);
+    let id = raw.id.map(Scalar::into_string).map(|s| s.trim().to_owned());
+    let id = match id {
+        Some(id) if valid_id(&id) => id,
+        Some(id) if id.is_empty() => {
+            bad("empty id".into());
+            String::new()
+        }
+        Some(id) => {
+            bad(format!(
+                "invalid id '{id}': use ASCII letters, digits, '.', '_' or '-' (at most 64)"
+            ));
+            String::new()
+        }
+        None => {
+            bad("missing id".into());
+            String::new()
+        }
+    };
+    let hidden = raw.hidden.unwrap_or(false);
+    let question = non_empty(raw.question);
+    let answer = non_empty(raw.answer);
+    if !hidden {
+        if question.is_none() {
+            bad(format!("entry '{id}': empty question"));
+        }
+        if answer.is_none() {
+            bad(format!("entry '{id}': empty answer"));
+        }
+    }
+    let category = clean_list(raw.category, '/');
+    if category.len() > 3 {
+        bad(format!(
+            "entry '{id}': category has {} levels; at most 3 (大分類/中分類/小分類)",
+            category.len()
+        ));
+    }
+    let source_url = non_empty(raw.source_url);
+    if let Some(u) = &source_url {
+        if !valid_http_url(u) {
+            bad(format!(
+                "entry '{id}': source_url '{u}' is not an http(s) URL"
+            ));
+        }
+    }
+    let updated = raw
+        .updated
+        .map(Scalar::into_string)
+        .map(|s| s.trim().to_owned());
+    let updated = updated.filter(|s| !s.is_empty());
+    if let Some(d) = &updated {
+        if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
+            bad(format!(
+                "entry '{id}': updated '{d}' is not a date (YYYY-MM-DD)"
+            ));
+        }
+    }
+    let scope = raw
+        .scope
+        .map(Scalar::into_string)
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| default_scope.to_owned());
+    if scope != NATIONAL && !is_municipality_code(&scope) {
+        bad(format!(
+            "entry '{id}': scope '{scope}' is neither 'national' nor a 6-digit municipality code"
+        ));
+    } else if default_scope != NATIONAL && scope != default_scope {
+        bad(format!(
+            "entry '{id}': scope '{scope}' in the folder of municipality {default_scope}"
+        ));
+    }
+    if hidden && scope == NATIONAL {
+        bad(format!(
+            "entry '{id}': 'hidden' is only for a municipality's files, to hide a national entry"
+        ));
+    }
+    let contact = raw.contact.map(|c| Contact {
+        office: non_empty(c.office),
+        phone: non_empty(c.phone),
+        url: non_empty(c.url),
+    });
+    if let Some(u) = contact.as_ref().and_then(|c| c.url.as_ref()) {
+        if !valid_http_url(u) {
+            bad(format!(
+                "entry '{id}': contact url '{u}' is not an http(s) URL"
+            ));
+        }
+    }
+    let contact = contact.filter(|c| c != &Contact::default());
+    if problems.len() > before {
+        return None;
+    }
+    Some(Entry {
+        id,
+        question: question.unwrap_or_default(),
+        alt_questions: clean_list(raw.alt_questions, '|'),
+        answer: answer.unwrap_or_default(),
+        category,
+        tags: clean_list(raw.tags, '|'),
+        source_url,
+        updated,
+        scope,
+        contact,
+        hidden,
+    })
+}
+
+/// Checks across entries: ids unique per scope, hidden entries name a national entry.
+fn check_corpus(entries: &[Located], problems: &mut Vec<Problem>) {
+    let mut seen: HashMap<(&str, &str), &Located> = HashMap::new();
+    let national: HashSet<&str> = entries
+        .iter()
+        .filter(|l| l.entry.is_national())
+        .map(|l| l.entry.id.as_str())
+        .collect();
+    for loc in entries {
+        let e = &loc.entry;
+        if let Some(first) = seen.get(&(e.scope.as_str(), e.id.as_str())) {
+            problem(
+                problems,
+                &loc.file,
+                loc.line,
+                &format!(
+                    "duplicate id '{}' in scope {} (first defined at {}:{})",
+                    e.id,
+                    e.scope,
+                    first.file.display(),
+                    first.line
+                ),
+            );
+        } else {
+            seen.insert((e.scope.as_str(), e.id.as_str()), loc);
+        }
+        if e.hidden && !national.contains(e.id.as_str()) {
+            problem(
+                problems,
+                &loc.file,
+                loc.line,
+                &format!(
+                    "entry '{}' hides a national entry that does not exist",
+                    e.id
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! madoguchi (窓口): a retrieval-augmented FAQ chatbot for Japanese national and local government.
+//!
+//! Data flows one way: [`faq`] files are validated into a [`faq::Corpus`], analysed by
+//! [`analysis`] (lindera IPADIC) and written by [`index`] into tantivy; [`retrieve`] turns a
+//! resident's question into ranked hits; [`cli`] exposes it all as the `madoguchi` command.
+
+#![warn(missing_docs)]
+
+pub mod analysis;
+pub mod cli;
+pub mod faq;
+pub mod index;
+pub mod retrieve;
+pub mod telemetry;

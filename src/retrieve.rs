@@ -1,0 +1,427 @@
+//! Retrieval: turns a resident's question into a boolean OR of analysed terms over the boosted
+//! fields, restricted to what one municipality sees, and returns ranked hits.
+//!
+//! tantivy's `QueryParser` would turn space-less Japanese into phrase queries that match almost
+//! nothing, so queries are built from [`crate::analysis`] terms directly. Hits with equal scores are
+//! ordered by FAQ id (then scope), so results are deterministic across builds and machines.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::{Index, IndexReader, ReloadPolicy, Score, TantivyDocument, Term};
+
+use crate::analysis::{self, Analyzer};
+use crate::faq::{Entry, NATIONAL};
+use crate::index::{self, Fields, Manifest};
+
+/// Field weights and other retrieval settings; the one place they live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Weight of a term matched in the question.
+    pub question: f32,
+    /// Weight of a term matched in another phrasing.
+    pub alt_questions: f32,
+    /// Weight of a term matched in the answer.
+    pub answer: f32,
+    /// Weight of a term matched in the category path.
+    pub category: f32,
+    /// Weight of a term matched in the tags.
+    pub tags: f32,
+    /// Weight of a character bigram matched in the question or its phrasings.
+    pub question_bigram: f32,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            question: 2.0,
+            alt_questions: 1.5,
+            answer: 0.6,
+            category: 0.5,
+            tags: 0.8,
+            question_bigram: 0.3,
+        }
+    }
+}
+
+/// Errors from retrieval.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The municipality has no layer in this index.
+    #[error("unknown municipality '{code}'; known: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    UnknownMunicipality {
+        /// The code asked for.
+        code: String,
+        /// The codes this index knows.
+        known: Vec<String>,
+    },
+    /// tantivy failed.
+    #[error("tantivy: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    /// A stored document could not be read back.
+    #[error("corrupt stored entry: {0}")]
+    Corrupt(String),
+}
+
+/// Result alias for this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One ranked result.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// The entry as the resident's municipality sees it.
+    pub entry: Arc<Entry>,
+    /// BM25 score of the boosted OR query (not comparable across queries).
+    pub score: f32,
+}
+
+/// Searches one index generation. Cheap to share behind an `Arc`; `search` takes `&self`.
+pub struct Retriever {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    analyzer: Analyzer,
+    config: SearchConfig,
+    manifest: Manifest,
+    /// Every indexed entry, by segment ordinal and doc id: reading stored documents per query
+    /// would cost more than the search itself on a corpus this size.
+    docs: Vec<Vec<Arc<Entry>>>,
+}
+
+impl Retriever {
+    /// Wraps an opened index (the analyzers must already be registered).
+    pub fn new(
+        index: Index,
+        manifest: Manifest,
+        analyzer: Analyzer,
+        config: SearchConfig,
+    ) -> Result<Self> {
+        let (_, fields) = index::schema();
+        // The index of a generation never changes after it is built, so no reloading.
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let searcher = reader.searcher();
+        let mut docs = Vec::new();
+        for segment in searcher.segment_readers() {
+            let store = segment
+                .get_store_reader(1)
+                .map_err(|e| Error::Corrupt(e.to_string()))?;
+            let mut entries = Vec::with_capacity(segment.max_doc() as usize);
+            for doc_id in 0..segment.max_doc() {
+                let d: TantivyDocument = store.get(doc_id)?;
+                let json = d
+                    .get_first(fields.entry)
+                    .and_then(|v| v.as_str())
+                    .ok_or_else(|| Error::Corrupt(format!("doc {doc_id} has no entry")))?;
+                let entry: Entry =
+                    serde_json::from_str(json).map_err(|e| Error::Corrupt(e.to_string()))?;
+                entries.push(Arc::new(entry));
+            }
+            docs.push(entries);
+        }
+        Ok(Retriever {
+            index,
+            reader,
+            fields,
+            analyzer,
+            config,
+            manifest,
+            docs,
+        })
+    }
+
+    /// The manifest of the index generation being searched.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The retrieval settings.
+    pub fn config(&self) -> &SearchConfig {
+        &self.config
+    }
+
+    /// The analyzer queries go through.
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    /// The underlying tantivy index.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Checks a municipality code against the index.
+    pub fn check_municipality(&self, municipality: Option<&str>) -> Result<()> {
+        match municipality {
+            Some(m) if !self.manifest.municipalities.contains(m) => {
+                Err(Error::UnknownMunicipality {
+                    code: m.to_owned(),
+                    known: self.manifest.municipalities.iter().cloned().collect(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The top `k` entries for `question` as `municipality` sees them (national only when `None`).
+    #[tracing::instrument(skip_all, fields(k, municipality))]
+    pub fn search(&self, question: &str, k: usize, municipality: Option<&str>) -> Result<Vec<Hit>> {
+        self.check_municipality(municipality)?;
+        let Some(text_query) = self.text_query(question) else {
+            return Ok(Vec::new());
+        };
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, text_query),
+            (Occur::Must, self.scope_filter(municipality)),
+            (Occur::MustNot, self.hidden_filter(municipality)),
+        ]);
+        let searcher = self.reader.searcher();
+        // Fetch a margin beyond k; if the score at position k is still tied at the margin's end,
+        // widen until the tie group is complete, so the id tie-break sees every tied entry.
+        let mut limit = k + 16;
+        let top = loop {
+            let top: Vec<(Score, tantivy::DocAddress)> =
+                searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
+            let tied_at_end = top.len() == limit && top[k - 1].0 == top[limit - 1].0;
+            if !tied_at_end {
+                break top;
+            }
+            limit *= 4;
+        };
+        let mut hits: Vec<Hit> = top
+            .into_iter()
+            .map(|(score, addr)| Hit {
+                entry: self.docs[addr.segment_ord as usize][addr.doc_id as usize].clone(),
+                score,
+            })
+            .collect();
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.entry.id.cmp(&b.entry.id))
+                .then_with(|| a.entry.scope.cmp(&b.entry.scope))
+        });
+        hits.truncate(k);
+        Ok(hits)
+    }
+
+    /// The boosted OR of the question's terms over every text field; `None` when the question
+    /// has no searchable term (only particles, symbols or whitespace).
+    pub fn text_query(&self, question: &str) -> Option<Box<dyn Query>> {
+        let c = &self.config;
+        let f = &self.fields;
+        let words = counts(self.analyzer.terms(question));
+        let grams = counts(analysis::bigrams(question));
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (field, boost) in [
+            (f.question, c.question),
+            (f.alt_questions, c.alt_questions),
+            (f.answer, c.answer),
+            (f.category, c.category),
+            (f.tags, c.tags),
+        ] {
+            add_terms(&mut clauses, field, boost, &words);
+        }
+        add_terms(&mut clauses, f.question_bigram, c.question_bigram, &grams);
+        if clauses.is_empty() {
+            return None;
+        }
+        Some(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    fn scope_filter(&self, municipality: Option<&str>) -> Box<dyn Query> {
+        let term = |s: &str| -> (Occur, Box<dyn Query>) {
+            (
+                Occur::Should,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.scope, s),
+                    IndexRecordOption::Basic,
+                )),
+            )
+        };
+        let mut scopes = vec![term(NATIONAL)];
+        if let Some(m) = municipality {
+            scopes.push(term(m));
+        }
+        Box::new(ConstScoreQuery::new(
+            Box::new(BooleanQuery::new(scopes)),
+            0.0,
+        ))
+    }
+
+    fn hidden_filter(&self, municipality: Option<&str>) -> Box<dyn Query> {
+        // No municipality: nothing is hidden; a code no entry can carry matches nothing.
+        let code = municipality.unwrap_or("-");
+        Box::new(TermQuery::new(
+            Term::from_field_text(self.fields.hidden_in, code),
+            IndexRecordOption::Basic,
+        ))
+    }
+
+    /// Municipality codes this index knows.
+    pub fn municipalities(&self) -> &BTreeSet<String> {
+        &self.manifest.municipalities
+    }
+}
+
+fn counts(terms: Vec<String>) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for t in terms {
+        *m.entry(t).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Adds one weighted clause per distinct term; a term repeated in the question counts that
+/// many times, as it would in a bag-of-words BM25 query.
+fn add_terms(
+    clauses: &mut Vec<(Occur, Box<dyn Query>)>,
+    field: Field,
+    boost: f32,
+    terms: &BTreeMap<String, usize>,
+) {
+    if boost <= 0.0 {
+        return;
+    }
+    for (term, &n) in terms {
+        let q = TermQuery::new(
+            Term::from_field_text(field, term),
+            IndexRecordOption::WithFreqs,
+        );
+        clauses.push((
+            Occur::Should,
+            Box::new(BoostQuery::new(Box::new(q), boost * n as f32)),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::tests::analyzer;
+    use crate::faq::Corpus;
+
+    fn entry(id: &str, scope: &str, q: &str, a: &str) -> Entry {
+        Entry {
+            id: id.into(),
+            question: q.into(),
+            alt_questions: vec![],
+            answer: a.into(),
+            category: vec![],
+            tags: vec![],
+            source_url: None,
+            updated: None,
+            scope: scope.into(),
+            contact: None,
+            hidden: false,
+        }
+    }
+
+    fn retriever(entries: Vec<Entry>) -> Retriever {
+        let corpus = Corpus::new(entries);
+        let (index, manifest) = index::build_in_ram(&corpus, &analyzer()).unwrap();
+        Retriever::new(index, manifest, analyzer(), SearchConfig::default()).unwrap()
+    }
+
+    fn sample() -> Vec<Entry> {
+        vec![
+            entry(
+                "card-1",
+                NATIONAL,
+                "マイナンバーカードの電子証明書の更新はどうすればいいですか",
+                "市区町村の窓口で更新します。",
+            ),
+            entry(
+                "juminhyo-1",
+                NATIONAL,
+                "住民票の写しをコンビニで取得できますか",
+                "マイナンバーカードがあれば取得できます。",
+            ),
+            entry(
+                "gomi-1",
+                NATIONAL,
+                "粗大ごみの収集を申し込みたい",
+                "お住まいの市区町村にお問い合わせください。",
+            ),
+            entry(
+                "gomi-1",
+                "999001",
+                "粗大ごみの収集を申し込みたい",
+                "町役場の環境課へ電話してください。",
+            ),
+            entry(
+                "kokuho-1",
+                NATIONAL,
+                "国民健康保険料の支払いが遅れた場合はどうなりますか",
+                "延滞金がかかることがあります。",
+            ),
+        ]
+    }
+
+    #[test]
+    fn japanese_question_without_spaces_finds_its_entry() {
+        let r = retriever(sample());
+        let hits = r.search("マイナンバーカードを更新したい", 3, None).unwrap();
+        assert_eq!(hits[0].entry.id, "card-1");
+        let hits = r.search("コンビニで住民票をとりたい", 3, None).unwrap();
+        assert_eq!(hits[0].entry.id, "juminhyo-1");
+    }
+
+    #[test]
+    fn municipality_sees_its_override_and_others_see_national() {
+        let r = retriever(sample());
+        let national = r.search("粗大ごみ", 5, None).unwrap();
+        assert_eq!(national[0].entry.scope, NATIONAL);
+        let local = r.search("粗大ごみ", 5, Some("999001")).unwrap();
+        assert_eq!(local[0].entry.scope, "999001");
+        assert!(
+            local
+                .iter()
+                .all(|h| !(h.entry.id == "gomi-1" && h.entry.is_national()))
+        );
+    }
+
+    #[test]
+    fn unknown_municipality_names_the_known_ones() {
+        let r = retriever(sample());
+        let err = r.search("ごみ", 5, Some("123456")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown municipality '123456'; known: 999001"
+        );
+    }
+
+    #[test]
+    fn stop_words_only_and_empty_questions_return_nothing() {
+        let r = retriever(sample());
+        assert!(r.search("", 5, None).unwrap().is_empty());
+        assert!(r.search("の、は。", 5, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn ties_are_broken_by_id() {
+        let same = "児童手当の申請";
+        let r = retriever(vec![
+            entry("c", NATIONAL, same, "同じ"),
+            entry("a", NATIONAL, same, "同じ"),
+            entry("b", NATIONAL, same, "同じ"),
+        ]);
+        let ids: Vec<String> = r
+            .search("児童手当", 2, None)
+            .unwrap()
+            .iter()
+            .map(|h| h.entry.id.clone())
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+}
