@@ -335,11 +335,19 @@ pub fn staleness(faq_dir: &Path, index_dir: &Path) -> Result<Option<&'static str
     })
 }
 
-/// Opens the index, building it first when it is missing or stale.
+/// Opens the index, building it first when it is missing or stale. When a rebuild fails but an
+/// older index exists, the older index is opened and the failure logged: residents keep being
+/// served while the FAQ files are fixed.
 pub fn ensure(faq_dir: &Path, index_dir: &Path, analyzer: &Analyzer) -> Result<(Index, Manifest)> {
     if let Some(reason) = staleness(faq_dir, index_dir)? {
         tracing::info!(reason, faq = %faq_dir.display(), index = %index_dir.display(), "building index");
-        build(faq_dir, index_dir, analyzer)?;
+        if let Err(err) = build(faq_dir, index_dir, analyzer) {
+            if !index_dir.join(CURRENT).exists() {
+                return Err(err);
+            }
+            tracing::warn!("{err}");
+            tracing::warn!("the FAQ files could not be indexed; keeping the previous index");
+        }
     }
     open(index_dir, analyzer)
 }

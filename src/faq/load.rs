@@ -233,7 +233,7 @@ fn parse_structured(
             })
             .collect(),
         "json" => match serde_json::from_str::<Vec<RawEntry>>(text) {
-            Ok(raws) => with_lines(raws, json_entry_lines(text)),
+            Ok(raws) => with_lines(raws, &json_entry_lines(text)),
             Err(e) => {
                 problem(problems, file, e.line(), &format!("invalid JSON: {e}"));
                 Vec::new()
@@ -244,7 +244,7 @@ fn parse_structured(
                 return Vec::new();
             }
             match serde_yaml_ng::from_str::<Vec<RawEntry>>(text) {
-                Ok(raws) => with_lines(raws, yaml_entry_lines(text)),
+                Ok(raws) => with_lines(raws, &yaml_entry_lines(text)),
                 Err(e) => {
                     let line = e.location().map_or(0, |l| l.line());
                     let msg = e.to_string();
@@ -259,7 +259,7 @@ fn parse_structured(
 
 /// Pairs entries with the lines they start on; when the heuristic line list does not match the
 /// entry count (unusual formatting), entries are located at line 1 rather than mislocated.
-fn with_lines(raws: Vec<RawEntry>, lines: Vec<usize>) -> Vec<(RawEntry, usize)> {
+fn with_lines(raws: Vec<RawEntry>, lines: &[usize]) -> Vec<(RawEntry, usize)> {
     let ok = lines.len() == raws.len();
     raws.into_iter()
         .enumerate()
@@ -372,24 +372,24 @@ fn validate(
         ));
     }
     let source_url = non_empty(raw.source_url);
-    if let Some(u) = &source_url {
-        if !valid_http_url(u) {
-            bad(format!(
-                "entry '{id}': source_url '{u}' is not an http(s) URL"
-            ));
-        }
+    if let Some(u) = &source_url
+        && !valid_http_url(u)
+    {
+        bad(format!(
+            "entry '{id}': source_url '{u}' is not an http(s) URL"
+        ));
     }
     let updated = raw
         .updated
         .map(Scalar::into_string)
         .map(|s| s.trim().to_owned());
     let updated = updated.filter(|s| !s.is_empty());
-    if let Some(d) = &updated {
-        if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
-            bad(format!(
-                "entry '{id}': updated '{d}' is not a date (YYYY-MM-DD)"
-            ));
-        }
+    if let Some(d) = &updated
+        && chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err()
+    {
+        bad(format!(
+            "entry '{id}': updated '{d}' is not a date (YYYY-MM-DD)"
+        ));
     }
     let scope = raw
         .scope
@@ -416,12 +416,12 @@ fn validate(
         phone: non_empty(c.phone),
         url: non_empty(c.url),
     });
-    if let Some(u) = contact.as_ref().and_then(|c| c.url.as_ref()) {
-        if !valid_http_url(u) {
-            bad(format!(
-                "entry '{id}': contact url '{u}' is not an http(s) URL"
-            ));
-        }
+    if let Some(u) = contact.as_ref().and_then(|c| c.url.as_ref())
+        && !valid_http_url(u)
+    {
+        bad(format!(
+            "entry '{id}': contact url '{u}' is not an http(s) URL"
+        ));
     }
     let contact = contact.filter(|c| c != &Contact::default());
     if problems.len() > before {

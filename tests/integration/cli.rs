@@ -1,0 +1,157 @@
+//! The `madoguchi` binary end to end, on a temporary copy of a small FAQ.
+
+use serde_json::Value;
+
+use crate::helpers::{copy_dir, fixture, madoguchi, stderr, stdout};
+
+fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("faq_small"), &dir.path().join("faq"));
+    dir
+}
+
+fn search_json(dir: &std::path::Path, args: &[&str]) -> Value {
+    let mut all = vec!["search", "--json"];
+    all.extend_from_slice(args);
+    let out = madoguchi(dir, &all);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+#[test]
+fn index_then_search_prints_ranked_json_hits() {
+    let dir = workdir();
+    let out = madoguchi(dir.path(), &["index"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("indexed 6 entries (1 municipalities)"),
+        "{}",
+        stdout(&out)
+    );
+    let v = search_json(
+        dir.path(),
+        &["マイナカードの電子証明書、期限がきれそう", "--k", "2"],
+    );
+    let hits = v["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0]["id"], "card-renew");
+    assert_eq!(
+        hits[0]["category"],
+        serde_json::json!(["マイナンバーカード", "電子証明書", "更新"])
+    );
+    assert!(
+        hits[0]["answer"]
+            .as_str()
+            .unwrap()
+            .contains("5回目の誕生日")
+    );
+    assert!(hits[0]["score"].as_f64().unwrap() > hits[1]["score"].as_f64().unwrap());
+}
+
+#[test]
+fn search_builds_a_missing_index_and_rebuilds_a_stale_one() {
+    let dir = workdir();
+    let v = search_json(dir.path(), &["コンビニで住民票"]);
+    assert_eq!(v["hits"][0]["id"], "juminhyo-conbini");
+    assert!(dir.path().join("index/current").exists());
+    std::fs::write(
+        dir.path().join("faq/national/new.yaml"),
+        "- id: pension-exempt\n  question: 国民年金の保険料を免除してほしい\n  answer: 免除申請ができます。\n",
+    )
+    .unwrap();
+    let v = search_json(dir.path(), &["年金の免除"]);
+    assert_eq!(v["hits"][0]["id"], "pension-exempt");
+}
+
+#[test]
+fn municipality_view_and_unknown_code() {
+    let dir = workdir();
+    let v = search_json(
+        dir.path(),
+        &["粗大ごみの出し方", "--municipality", "999901"],
+    );
+    assert!(v["hits"][0]["answer"].as_str().unwrap().contains("見本町"));
+    let out = madoguchi(dir.path(), &["search", "ごみ", "-m", "123456"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown municipality '123456'; known: 999901"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn broken_faq_is_rejected_and_the_old_index_keeps_serving() {
+    let dir = workdir();
+    assert!(madoguchi(dir.path(), &["index"]).status.success());
+    std::fs::write(
+        dir.path().join("faq/national/broken.yaml"),
+        "- id: x\n  question: 質問だけ\n",
+    )
+    .unwrap();
+    let out = madoguchi(dir.path(), &["index"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("broken.yaml:1: entry 'x': empty answer"),
+        "{}",
+        stderr(&out)
+    );
+    // The search still answers from the last good index, and says why it did not rebuild.
+    let out = madoguchi(dir.path(), &["search", "--json", "住民票 コンビニ"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("juminhyo-conbini"));
+    assert!(
+        stderr(&out).contains("keeping the previous index"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn empty_question_is_an_error_and_nothing_matching_is_not() {
+    let dir = workdir();
+    let out = madoguchi(dir.path(), &["search", "   "]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("the question is empty"));
+    let v = search_json(dir.path(), &["。、！"]);
+    assert_eq!(v["hits"], serde_json::json!([]));
+}
+
+#[test]
+fn check_reports_counts() {
+    let dir = workdir();
+    let out = madoguchi(dir.path(), &["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "faq: OK, 4 national entries, 3 municipal entries in 1 municipalities"
+    );
+}
+
+#[test]
+fn analyze_shows_terms() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = madoguchi(dir.path(), &["analyze", "ﾏｲﾅ保険証を使いたいです"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("terms: マイナ 保険 証 使う"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn missing_dictionary_says_how_to_build_it() {
+    let dir = workdir();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+        .args(["search", "住民票", "--dict", "/nonexistent/ipadic"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("scripts/setup-ipadic.sh"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,248 @@
+//! Every FAQ file format, and malformed files rejected whole with file:line problems.
+
+use madoguchi::faq::{self, Entry};
+
+use crate::helpers::{copy_dir, fixture};
+
+fn load(rel: &str) -> Vec<Entry> {
+    faq::load_file(&fixture(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn problems(dir: &std::path::Path) -> Vec<String> {
+    match faq::load_dir(dir) {
+        Err(faq::Error::Invalid(p)) => p.iter().map(ToString::to_string).collect(),
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
+#[test]
+fn yaml_reads_every_field() {
+    let e = load("formats/own.yaml");
+    assert_eq!(e.len(), 2);
+    let y1 = &e[0];
+    assert_eq!(y1.id, "y-1");
+    assert_eq!(y1.alt_questions, ["児童手当の支給日", "じどうてあて いつ"]);
+    assert_eq!(y1.category, ["子育て", "児童手当", "支給"]);
+    assert_eq!(y1.updated.as_deref(), Some("2026-10-01"));
+    assert_eq!(y1.source_url.as_deref(), Some("https://www.cfa.go.jp/"));
+    let c = y1.contact.as_ref().unwrap();
+    assert_eq!(c.phone.as_deref(), Some("0000-00-0000"));
+    assert_eq!(y1.scope, "national");
+    assert!(e[1].alt_questions.is_empty() && e[1].contact.is_none());
+}
+
+#[test]
+fn json_category_may_be_a_path_string() {
+    let e = load("formats/own.json");
+    assert_eq!(e[0].category, ["年金", "国民年金", "免除"]);
+    assert_eq!(e[1].alt_questions, ["ねんきんネット"]);
+}
+
+#[test]
+fn jsonl_skips_blank_lines() {
+    let e = load("formats/own.jsonl");
+    assert_eq!(
+        e.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["l-1", "l-2"]
+    );
+    assert_eq!(e[1].tags, ["行政相談", "苦情"]);
+}
+
+#[test]
+fn utf8_csv_with_lists_multiline_answers_and_slash_dates() {
+    let e = load("formats/own_utf8.csv");
+    assert_eq!(
+        e[0].alt_questions,
+        ["軽自動車税の納期", "けいじどうしゃぜい いつ"]
+    );
+    assert_eq!(e[0].category, ["税", "軽自動車税"]);
+    assert_eq!(e[0].updated.as_deref(), Some("2026-10-01"));
+    assert_eq!(
+        e[0].contact.as_ref().unwrap().office.as_deref(),
+        Some("お住まいの市区町村の税務担当窓口")
+    );
+    assert!(e[1].answer.contains("1,000円") && e[1].answer.contains('\n'));
+}
+
+#[test]
+fn csv_with_bom_and_japanese_headers() {
+    let e = load("formats/own_bom.csv");
+    assert_eq!(e[0].id, "b-1");
+    assert_eq!(e[0].tags, ["ふるさと納税", "ワンストップ"]);
+    assert_eq!(e[0].category, ["税", "ふるさと納税"]);
+}
+
+#[test]
+fn shift_jis_csv_as_excel_writes_it() {
+    let bytes = std::fs::read(fixture("formats/own_sjis.csv")).unwrap();
+    assert!(
+        std::str::from_utf8(&bytes).is_err(),
+        "fixture must really be Shift_JIS"
+    );
+    let e = load("formats/own_sjis.csv");
+    assert_eq!(e[0].question, "印鑑登録証明書を代理人が受け取れますか。");
+    // CP932 extensions (circled digits, 髙) decode too.
+    assert_eq!(e[1].question, "①番の窓口はどこですか～");
+    assert!(e[1].answer.starts_with("髙橋"));
+}
+
+#[test]
+fn govbot_layout_converts_links_and_keeps_labels() {
+    for rel in ["formats/govbot.csv", "formats/govbot_sjis.csv"] {
+        let e = load(rel);
+        assert_eq!(e[0].id, "1001");
+        assert_eq!(e[0].category, ["マイナンバーカード", "申請", "申請方法"]);
+        assert_eq!(
+            e[0].answer,
+            "申請方法は4つあります。詳しくは[マイナンバーカード総合サイト](https://www.kojinbango-card.go.jp/)をご覧ください。"
+        );
+        assert_eq!(e[1].category, ["証明書", "コンビニ交付"]);
+        assert!(
+            e[1].answer
+                .ends_with("[対応市区町村の一覧](https://www.lg-waps.go.jp/)")
+        );
+    }
+}
+
+#[test]
+fn xlsx_first_sheet_with_header_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faq.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let rows: [[&str; 5]; 3] = [
+        ["id", "question", "answer", "大分類", "tags"],
+        [
+            "x-1",
+            "介護保険の申請はどこでしますか。",
+            "市区町村の介護保険担当窓口です。",
+            "介護保険",
+            "介護|要介護認定",
+        ],
+        ["", "", "", "", ""],
+    ];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            sheet.write_string(r as u32, c as u16, *cell).unwrap();
+        }
+    }
+    sheet.write_number(3, 0, 42.0).unwrap();
+    sheet.write_string(3, 1, "番号だけのIDは？").unwrap();
+    sheet
+        .write_string(3, 2, "数値のセルも文字列として読みます。")
+        .unwrap();
+    book.add_worksheet()
+        .write_string(0, 0, "second sheet is ignored")
+        .unwrap();
+    book.save(&path).unwrap();
+    let e = faq::load_file(&path).unwrap();
+    assert_eq!(e.len(), 2, "blank rows are skipped");
+    assert_eq!(e[0].tags, ["介護", "要介護認定"]);
+    assert_eq!(e[0].category, ["介護保険"]);
+    assert_eq!(e[1].id, "42");
+}
+
+#[test]
+fn directory_overlay_scopes_municipal_files_by_folder() {
+    let corpus = faq::load_dir(&fixture("faq_small")).unwrap();
+    assert_eq!(
+        corpus.municipalities().into_iter().collect::<Vec<_>>(),
+        ["999901"]
+    );
+    let town = corpus.get("sodai-gomi", Some("999901")).unwrap();
+    assert!(town.answer.contains("見本町"));
+    assert!(
+        corpus.get("kokuho-late", Some("999901")).is_none(),
+        "hidden in the town"
+    );
+    assert!(
+        corpus.get("kokuho-late", None).is_some(),
+        "still national elsewhere"
+    );
+}
+
+#[test]
+fn every_problem_is_listed_with_file_and_line_and_nothing_loads() {
+    let p = problems(&fixture("malformed/many"));
+    let expect = [
+        "malformed/many/a.yaml:4: entry 'no-answer': empty answer",
+        "malformed/many/a.yaml:7: entry 'bad-date': updated '2026-13-45' is not a date (YYYY-MM-DD)",
+        "malformed/many/a.yaml:11: entry 'bad-url': source_url 'javascript:alert(1)' is not an http(s) URL",
+        "malformed/many/b.csv:1: unknown column 'colour' (column 4)",
+        "malformed/many/c.csv:3: undecodable bytes: the file is neither UTF-8 nor Shift_JIS (CP932)",
+        "malformed/many/notes.xls: unsupported file type '.xls'",
+    ];
+    assert_eq!(p.len(), expect.len(), "{p:#?}");
+    for (got, want) in p.iter().zip(expect) {
+        assert!(got.contains(want), "{got}\n  does not contain\n{want}");
+    }
+}
+
+#[test]
+fn yaml_syntax_error_and_unknown_field_are_located() {
+    for (file, line, msg) in [
+        ("syntax.yaml", 5, "mapping values are not allowed"),
+        ("unknown_field.yaml", 4, "unknown field `anser`"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(fixture(&format!("malformed/{file}")), dir.path().join(file)).unwrap();
+        let p = problems(dir.path());
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].contains(&format!("{file}:{line}: invalid YAML")),
+            "{}",
+            p[0]
+        );
+        assert!(p[0].contains(msg), "{}", p[0]);
+    }
+}
+
+#[test]
+fn duplicate_ids_across_files_name_both_places() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("formats/govbot.csv"), dir.path().join("a.csv")).unwrap();
+    std::fs::copy(fixture("formats/govbot_sjis.csv"), dir.path().join("b.csv")).unwrap();
+    let p = problems(dir.path());
+    assert_eq!(p.len(), 2);
+    let want = format!(
+        "b.csv:2: duplicate id '1001' in scope national (first defined at {}:2)",
+        dir.path().join("a.csv").display()
+    );
+    assert!(p[0].ends_with(&want), "{}", p[0]);
+}
+
+#[test]
+fn municipal_layer_rules_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("faq_small"), dir.path());
+    let town = dir.path().join("municipalities/999901/more.yaml");
+    std::fs::write(
+        &town,
+        "- id: no-such-national\n  hidden: true\n- id: wrong-scope\n  question: q\n  answer: a\n  scope: '999902'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("national/hide.yaml"),
+        "- id: nat-hidden\n  hidden: true\n",
+    )
+    .unwrap();
+    let p = problems(dir.path());
+    assert!(
+        p.iter().any(|m| m.contains(
+            "more.yaml:1: entry 'no-such-national' hides a national entry that does not exist"
+        )),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter().any(|m| m.contains(
+            "more.yaml:3: entry 'wrong-scope': scope '999902' in the folder of municipality 999901"
+        )),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter().any(|m| m.contains(
+            "hide.yaml:1: entry 'nat-hidden': 'hidden' is only for a municipality's files"
+        )),
+        "{p:#?}"
+    );
+}

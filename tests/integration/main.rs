@@ -1,0 +1,5 @@
+//! Black-box tests: FAQ loaders on real files, and the `madoguchi` binary.
+
+mod cli;
+mod helpers;
+mod loaders;
