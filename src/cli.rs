@@ -30,6 +30,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Show how the analyzer splits and normalises a text (for tuning and debugging).
     Analyze(AnalyzeArgs),
+    /// Measure answer accuracy on a labelled query set (IR metrics, decisions, latency).
+    Eval(crate::cli_eval::EvalArgs),
 }
 
 /// Where the data lives.
@@ -44,15 +46,27 @@ pub struct DataArgs {
     /// IPADIC directory built by scripts/setup-ipadic.sh [default: .lindera-cache/ipadic]
     #[arg(long, env = "MADOGUCHI_DICT")]
     pub dict: Option<PathBuf>,
+    /// Configuration file (retrieval weights, answer thresholds); missing means defaults.
+    #[arg(long, env = "MADOGUCHI_CONFIG", default_value = crate::config::DEFAULT_PATH)]
+    pub config: PathBuf,
 }
 
 impl DataArgs {
-    fn analyzer(&self) -> Result<Analyzer> {
-        let source = self
-            .dict
+    /// Where the dictionary comes from.
+    pub fn dict_source(&self) -> DictSource {
+        self.dict
             .clone()
-            .map_or_else(DictSource::default_source, DictSource::Path);
-        Analyzer::load(&source).context("loading the Japanese analyzer")
+            .map_or_else(DictSource::default_source, DictSource::Path)
+    }
+
+    /// Loads the analyzer.
+    pub fn analyzer(&self) -> Result<Analyzer> {
+        Analyzer::load(&self.dict_source()).context("loading the Japanese analyzer")
+    }
+
+    /// Loads the configuration file.
+    pub fn config(&self) -> Result<crate::config::Config> {
+        Ok(crate::config::Config::load(&self.config)?)
     }
 }
 
@@ -109,6 +123,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Search(a) => search_cmd(&a),
         Command::Check(a) => check_cmd(&a),
         Command::Analyze(a) => analyze_cmd(&a),
+        Command::Eval(a) => crate::cli_eval::run(&a),
     }
 }
 
@@ -139,7 +154,7 @@ fn search_cmd(a: &SearchArgs) -> Result<ExitCode> {
     if a.k == 0 {
         bail!("--k must be at least 1");
     }
-    let retriever = open_retriever(&a.data, SearchConfig::default())?;
+    let retriever = open_retriever(&a.data, a.data.config()?.search)?;
     let hits = retriever.search(&a.query, a.k, a.municipality.as_deref())?;
     if a.json {
         let hits: Vec<_> = hits

@@ -7,7 +7,11 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod answer;
 pub mod cli;
+pub mod cli_eval;
+pub mod config;
+pub mod eval;
 pub mod faq;
 pub mod index;
 pub mod retrieve;

@@ -5,7 +5,7 @@
 //! nothing, so queries are built from [`crate::analysis`] terms directly. Hits with equal scores are
 //! ordered by FAQ id (then scope), so results are deterministic across builds and machines.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -78,6 +78,16 @@ pub struct Hit {
     pub entry: Arc<Entry>,
     /// BM25 score of the boosted OR query (not comparable across queries).
     pub score: f32,
+    /// Share of the question's meaning found in this entry: the IDF-weighted fraction of the
+    /// question's terms that occur anywhere in the entry, in `[0, 1]`. Unlike `score` it is
+    /// comparable across questions, so the answer policy thresholds it.
+    pub coverage: f32,
+}
+
+/// An indexed entry with the terms it contains (for [`Hit::coverage`]).
+struct DocInfo {
+    entry: Arc<Entry>,
+    terms: HashSet<String>,
 }
 
 /// Searches one index generation. Cheap to share behind an `Arc`; `search` takes `&self`.
@@ -90,7 +100,11 @@ pub struct Retriever {
     manifest: Manifest,
     /// Every indexed entry, by segment ordinal and doc id: reading stored documents per query
     /// would cost more than the search itself on a corpus this size.
-    docs: Vec<Vec<Arc<Entry>>>,
+    docs: Vec<Vec<DocInfo>>,
+    /// Number of entries containing each term, for coverage IDF.
+    df: HashMap<String, u32>,
+    /// Number of entries.
+    n_docs: u32,
 }
 
 impl Retriever {
@@ -109,6 +123,8 @@ impl Retriever {
             .try_into()?;
         let searcher = reader.searcher();
         let mut docs = Vec::new();
+        let mut df: HashMap<String, u32> = HashMap::new();
+        let mut n_docs = 0u32;
         for segment in searcher.segment_readers() {
             let store = segment
                 .get_store_reader(1)
@@ -122,7 +138,15 @@ impl Retriever {
                     .ok_or_else(|| Error::Corrupt(format!("doc {doc_id} has no entry")))?;
                 let entry: Entry =
                     serde_json::from_str(json).map_err(|e| Error::Corrupt(e.to_string()))?;
-                entries.push(Arc::new(entry));
+                let terms = entry_terms(&analyzer, &entry);
+                for t in &terms {
+                    *df.entry(t.clone()).or_insert(0) += 1;
+                }
+                n_docs += 1;
+                entries.push(DocInfo {
+                    entry: Arc::new(entry),
+                    terms,
+                });
             }
             docs.push(entries);
         }
@@ -134,6 +158,8 @@ impl Retriever {
             config,
             manifest,
             docs,
+            df,
+            n_docs,
         })
     }
 
@@ -174,7 +200,8 @@ impl Retriever {
     #[tracing::instrument(skip_all, fields(k, municipality))]
     pub fn search(&self, question: &str, k: usize, municipality: Option<&str>) -> Result<Vec<Hit>> {
         self.check_municipality(municipality)?;
-        let Some(text_query) = self.text_query(question) else {
+        let words = self.analyzer.terms(question);
+        let Some(text_query) = self.text_query_from(&words, question) else {
             return Ok(Vec::new());
         };
         if k == 0 {
@@ -185,6 +212,9 @@ impl Retriever {
             (Occur::Must, self.scope_filter(municipality)),
             (Occur::MustNot, self.hidden_filter(municipality)),
         ]);
+        let distinct: BTreeSet<&str> = words.iter().map(String::as_str).collect();
+        let weighted: Vec<(&str, f32)> = distinct.iter().map(|t| (*t, self.idf(t))).collect();
+        let total: f32 = weighted.iter().map(|(_, w)| w).sum();
         let searcher = self.reader.searcher();
         // Fetch a margin beyond k; if the score at position k is still tied at the margin's end,
         // widen until the tie group is complete, so the id tie-break sees every tied entry.
@@ -200,9 +230,13 @@ impl Retriever {
         };
         let mut hits: Vec<Hit> = top
             .into_iter()
-            .map(|(score, addr)| Hit {
-                entry: self.docs[addr.segment_ord as usize][addr.doc_id as usize].clone(),
-                score,
+            .map(|(score, addr)| {
+                let doc = &self.docs[addr.segment_ord as usize][addr.doc_id as usize];
+                Hit {
+                    entry: doc.entry.clone(),
+                    score,
+                    coverage: self.coverage(&weighted, total, doc),
+                }
             })
             .collect();
         hits.sort_by(|a, b| {
@@ -215,12 +249,37 @@ impl Retriever {
         Ok(hits)
     }
 
+    fn idf(&self, term: &str) -> f32 {
+        let n = self.n_docs as f32;
+        let df = self.df.get(term).copied().unwrap_or(0) as f32;
+        (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+    }
+
+    /// The IDF-weighted share of `query` terms found in `doc`. A term that occurs in no entry
+    /// (天気, 株価) has the highest IDF, so questions about things the FAQ does not cover get a
+    /// low coverage everywhere.
+    fn coverage(&self, query: &[(&str, f32)], total: f32, doc: &DocInfo) -> f32 {
+        if total <= 0.0 {
+            return 0.0;
+        }
+        let found: f32 = query
+            .iter()
+            .filter(|(t, _)| doc.terms.contains(*t))
+            .map(|(_, idf)| idf)
+            .sum();
+        found / total
+    }
+
     /// The boosted OR of the question's terms over every text field; `None` when the question
     /// has no searchable term (only particles, symbols or whitespace).
     pub fn text_query(&self, question: &str) -> Option<Box<dyn Query>> {
+        self.text_query_from(&self.analyzer.terms(question), question)
+    }
+
+    fn text_query_from(&self, words: &[String], question: &str) -> Option<Box<dyn Query>> {
         let c = &self.config;
         let f = &self.fields;
-        let words = counts(self.analyzer.terms(question));
+        let words = counts(words.to_vec());
         let grams = counts(analysis::bigrams(question));
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (field, boost) in [
@@ -272,6 +331,20 @@ impl Retriever {
     pub fn municipalities(&self) -> &BTreeSet<String> {
         &self.manifest.municipalities
     }
+}
+
+/// Every word term an entry contains, over all its text fields.
+fn entry_terms(analyzer: &Analyzer, e: &Entry) -> HashSet<String> {
+    let mut terms = HashSet::new();
+    let texts = [&e.question, &e.answer]
+        .into_iter()
+        .chain(&e.alt_questions)
+        .chain(&e.category)
+        .chain(&e.tags);
+    for text in texts {
+        terms.extend(analyzer.terms(text));
+    }
+    terms
 }
 
 fn counts(terms: Vec<String>) -> BTreeMap<String, usize> {

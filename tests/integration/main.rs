@@ -1,5 +1,6 @@
 //! Black-box tests: FAQ loaders on real files, and the `madoguchi` binary.
 
 mod cli;
+mod eval;
 mod helpers;
 mod loaders;

@@ -1,0 +1,136 @@
+//! The answer policy: from ranked hits to one of three decisions — a direct answer, a list of
+//! candidate questions (もしかして), or an honest fallback to the office to contact.
+//!
+//! The decision reads two numbers that are comparable across questions: the top hit's
+//! [`coverage`](crate::retrieve::Hit::coverage) (how much of the question the entry covers) and
+//! the score margin between the first and second hit (how clearly the first one wins). BM25 scores
+//! themselves grow with question length and are not thresholded. The thresholds are chosen by
+//! `madoguchi eval --calibrate` on a labelled dev set.
+
+use serde::{Deserialize, Serialize};
+
+use crate::retrieve::Hit;
+
+/// Thresholds of the answer policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DecisionConfig {
+    /// Minimum coverage of the top hit for a direct answer.
+    pub answer_coverage: f32,
+    /// Minimum relative margin `(s1 - s2) / s1` for a direct answer.
+    pub answer_margin: f32,
+    /// Minimum coverage of the top hit for candidates; below it, fallback.
+    pub candidates_coverage: f32,
+    /// How many candidate questions to offer.
+    pub max_candidates: usize,
+}
+
+impl Default for DecisionConfig {
+    fn default() -> Self {
+        DecisionConfig {
+            answer_coverage: 0.6,
+            answer_margin: 0.1,
+            candidates_coverage: 0.3,
+            max_candidates: 5,
+        }
+    }
+}
+
+/// The three outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// The top entry answers the question.
+    Answer,
+    /// Several entries may; the resident picks one.
+    Candidates,
+    /// Nothing in the FAQ fits; point to the office.
+    Fallback,
+}
+
+impl Decision {
+    /// Lower-case name, as in the API and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Answer => "answer",
+            Decision::Candidates => "candidates",
+            Decision::Fallback => "fallback",
+        }
+    }
+}
+
+/// The two signals the decision reads, exposed for reports and calibration.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Signals {
+    /// Coverage of the top hit.
+    pub coverage: f32,
+    /// Relative score margin between the first two hits (1 when there is one hit).
+    pub margin: f32,
+}
+
+/// Reads the signals off ranked hits.
+pub fn signals(hits: &[Hit]) -> Signals {
+    match hits {
+        [] => Signals::default(),
+        [only] => Signals {
+            coverage: only.coverage,
+            margin: 1.0,
+        },
+        [first, second, ..] => Signals {
+            coverage: first.coverage,
+            margin: if first.score > 0.0 {
+                (first.score - second.score) / first.score
+            } else {
+                0.0
+            },
+        },
+    }
+}
+
+/// Decides from the signals.
+pub fn decide_signals(s: Signals, c: &DecisionConfig) -> Decision {
+    if s.coverage >= c.answer_coverage && s.margin >= c.answer_margin {
+        Decision::Answer
+    } else if s.coverage >= c.candidates_coverage && s.coverage > 0.0 {
+        Decision::Candidates
+    } else {
+        Decision::Fallback
+    }
+}
+
+/// Decides for ranked hits.
+pub fn decide(hits: &[Hit], c: &DecisionConfig) -> Decision {
+    decide_signals(signals(hits), c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(coverage: f32, margin: f32) -> Signals {
+        Signals { coverage, margin }
+    }
+
+    #[test]
+    fn thresholds_split_three_ways() {
+        let c = DecisionConfig::default();
+        assert_eq!(decide_signals(s(0.9, 0.5), &c), Decision::Answer);
+        assert_eq!(
+            decide_signals(s(0.9, 0.01), &c),
+            Decision::Candidates,
+            "no clear winner"
+        );
+        assert_eq!(decide_signals(s(0.4, 0.5), &c), Decision::Candidates);
+        assert_eq!(decide_signals(s(0.1, 0.9), &c), Decision::Fallback);
+        assert_eq!(decide(&[], &c), Decision::Fallback);
+    }
+
+    #[test]
+    fn zero_coverage_is_never_a_candidate() {
+        let c = DecisionConfig {
+            candidates_coverage: 0.0,
+            ..DecisionConfig::default()
+        };
+        assert_eq!(decide_signals(s(0.0, 1.0), &c), Decision::Fallback);
+    }
+}

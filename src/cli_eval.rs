@@ -1,0 +1,202 @@
+//! The `eval` subcommand: wiring files and flags to [`crate::eval`].
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::cli::DataArgs;
+use crate::eval::{self, data};
+use crate::faq::{self, Corpus};
+use crate::index;
+use crate::retrieve::Retriever;
+
+/// Arguments of `eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Queries: TSV `qid<TAB>text[<TAB>municipality]`, or BEIR `queries.jsonl`.
+    #[arg(long)]
+    queries: PathBuf,
+    /// Judgements: TREC `qid 0 docid rel`, or BEIR `qrels/*.tsv`.
+    #[arg(long)]
+    qrels: PathBuf,
+    /// Evaluate a JSONL corpus (`{"id","question","answer"}` lines) instead of the FAQ directory.
+    #[arg(long, conflicts_with = "faq")]
+    corpus: Option<PathBuf>,
+    /// Municipality for queries that do not name one.
+    #[arg(long)]
+    municipality: Option<String>,
+    /// Write the TREC run (top 100 per query) here.
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// Write the metrics JSON here.
+    #[arg(long)]
+    metrics: Option<PathBuf>,
+    /// Write one JSON line per query here.
+    #[arg(long)]
+    per_query: Option<PathBuf>,
+    /// Write the misses, grouped for FAQ editors, as Markdown here.
+    #[arg(long)]
+    failures: Option<PathBuf>,
+    /// Compare with an earlier metrics JSON; exit 3 when Success@1 or fallback F1 drops by more
+    /// than --tolerance.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Allowed drop against --baseline.
+    #[arg(long, default_value_t = 0.01)]
+    tolerance: f64,
+    /// Choose the answer thresholds that maximise the documented utility on these queries and
+    /// write them into the configuration file.
+    #[arg(long)]
+    calibrate: bool,
+    /// Tag written in the run file.
+    #[arg(long, default_value = "madoguchi")]
+    tag: String,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Runs `eval`.
+pub fn run(a: &EvalArgs) -> Result<ExitCode> {
+    let mut config = a.data.config()?;
+    let analyzer = a.data.analyzer()?;
+    let (corpus, corpus_name, corpus_hash): (Corpus, String, String) = match &a.corpus {
+        Some(file) => {
+            let entries = faq::load_file(file)?;
+            let bytes = std::fs::read(file)?;
+            let hash = {
+                use sha2::Digest;
+                index::hex(&sha2::Sha256::digest(&bytes))
+            };
+            (Corpus::new(entries), file.display().to_string(), hash)
+        }
+        None => (
+            faq::load_dir(&a.data.faq)?,
+            a.data.faq.display().to_string(),
+            index::faq_fingerprint(&a.data.faq)?,
+        ),
+    };
+    let (idx, manifest) = index::build_in_ram(&corpus, &analyzer)?;
+    let retriever = Retriever::new(idx, manifest, analyzer, config.search.clone())?;
+    let mut queries = data::read_queries(&a.queries)?;
+    if queries.is_empty() {
+        bail!("{}: no queries", a.queries.display());
+    }
+    for q in &mut queries {
+        if q.municipality.is_none() {
+            q.municipality.clone_from(&a.municipality);
+        }
+    }
+    let qrels = data::read_qrels(&a.qrels)?;
+    let results = eval::run(&retriever, &queries, &qrels, &config.decision)?;
+
+    if a.calibrate {
+        let (best, utility) = eval::calibrate(&results, &config.decision);
+        let header = format!(
+            "madoguchi configuration.\nThe [decision] thresholds were chosen by `madoguchi eval --calibrate` on\n{} / {} (mean utility {utility:.4}, commit {}).",
+            a.queries.display(),
+            a.qrels.display(),
+            git_commit()
+        );
+        config.decision = best;
+        config.save(&a.data.config, &header)?;
+        eprintln!(
+            "calibrated: answer_coverage {:.3}, answer_margin {:.2}, candidates_coverage {:.3} (mean utility {utility:.4}) -> {}",
+            config.decision.answer_coverage,
+            config.decision.answer_margin,
+            config.decision.candidates_coverage,
+            a.data.config.display()
+        );
+    }
+    // Decisions are re-scored with the (possibly calibrated) thresholds; rankings do not change.
+    let results: Vec<eval::QueryResult> = results
+        .into_iter()
+        .map(|mut r| {
+            r.decision = crate::answer::decide_signals(r.signals, &config.decision);
+            r.decision_correct = eval::decision_correct(
+                r.decision,
+                r.in_scope(),
+                r.first_relevant_rank,
+                &config.decision,
+            );
+            r
+        })
+        .collect();
+
+    let fingerprint = serde_json::json!({
+        "analyzer_version": crate::analysis::ANALYZER_VERSION,
+        "schema_version": index::SCHEMA_VERSION,
+        "search": config.search,
+        "decision": config.decision,
+        "dictionary": {
+            "source": a.data.dict_source().describe(),
+            "sha256": match a.data.dict_source() {
+                crate::analysis::DictSource::Path(p) => eval::dictionary_fingerprint(&p),
+                crate::analysis::DictSource::Embedded => "embedded".into(),
+            },
+        },
+        "corpus": corpus_name,
+        "corpus_sha256": corpus_hash,
+        "queries": a.queries.display().to_string(),
+        "git_commit": git_commit(),
+    });
+    let report = eval::report(&results, fingerprint);
+    print!("{}", eval::table(&report));
+
+    if let Some(p) = &a.run {
+        let mut s = String::new();
+        for r in &results {
+            data::run_lines(&mut s, &r.qid, &r.ranked, &a.tag);
+        }
+        write(p, &s)?;
+    }
+    if let Some(p) = &a.metrics {
+        write(p, &(serde_json::to_string_pretty(&report)? + "\n"))?;
+    }
+    if let Some(p) = &a.per_query {
+        let mut s = String::new();
+        for r in &results {
+            let mut v = serde_json::to_value(r)?;
+            v["ranked"] = r
+                .ranked
+                .iter()
+                .take(10)
+                .map(|(id, sc)| serde_json::json!([id, sc]))
+                .collect();
+            s += &serde_json::to_string(&v)?;
+            s.push('\n');
+        }
+        write(p, &s)?;
+    }
+    if let Some(p) = &a.failures {
+        write(p, &eval::failures_markdown(&results))?;
+    }
+    if let Some(p) = &a.baseline {
+        let old: eval::Report = serde_json::from_slice(&std::fs::read(p)?)
+            .with_context(|| format!("reading baseline {}", p.display()))?;
+        let (diff, regressions) = eval::compare(&report, &old, a.tolerance);
+        print!("{diff}");
+        if !regressions.is_empty() {
+            for r in regressions {
+                eprintln!("regression: {r}");
+            }
+            return Ok(ExitCode::from(3));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

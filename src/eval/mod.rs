@@ -1,0 +1,504 @@
+//! Offline evaluation: runs labelled queries through exactly the path that serves residents
+//! ([`Retriever::search`] then [`answer::decide`]) and scores rankings and decisions.
+//!
+//! Queries with no relevant judgement are *out of scope*: IR metrics average over in-scope
+//! queries only, while decision metrics use both (an out-of-scope query should fall back).
+
+pub mod data;
+pub mod metrics;
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::answer::{self, Decision, DecisionConfig, Signals};
+use crate::retrieve::Retriever;
+use data::{Qrels, Query};
+use metrics::QueryMetrics;
+
+/// Hits kept per query in the run file and for AP.
+pub const RUN_DEPTH: usize = 100;
+
+/// The outcome of one query.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryResult {
+    /// Query id.
+    pub qid: String,
+    /// Query text.
+    pub text: String,
+    /// Municipality asked as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub municipality: Option<String>,
+    /// Relevant entry ids with their grades.
+    pub relevant: BTreeMap<String, i32>,
+    /// Ranked (id, score), up to [`RUN_DEPTH`].
+    pub ranked: Vec<(String, f32)>,
+    /// 1-based rank of the first relevant entry.
+    pub first_relevant_rank: Option<usize>,
+    /// The signals the decision read.
+    pub signals: Signals,
+    /// The service's decision.
+    pub decision: Decision,
+    /// Whether the decision was right (see [`decision_correct`]).
+    pub decision_correct: bool,
+    /// IR metrics (zeros for out-of-scope queries).
+    pub metrics: QueryMetrics,
+    /// Time for search + decision, microseconds (second pass, after warm-up).
+    pub latency_us: f64,
+}
+
+impl QueryResult {
+    /// Whether any entry is relevant.
+    pub fn in_scope(&self) -> bool {
+        !self.relevant.is_empty()
+    }
+}
+
+/// Whether a decision is right: an in-scope query is answered with a relevant first hit, or gets
+/// candidates that include a relevant entry; an out-of-scope query falls back.
+pub fn decision_correct(
+    decision: Decision,
+    in_scope: bool,
+    first_rank: Option<usize>,
+    c: &DecisionConfig,
+) -> bool {
+    match (in_scope, decision) {
+        (false, d) => d == Decision::Fallback,
+        (true, Decision::Answer) => first_rank == Some(1),
+        (true, Decision::Candidates) => first_rank.is_some_and(|r| r <= c.max_candidates),
+        (true, Decision::Fallback) => false,
+    }
+}
+
+/// Runs every query (twice: a warm-up pass, then the timed pass) and scores it.
+pub fn run(
+    retriever: &Retriever,
+    queries: &[Query],
+    qrels: &Qrels,
+    decision: &DecisionConfig,
+) -> Result<Vec<QueryResult>> {
+    for q in queries {
+        retriever.search(&q.text, RUN_DEPTH, q.municipality.as_deref())?;
+    }
+    let progress = Progress::new(queries.len());
+    let mut out = Vec::with_capacity(queries.len());
+    for (i, q) in queries.iter().enumerate() {
+        let start = Instant::now();
+        let hits = retriever.search(&q.text, RUN_DEPTH, q.municipality.as_deref())?;
+        let d = answer::decide(&hits, decision);
+        let latency_us = start.elapsed().as_secs_f64() * 1e6;
+        let relevant: BTreeMap<String, i32> = qrels
+            .get(&q.qid)
+            .map(|r| {
+                r.iter()
+                    .filter(|(_, g)| **g > 0)
+                    .map(|(k, g)| (k.clone(), *g))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ranked: Vec<(String, f32)> =
+            hits.iter().map(|h| (h.entry.id.clone(), h.score)).collect();
+        let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
+        let rel_map = relevant.clone().into_iter().collect();
+        let first = metrics::first_relevant_rank(&rel_map, &ids);
+        let in_scope = !relevant.is_empty();
+        out.push(QueryResult {
+            qid: q.qid.clone(),
+            text: q.text.clone(),
+            municipality: q.municipality.clone(),
+            metrics: metrics::score(&rel_map, &ids),
+            relevant,
+            ranked,
+            first_relevant_rank: first,
+            signals: answer::signals(&hits),
+            decision: d,
+            decision_correct: decision_correct(d, in_scope, first, decision),
+            latency_us,
+        });
+        progress.tick(i + 1);
+    }
+    progress.done();
+    Ok(out)
+}
+
+/// Decision quality over a set of results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DecisionMetrics {
+    /// Share of queries whose decision was right.
+    pub accuracy: f64,
+    /// Share of direct answers whose entry was relevant (answers to out-of-scope queries are wrong).
+    pub answer_accuracy: Option<f64>,
+    /// Wrong direct answers over all queries.
+    pub false_answer_rate: f64,
+    /// Share of fallbacks that were on out-of-scope queries.
+    pub fallback_precision: Option<f64>,
+    /// Share of out-of-scope queries that fell back.
+    pub fallback_recall: Option<f64>,
+    /// Harmonic mean of fallback precision and recall.
+    pub fallback_f1: Option<f64>,
+    /// Share of in-scope queries sent to fallback.
+    pub in_scope_fallback_rate: f64,
+    /// Count of each decision.
+    pub counts: BTreeMap<String, usize>,
+}
+
+/// Computes decision metrics.
+pub fn decision_metrics(results: &[QueryResult]) -> DecisionMetrics {
+    let n = results.len().max(1) as f64;
+    let ratio = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
+    let answers: Vec<&QueryResult> = results
+        .iter()
+        .filter(|r| r.decision == Decision::Answer)
+        .collect();
+    let right_answers = answers.iter().filter(|r| r.decision_correct).count();
+    let fallbacks = results.iter().filter(|r| r.decision == Decision::Fallback);
+    let n_fallback = fallbacks.clone().count();
+    let oos_fallback = fallbacks.filter(|r| !r.in_scope()).count();
+    let n_oos = results.iter().filter(|r| !r.in_scope()).count();
+    let n_in = results.len() - n_oos;
+    let precision = ratio(oos_fallback, n_fallback);
+    let recall = ratio(oos_fallback, n_oos);
+    let f1 = match (precision, recall) {
+        (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
+        (Some(_), Some(_)) => Some(0.0),
+        _ => None,
+    };
+    let mut counts = BTreeMap::new();
+    for r in results {
+        *counts.entry(r.decision.as_str().to_owned()).or_insert(0) += 1;
+    }
+    DecisionMetrics {
+        accuracy: results.iter().filter(|r| r.decision_correct).count() as f64 / n,
+        answer_accuracy: ratio(right_answers, answers.len()),
+        false_answer_rate: (answers.len() - right_answers) as f64 / n,
+        fallback_precision: precision,
+        fallback_recall: recall,
+        fallback_f1: f1,
+        in_scope_fallback_rate: ratio(n_fallback - oos_fallback, n_in).unwrap_or(0.0),
+        counts,
+    }
+}
+
+/// Latency percentiles, milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Median.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Mean.
+    pub mean_ms: f64,
+}
+
+/// Nearest-rank percentiles of the per-query latencies.
+pub fn latency(results: &[QueryResult]) -> Latency {
+    let mut v: Vec<f64> = results.iter().map(|r| r.latency_us / 1000.0).collect();
+    if v.is_empty() {
+        return Latency::default();
+    }
+    v.sort_by(f64::total_cmp);
+    let pct = |p: f64| v[((p / 100.0 * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+    Latency {
+        p50_ms: pct(50.0),
+        p95_ms: pct(95.0),
+        p99_ms: pct(99.0),
+        mean_ms: v.iter().sum::<f64>() / v.len() as f64,
+    }
+}
+
+/// The metrics file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// IR metrics averaged over in-scope queries.
+    pub metrics: QueryMetrics,
+    /// Decision metrics over all queries.
+    pub decision: DecisionMetrics,
+    /// Query counts.
+    pub queries: Counts,
+    /// Per-query latency of search + decision.
+    pub latency: Latency,
+    /// What produced these numbers.
+    pub fingerprint: serde_json::Value,
+}
+
+/// Query counts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Counts {
+    /// All queries.
+    pub total: usize,
+    /// With at least one relevant entry.
+    pub in_scope: usize,
+    /// Without.
+    pub out_of_scope: usize,
+}
+
+/// Builds the report.
+pub fn report(results: &[QueryResult], fingerprint: serde_json::Value) -> Report {
+    let in_scope: Vec<QueryMetrics> = results
+        .iter()
+        .filter(|r| r.in_scope())
+        .map(|r| r.metrics)
+        .collect();
+    Report {
+        metrics: QueryMetrics::mean(&in_scope),
+        decision: decision_metrics(results),
+        queries: Counts {
+            total: results.len(),
+            in_scope: in_scope.len(),
+            out_of_scope: results.len() - in_scope.len(),
+        },
+        latency: latency(results),
+        fingerprint,
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |x| format!("{x:.3}"))
+}
+
+/// The compact terminal table.
+pub fn table(r: &Report) -> String {
+    let m = r.metrics.values();
+    let mut s = format!(
+        "queries {} (in scope {}, out of scope {})\n",
+        r.queries.total, r.queries.in_scope, r.queries.out_of_scope
+    );
+    s += &format!(
+        "| {} |\n|{}\n",
+        metrics::NAMES.join(" | "),
+        "---:|".repeat(7)
+    );
+    s += &format!("| {} |\n", m.map(|x| format!("{x:.3}")).join(" | "));
+    let d = &r.decision;
+    s += &format!(
+        "decisions {:?}: accuracy {:.3}, answer accuracy {}, false answers {:.3}, fallback P/R/F1 {}/{}/{}, in-scope fallback {:.3}\n",
+        d.counts,
+        d.accuracy,
+        opt(d.answer_accuracy),
+        d.false_answer_rate,
+        opt(d.fallback_precision),
+        opt(d.fallback_recall),
+        opt(d.fallback_f1),
+        d.in_scope_fallback_rate
+    );
+    s += &format!(
+        "latency per query: p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms\n",
+        r.latency.p50_ms, r.latency.p95_ms, r.latency.p99_ms
+    );
+    s
+}
+
+/// Markdown for FAQ editors: the misses, grouped by kind.
+pub fn failures_markdown(results: &[QueryResult]) -> String {
+    let title = |id: &str| id.to_owned();
+    let mut groups: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for r in results {
+        let top: Vec<String> = r
+            .ranked
+            .iter()
+            .take(3)
+            .map(|(id, s)| format!("{} ({s:.2})", title(id)))
+            .collect();
+        let rel: Vec<&String> = r.relevant.keys().collect();
+        let line = format!(
+            "- `{}` {} — decision **{}**, coverage {:.2}; top: {}; relevant: {:?}",
+            r.qid,
+            r.text,
+            r.decision.as_str(),
+            r.signals.coverage,
+            top.join(", "),
+            rel
+        );
+        let kind = match (r.in_scope(), r.first_relevant_rank, r.decision) {
+            (false, _, Decision::Answer) => "False answer on an out-of-scope query",
+            (false, _, Decision::Candidates) => "Candidates offered on an out-of-scope query",
+            (true, None, _) | (true, Some(6..), _) => "Relevant entry not in the top 5",
+            (true, Some(2..=5), _) => "Wrong entry first (relevant in the top 5)",
+            (true, Some(_), Decision::Fallback) => "False fallback (relevant entry ranked first)",
+            _ => continue,
+        };
+        groups.entry(kind).or_default().push(line);
+    }
+    let mut s = String::from("# Evaluation failures\n");
+    for (kind, lines) in groups {
+        s += &format!("\n## {kind} ({})\n\n{}\n", lines.len(), lines.join("\n"));
+    }
+    s
+}
+
+/// Utility of one decision, the objective `--calibrate` maximises (mean over queries). A wrong
+/// direct answer costs more than an honest fallback earns, because a resident who is told
+/// something wrong may act on it; candidates are worth less than a right answer, because the
+/// resident has to choose.
+pub fn utility(
+    decision: Decision,
+    in_scope: bool,
+    first_rank: Option<usize>,
+    c: &DecisionConfig,
+) -> f64 {
+    match (in_scope, decision) {
+        (true, Decision::Answer) if first_rank == Some(1) => 1.0,
+        (true, Decision::Answer) => -2.0,
+        (true, Decision::Candidates) if first_rank.is_some_and(|r| r <= c.max_candidates) => 0.5,
+        (true, Decision::Candidates) => -0.25,
+        (true, Decision::Fallback) => -0.5,
+        (false, Decision::Fallback) => 1.0,
+        (false, Decision::Candidates) => -0.5,
+        (false, Decision::Answer) => -2.0,
+    }
+}
+
+/// Grid search of the thresholds maximising mean [`utility`]; ties keep the earlier (stricter)
+/// setting. Returns the best configuration and its utility.
+pub fn calibrate(results: &[QueryResult], base: &DecisionConfig) -> (DecisionConfig, f64) {
+    let steps = |lo: f32, hi: f32, step: f32| {
+        let n = ((hi - lo) / step).round() as usize;
+        (0..=n).map(move |i| lo + step * i as f32)
+    };
+    let mut best = (base.clone(), f64::NEG_INFINITY);
+    for answer_coverage in steps(0.3, 1.0, 0.025) {
+        for answer_margin in steps(0.0, 0.4, 0.02) {
+            for candidates_coverage in steps(0.0, answer_coverage, 0.025) {
+                let c = DecisionConfig {
+                    answer_coverage,
+                    answer_margin,
+                    candidates_coverage,
+                    ..base.clone()
+                };
+                let total: f64 = results
+                    .iter()
+                    .map(|r| {
+                        let d = answer::decide_signals(r.signals, &c);
+                        utility(d, r.in_scope(), r.first_relevant_rank, &c)
+                    })
+                    .sum();
+                let mean = total / results.len().max(1) as f64;
+                if mean > best.1 + 1e-12 {
+                    best = (c, mean);
+                }
+            }
+        }
+    }
+    best
+}
+
+/// Differences from a baseline report; `Err` lists regressions beyond `tolerance`.
+pub fn compare(new: &Report, old: &Report, tolerance: f64) -> (String, Vec<String>) {
+    let mut s = String::from("| metric | baseline | now | Δ |\n|---|---:|---:|---:|\n");
+    for ((name, a), b) in metrics::NAMES
+        .iter()
+        .zip(old.metrics.values())
+        .zip(new.metrics.values())
+    {
+        s += &format!("| {name} | {a:.3} | {b:.3} | {:+.3} |\n", b - a);
+    }
+    let (fo, fnew) = (old.decision.fallback_f1, new.decision.fallback_f1);
+    s += &format!(
+        "| fallback F1 | {} | {} | {} |\n",
+        opt(fo),
+        opt(fnew),
+        match (fo, fnew) {
+            (Some(a), Some(b)) => format!("{:+.3}", b - a),
+            _ => "-".into(),
+        }
+    );
+    let mut regressions = Vec::new();
+    if old.metrics.success_1 - new.metrics.success_1 > tolerance {
+        regressions.push(format!(
+            "Success@1 dropped from {:.3} to {:.3}",
+            old.metrics.success_1, new.metrics.success_1
+        ));
+    }
+    if let (Some(a), Some(b)) = (fo, fnew)
+        && a - b > tolerance
+    {
+        regressions.push(format!("fallback F1 dropped from {a:.3} to {b:.3}"));
+    }
+    (s, regressions)
+}
+
+/// SHA-256 of a file, or of the files of a dictionary directory's metadata and sizes.
+pub fn dictionary_fingerprint(dir: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    names.sort();
+    for p in names {
+        h.update(
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        h.update(
+            std::fs::metadata(&p)
+                .map(|m| m.len())
+                .unwrap_or(0)
+                .to_le_bytes(),
+        );
+        if p.file_name().is_some_and(|n| n == "metadata.json") {
+            h.update(std::fs::read(&p).unwrap_or_default());
+        }
+    }
+    crate::index::hex(&h.finalize())
+}
+
+struct Progress {
+    total: usize,
+    show: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        Progress {
+            total,
+            show: total >= 50 && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn tick(&self, done: usize) {
+        if self.show && (done.is_multiple_of(10) || done == self.total) {
+            let width = 30;
+            let filled = done * width / self.total.max(1);
+            eprint!(
+                "\r[{}{}] {done}/{}",
+                "#".repeat(filled),
+                " ".repeat(width - filled),
+                self.total
+            );
+        }
+    }
+
+    fn done(&self) {
+        if self.show {
+            eprintln!();
+        }
+    }
+}
+
+/// Scores an existing TREC run against qrels, over every query with a relevant entry (a query
+/// missing from the run scores 0, as in trec_eval). Returns the per-query metrics, sorted by
+/// qid, and their mean.
+pub fn score_run(
+    run: &std::collections::HashMap<String, Vec<String>>,
+    qrels: &Qrels,
+) -> (BTreeMap<String, QueryMetrics>, QueryMetrics) {
+    let per: BTreeMap<String, QueryMetrics> = qrels
+        .iter()
+        .filter(|(_, rels)| rels.values().any(|&r| r > 0))
+        .map(|(qid, rels)| {
+            let ranked = run.get(qid).map_or(&[][..], Vec::as_slice);
+            (qid.clone(), metrics::score(rels, ranked))
+        })
+        .collect();
+    let all: Vec<QueryMetrics> = per.values().copied().collect();
+    let mean = QueryMetrics::mean(&all);
+    (per, mean)
+}

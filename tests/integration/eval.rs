@@ -1,0 +1,327 @@
+//! The evaluation harness: hand-checked metric values, agreement with the independent scorer in
+//! `../shared/peers/evaluate.py`, and the `madoguchi eval` command end to end.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use madoguchi::eval::{self, data, metrics::QueryMetrics};
+use serde_json::Value;
+
+use crate::helpers::{fixture, madoguchi, stderr, stdout};
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+fn assert_metrics(got: &QueryMetrics, want: [f64; 7], what: &str) {
+    for ((name, g), w) in eval::metrics::NAMES.iter().zip(got.values()).zip(want) {
+        assert!(close(g, w), "{what} {name}: got {g}, want {w}");
+    }
+}
+
+/// Values worked out by hand for tests/fixtures/eval/{run.trec,qrels.txt}:
+/// - q1: relevant a (2), b (1); ranking x a y b (the file lists them out of order, so the rank
+///   column must decide). First relevant at 2. DCG = 2/log2 3 + 1/log2 5, IDCG = 2 + 1/log2 3.
+///   AP = (1/2 + 2/4) / 2 = 0.5. Both relevant entries are in the top 5.
+/// - q2: c (1) ranked first: every metric 1.
+/// - q3: d (2) at rank 6, e judged 0 at rank 3 (not relevant): RR 1/6, nDCG 2/log2 7 / 2, AP 1/6.
+/// - q4: relevant f, absent from the run: every metric 0.
+/// - q5: only a rel-0 judgement: out of scope, not averaged.
+#[test]
+fn fixture_run_matches_hand_computed_values() {
+    let qrels = data::read_qrels(&fixture("eval/qrels.txt")).unwrap();
+    let run = data::read_run(&fixture("eval/run.trec")).unwrap();
+    assert_eq!(run["q1"], ["x", "a", "y", "b"]);
+    let (per, mean) = eval::score_run(&run, &qrels);
+    assert_eq!(per.keys().collect::<Vec<_>>(), ["q1", "q2", "q3", "q4"]);
+
+    let l2 = f64::log2;
+    let ndcg1 = (2.0 / l2(3.0) + 1.0 / l2(5.0)) / (2.0 + 1.0 / l2(3.0));
+    assert!(close(ndcg1, 0.643_322_408_330_632_7));
+    let ndcg3 = 1.0 / l2(7.0);
+    assert_metrics(&per["q1"], [0.0, 1.0, 1.0, 0.5, ndcg1, 0.5, 1.0], "q1");
+    assert_metrics(&per["q2"], [1.0; 7], "q2");
+    assert_metrics(
+        &per["q3"],
+        [0.0, 0.0, 0.0, 1.0 / 6.0, ndcg3, 1.0 / 6.0, 0.0],
+        "q3",
+    );
+    assert_metrics(&per["q4"], [0.0; 7], "q4");
+    let rr = (0.5 + 1.0 + 1.0 / 6.0) / 4.0;
+    assert_metrics(
+        &mean,
+        [0.25, 0.5, 0.5, rr, (ndcg1 + 1.0 + ndcg3) / 4.0, rr, 0.5],
+        "mean",
+    );
+    // The literal values, so that a change in the formulas above cannot hide a change here.
+    assert!(close(mean.ndcg_10, 0.499_882_398_859_663_73));
+    assert!(close(mean.rr_10, 0.416_666_666_666_666_7));
+}
+
+/// `../shared/peers/evaluate.py`, when this checkout sits beside the shared folder and python3
+/// is installed (CI has both; a bare clone elsewhere skips with a message).
+fn shared_scorer() -> Option<PathBuf> {
+    let script = std::env::var_os("MADOGUCHI_EVALUATE_PY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peers/evaluate.py")
+        });
+    let python = Command::new("python3").arg("--version").output();
+    if script.is_file() && python.is_ok_and(|o| o.status.success()) {
+        Some(script)
+    } else {
+        eprintln!("skipped: python3 or {} not available", script.display());
+        None
+    }
+}
+
+/// Per-query metrics from evaluate.py's `--json` output, keyed by qid.
+fn python_per_query(script: &Path, qrels: &Path, run: &Path) -> HashMap<String, Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("scores.json");
+    let status = Command::new("python3")
+        .arg(script)
+        .arg(qrels)
+        .arg(run)
+        .arg("--json")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", stderr(&status));
+    let v: Value = serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
+    let (_, res) = v.as_object().unwrap().iter().next().unwrap();
+    res["per_query"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// evaluate.py names → ours.
+const SHARED_NAMES: [(&str, &str); 5] = [
+    ("Hit@1", "Success@1"),
+    ("Hit@5", "Success@5"),
+    ("MRR@10", "RR@10"),
+    ("nDCG@10", "nDCG@10"),
+    ("MAP", "AP"),
+];
+
+fn assert_agree(ours: &HashMap<String, Value>, theirs: &HashMap<String, Value>) {
+    assert_eq!(
+        ours.keys().collect::<std::collections::BTreeSet<_>>(),
+        theirs.keys().collect::<std::collections::BTreeSet<_>>(),
+        "scored query sets differ"
+    );
+    for (qid, t) in theirs {
+        for (py, rs) in SHARED_NAMES {
+            let a = t[py].as_f64().unwrap();
+            let b = ours[qid][rs].as_f64().unwrap();
+            assert!(close(a, b), "{qid} {rs}: evaluate.py {a}, madoguchi {b}");
+        }
+    }
+}
+
+#[test]
+fn fixture_run_agrees_with_shared_evaluate_py() {
+    let Some(script) = shared_scorer() else {
+        return;
+    };
+    let qrels_path = fixture("eval/qrels.txt");
+    let run_path = fixture("eval/run.trec");
+    let qrels = data::read_qrels(&qrels_path).unwrap();
+    let run = data::read_run(&run_path).unwrap();
+    let (per, _) = eval::score_run(&run, &qrels);
+    let ours = per
+        .into_iter()
+        .map(|(k, m)| (k, serde_json::to_value(m).unwrap()))
+        .collect();
+    assert_agree(&ours, &python_per_query(&script, &qrels_path, &run_path));
+}
+
+/// Runs `madoguchi eval` on the small fixture FAQ; returns (tempdir, output paths).
+fn run_eval(extra: &[&str]) -> (tempfile::TempDir, std::process::Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let faq = fixture("faq_small");
+    let queries = fixture("eval/small_queries.tsv");
+    let qrels = fixture("eval/small_qrels.txt");
+    let mut args = vec![
+        "eval",
+        "--faq",
+        faq.to_str().unwrap(),
+        "--queries",
+        queries.to_str().unwrap(),
+        "--qrels",
+        qrels.to_str().unwrap(),
+        "--run",
+        "out.trec",
+        "--metrics",
+        "out.json",
+        "--per-query",
+        "out.jsonl",
+        "--failures",
+        "out.md",
+    ];
+    args.extend_from_slice(extra);
+    let out = madoguchi(dir.path(), &args);
+    (dir, out)
+}
+
+#[test]
+fn eval_command_writes_run_metrics_and_per_query_lines() {
+    let (dir, out) = run_eval(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(table.contains("Success@1"), "{table}");
+    assert!(table.contains("in scope 6, out of scope 1"), "{table}");
+
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
+    for name in eval::metrics::NAMES {
+        let v = m["metrics"][name].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{name} = {v}");
+    }
+    assert_eq!(m["queries"]["out_of_scope"], 1);
+    for key in ["p50_ms", "p95_ms", "p99_ms"] {
+        assert!(m["latency"][key].as_f64().unwrap() > 0.0);
+    }
+    let fp = &m["fingerprint"];
+    for key in [
+        "analyzer_version",
+        "corpus_sha256",
+        "dictionary",
+        "search",
+        "decision",
+    ] {
+        assert!(!fp[key].is_null(), "fingerprint lacks {key}: {fp}");
+    }
+
+    // The run file: six columns, ranks 1.. in order, scores not increasing.
+    let run = std::fs::read_to_string(dir.path().join("out.trec")).unwrap();
+    let mut last: HashMap<&str, (u32, f64)> = HashMap::new();
+    for line in run.lines() {
+        let c: Vec<&str> = line.split(' ').collect();
+        assert_eq!(c.len(), 6, "{line}");
+        assert_eq!(c[1], "Q0");
+        assert_eq!(c[5], "madoguchi");
+        let (rank, score): (u32, f64) = (c[3].parse().unwrap(), c[4].parse().unwrap());
+        let prev = last
+            .insert(c[0], (rank, score))
+            .unwrap_or((0, f64::INFINITY));
+        assert_eq!(rank, prev.0 + 1, "{line}");
+        assert!(score <= prev.1, "{line}");
+    }
+    // The municipality column is honoured: k6 asks the sample town's own entry.
+    assert!(run.contains("k6 Q0 town-hours 1 "), "{run}");
+    // A hidden entry is never ranked for that municipality.
+    assert!(
+        !run.lines()
+            .any(|l| l.starts_with("k7 ") && l.contains(" kokuho-late "))
+    );
+
+    // Per-query lines: every query, with its decision and whether it was right.
+    let pq = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let lines: Vec<Value> = pq
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 7);
+    let k5 = lines.iter().find(|l| l["qid"] == "k5").unwrap();
+    assert_eq!(k5["decision"], "fallback", "{k5}");
+    assert_eq!(k5["decision_correct"], true);
+    assert!(k5["first_relevant_rank"].is_null());
+    let md = std::fs::read_to_string(dir.path().join("out.md")).unwrap();
+    assert!(md.starts_with("# Evaluation failures"), "{md}");
+}
+
+#[test]
+fn eval_run_agrees_with_shared_evaluate_py() {
+    let Some(script) = shared_scorer() else {
+        return;
+    };
+    let (dir, out) = run_eval(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pq = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let ours: HashMap<String, Value> = pq
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| !v["relevant"].as_object().unwrap().is_empty())
+        .map(|v| (v["qid"].as_str().unwrap().to_owned(), v["metrics"].clone()))
+        .collect();
+    let theirs = python_per_query(
+        &script,
+        &fixture("eval/small_qrels.txt"),
+        &dir.path().join("out.trec"),
+    );
+    assert_agree(&ours, &theirs);
+}
+
+#[test]
+fn baseline_regression_exits_3_and_improvement_passes() {
+    let (dir, out) = run_eval(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let path = dir.path().join("out.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let s1 = m["metrics"]["Success@1"].as_f64().unwrap();
+
+    // A baseline that was worse: no regression.
+    m["metrics"]["Success@1"] = (s1 - 0.5).into();
+    let worse = dir.path().join("worse.json");
+    std::fs::write(&worse, serde_json::to_vec(&m).unwrap()).unwrap();
+    let (_d, ok) = run_eval(&["--baseline", worse.to_str().unwrap()]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("Success@1"));
+
+    // A baseline that was better by more than the tolerance: exit 3, naming the metric.
+    m["metrics"]["Success@1"] = (s1 + 0.02).into();
+    let better = dir.path().join("better.json");
+    std::fs::write(&better, serde_json::to_vec(&m).unwrap()).unwrap();
+    let (_d, bad) = run_eval(&["--baseline", better.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(3), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("Success@1 dropped"),
+        "{}",
+        stderr(&bad)
+    );
+    // ... unless the tolerance allows it.
+    let (_d, tol) = run_eval(&[
+        "--baseline",
+        better.to_str().unwrap(),
+        "--tolerance",
+        "0.05",
+    ]);
+    assert!(tol.status.success(), "{}", stderr(&tol));
+}
+
+#[test]
+fn calibrate_writes_thresholds_the_config_file_keeps() {
+    let (dir, out) = run_eval(&["--calibrate", "--config", "cal.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(dir.path().join("cal.toml")).unwrap();
+    assert!(text.contains("[decision]"), "{text}");
+    let cfg = madoguchi::config::Config::load(&dir.path().join("cal.toml")).unwrap();
+    assert!(cfg.decision.answer_coverage >= cfg.decision.candidates_coverage);
+}
+
+#[test]
+fn eval_rejects_a_malformed_qrels_line_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.txt"), "k1 0 card-renew 2\nk2 oops\n").unwrap();
+    let faq = fixture("faq_small");
+    let queries = fixture("eval/small_queries.tsv");
+    let out = madoguchi(
+        dir.path(),
+        &[
+            "eval",
+            "--faq",
+            faq.to_str().unwrap(),
+            "--queries",
+            queries.to_str().unwrap(),
+            "--qrels",
+            "bad.txt",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("bad.txt:2"), "{}", stderr(&out));
+}
