@@ -1,6 +1,7 @@
 //! Black-box tests: FAQ loaders on real files, and the `madoguchi` binary.
 
 mod cli;
+mod dev_set;
 mod eval;
 mod helpers;
 mod loaders;
