@@ -3,7 +3,9 @@
 //!
 //! The word pipeline is: NFKC + lowercase → lindera segmentation → drop tokens whose full
 //! four-part POS tag is in [`STOP_TAGS`] → base form for inflected words → drop light verbs
-//! ([`STOP_BASE_FORMS`]) → katakana stem (trailing ー of long katakana words). It is written out
+//! ([`STOP_BASE_FORMS`]) → katakana stem (trailing ー of long katakana words) → katakana folded
+//! to hiragana ([`hiragana_fold`]) → okurigana dropped from kanji compounds ([`drop_okurigana`]),
+//! so that 表記ゆれ (ゴミ/ごみ, 手続き/手続) meets itself. It is written out
 //! here rather than configured through lindera's filter config so that each step can be tested.
 
 use std::path::{Path, PathBuf};
@@ -21,7 +23,7 @@ pub const TOKENIZER: &str = "ja";
 /// Name of the character-bigram analyzer registered on every index.
 pub const BIGRAM_TOKENIZER: &str = "ja_bigram";
 /// Bumped whenever analysis output changes, so that stale indexes are rebuilt.
-pub const ANALYZER_VERSION: u32 = 1;
+pub const ANALYZER_VERSION: u32 = 2;
 
 /// Environment variable naming the dictionary directory.
 pub const DICT_ENV: &str = "MADOGUCHI_DICT";
@@ -136,10 +138,32 @@ impl DictSource {
     }
 }
 
+/// Switches of the word pipeline (the `[analysis]` section of the configuration file). Both are
+/// on by default; they exist so that `madoguchi eval` can measure what each one is worth. An
+/// index records the options it was built with and is rebuilt when they change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalysisOptions {
+    /// Fold katakana to hiragana ([`hiragana_fold`]).
+    pub fold_kana: bool,
+    /// Drop okurigana from kanji compounds ([`drop_okurigana`]).
+    pub drop_okurigana: bool,
+}
+
+impl Default for AnalysisOptions {
+    fn default() -> Self {
+        AnalysisOptions {
+            fold_kana: true,
+            drop_okurigana: true,
+        }
+    }
+}
+
 /// The Japanese analyzer: cheap to clone (the dictionary is shared and memory-mapped).
 #[derive(Clone)]
 pub struct Analyzer {
     segmenter: Arc<Segmenter>,
+    options: AnalysisOptions,
 }
 
 /// One analysed token, for inspection (`madoguchi analyze`).
@@ -149,6 +173,8 @@ pub struct Analysed {
     pub surface: String,
     /// Four-part POS tag.
     pub pos: String,
+    /// Dictionary base form, when the dictionary has one.
+    pub base: Option<String>,
     /// The term indexed, or `None` when the token was dropped.
     pub term: Option<String>,
 }
@@ -171,7 +197,19 @@ impl Analyzer {
         let segmenter = Segmenter::new(Mode::Normal, dictionary, None);
         Ok(Analyzer {
             segmenter: Arc::new(segmenter),
+            options: AnalysisOptions::default(),
         })
+    }
+
+    /// The same analyzer with other pipeline switches.
+    pub fn with_options(mut self, options: AnalysisOptions) -> Analyzer {
+        self.options = options;
+        self
+    }
+
+    /// The pipeline switches in use.
+    pub fn options(&self) -> AnalysisOptions {
+        self.options
     }
 
     /// The index terms of `text`, in order.
@@ -195,8 +233,13 @@ impl Analyzer {
                 let details: Vec<String> = tok.details().iter().map(|s| (*s).to_owned()).collect();
                 let pos = pos_tag(&details);
                 let base = details.get(6).filter(|b| b.as_str() != "*");
-                let term = index_term(&surface, &pos, base.map(String::as_str));
-                Analysed { surface, pos, term }
+                let term = index_term(&surface, &pos, base.map(String::as_str), self.options);
+                Analysed {
+                    surface,
+                    pos,
+                    base: base.cloned(),
+                    term,
+                }
             })
             .collect()
     }
@@ -221,7 +264,12 @@ fn is_katakana(c: char) -> bool {
 }
 
 /// Decides what a token contributes to the index.
-fn index_term(surface: &str, pos: &str, base: Option<&str>) -> Option<String> {
+fn index_term(
+    surface: &str,
+    pos: &str,
+    base: Option<&str>,
+    options: AnalysisOptions,
+) -> Option<String> {
     // ASCII words (eltax, qr, pdf) survive whatever tag an unknown-word guess gave them.
     let ascii_word = surface.len() >= 2 && surface.chars().all(|c| c.is_ascii_alphanumeric());
     if !ascii_word && STOP_TAGS.contains(&pos) {
@@ -237,7 +285,78 @@ fn index_term(surface: &str, pos: &str, base: Option<&str>) -> Option<String> {
     if STOP_BASE_FORMS.contains(&word) {
         return None;
     }
-    Some(katakana_stem(word))
+    let mut term = katakana_stem(word);
+    if options.fold_kana {
+        term = hiragana_fold(&term);
+    }
+    if options.drop_okurigana {
+        let inflected = pos.starts_with("動詞") || pos.starts_with("形容詞");
+        term = drop_okurigana(&term, inflected);
+    }
+    Some(term)
+}
+
+/// Katakana to hiragana (ゴミ → ごみ, ヴ → ゔ), so that a word written either way meets itself.
+/// Applied to whole terms and bigrams alike; only the letters ァ..ヶ move, ー and ・ stay.
+pub fn hiragana_fold(word: &str) -> String {
+    word.chars()
+        .map(|c| match c {
+            '\u{30A1}'..='\u{30F6}' => char::from_u32(c as u32 - 0x60).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
+}
+
+fn is_kanji(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '々' | '〆')
+}
+
+fn is_hiragana(c: char) -> bool {
+    matches!(c, '\u{3041}'..='\u{309F}')
+}
+
+/// Drops okurigana from compounds of two or more kanji so that the spellings 送り仮名 allows
+/// meet: 手続き/手続, 申し込み/申込み/申込, 引っ越し/引越し/引越, 問い合わせ/問合せ/問合, and the
+/// verb 申し込む meets the noun 申込. Only short kana runs go: at most two kana between kanji,
+/// at most one at the end of a noun (two after kana inside, three for a verb or adjective),
+/// none in front; 粗大ごみ, 子ども or お知らせ are left alone.
+pub fn drop_okurigana(word: &str, inflected: bool) -> String {
+    let chars: Vec<char> = word.chars().collect();
+    if chars.iter().filter(|&&c| is_kanji(c)).count() < 2
+        || !chars.iter().any(|&c| is_hiragana(c))
+        || !chars.iter().all(|&c| is_kanji(c) || is_hiragana(c))
+        || !is_kanji(chars[0])
+    {
+        return word.to_owned();
+    }
+    let last_kanji = chars.iter().rposition(|&c| is_kanji(c)).unwrap_or(0);
+    let trailing = chars.len() - 1 - last_kanji;
+    let mut run = 0;
+    let mut inner = false;
+    for &c in &chars[..=last_kanji] {
+        if is_hiragana(c) {
+            run += 1;
+            inner = true;
+            if run > 2 {
+                return word.to_owned();
+            }
+        } else {
+            run = 0;
+        }
+    }
+    // A noun may end in two kana when it already has kana inside (問い合わせ); otherwise two
+    // trailing kana are more likely a word of their own (粗大ごみ).
+    let allowed = if inflected {
+        3
+    } else if inner {
+        2
+    } else {
+        1
+    };
+    if trailing > allowed {
+        return word.to_owned();
+    }
+    chars.into_iter().filter(|&c| is_kanji(c)).collect()
 }
 
 /// Drops the long-vowel mark that ends a katakana word of four or more characters
@@ -274,7 +393,7 @@ pub fn bigrams(text: &str) -> Vec<String> {
         }
     }
     flush(&mut run);
-    out
+    out.into_iter().map(|g| hiragana_fold(&g)).collect()
 }
 
 /// Registers both analyzers on `index`. Registrations live in memory, so this runs on every
@@ -368,21 +487,21 @@ pub(crate) mod tests {
     fn half_width_kana_and_full_width_digits_are_normalised() {
         assert_eq!(
             analyzer().terms("ﾏｲﾅﾝﾊﾞｰｶｰﾄﾞを２０２４年に更新しました"),
-            ["マイナンバーカード", "2024", "年", "更新"]
+            ["まいなんばーかーど", "2024", "年", "更新"]
         );
     }
 
     #[test]
     fn particles_auxiliaries_and_light_verbs_are_dropped() {
         let terms = analyzer().terms("住民票の写しをコンビニで取得することはできますか？");
-        assert_eq!(terms, ["住民", "票", "写し", "コンビニ", "取得"]);
+        assert_eq!(terms, ["住民", "票", "写し", "こんびに", "取得"]);
     }
 
     #[test]
     fn inflected_words_meet_their_base_form() {
         let a = analyzer();
-        assert!(a.terms("引っ越しました").contains(&"引っ越す".to_string()));
-        assert!(a.terms("申し込みたい").contains(&"申し込む".to_string()));
+        assert!(a.terms("引っ越しました").contains(&"引越".to_string()));
+        assert!(a.terms("申し込みたい").contains(&"申込".to_string()));
     }
 
     #[test]
@@ -390,6 +509,35 @@ pub(crate) mod tests {
         let a = analyzer();
         assert_eq!(a.terms("サーバー"), a.terms("サーバ"));
         assert_eq!(katakana_stem("カード"), "カード");
+    }
+
+    #[test]
+    fn katakana_and_hiragana_spellings_meet() {
+        let a = analyzer();
+        assert_eq!(a.terms("ゴミ"), a.terms("ごみ"));
+        assert_eq!(hiragana_fold("マイナポータル・ヴ"), "まいなぽーたる・ゔ");
+        assert_eq!(bigrams("ゴミ"), bigrams("ごみ"));
+    }
+
+    #[test]
+    fn okurigana_variants_meet() {
+        let a = analyzer();
+        for (x, y) in [
+            ("手続き", "手続"),
+            ("申し込み", "申込"),
+            ("引っ越し", "引越し"),
+            ("問い合わせ", "問合せ"),
+            ("受け付け", "受付"),
+        ] {
+            assert_eq!(a.terms(x), a.terms(y), "{x} / {y}");
+        }
+        // The verb meets the noun.
+        assert_eq!(a.terms("申し込む"), a.terms("申込"));
+        // Words whose kana are not okurigana are left alone.
+        assert_eq!(drop_okurigana("粗大ごみ", false), "粗大ごみ");
+        assert_eq!(drop_okurigana("子ども", false), "子ども");
+        assert_eq!(drop_okurigana("お知らせ", false), "お知らせ");
+        assert_eq!(drop_okurigana("受け取れる", true), "受取");
     }
 
     #[test]
@@ -405,7 +553,7 @@ pub(crate) mod tests {
     fn bigrams_split_on_punctuation() {
         assert_eq!(
             bigrams("マイナ保険証、ok"),
-            ["マイ", "イナ", "ナ保", "保険", "険証", "ok"]
+            ["まい", "いな", "な保", "保険", "険証", "ok"]
         );
         assert_eq!(bigrams("「a」"), ["a"]);
     }

@@ -1,5 +1,6 @@
 //! Command-line interface: one subcommand per job, each arm calling into the library.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::analysis::{Analyzer, DictSource};
 use crate::index;
 use crate::retrieve::{Retriever, SearchConfig};
+use crate::synonyms::Synonyms;
 
 /// madoguchi (窓口): FAQ retrieval for Japanese national and local government.
 #[derive(Debug, Parser)]
@@ -49,6 +51,9 @@ pub struct DataArgs {
     /// Configuration file (retrieval weights, answer thresholds); missing means defaults.
     #[arg(long, env = "MADOGUCHI_CONFIG", default_value = crate::config::DEFAULT_PATH)]
     pub config: PathBuf,
+    /// National synonym dictionary (CSV, one group a line) [default: FAQ directory's synonyms.csv]
+    #[arg(long, env = "MADOGUCHI_SYNONYMS")]
+    pub synonyms: Option<PathBuf>,
 }
 
 impl DataArgs {
@@ -61,7 +66,25 @@ impl DataArgs {
 
     /// Loads the analyzer.
     pub fn analyzer(&self) -> Result<Analyzer> {
-        Analyzer::load(&self.dict_source()).context("loading the Japanese analyzer")
+        let options = self.config()?.analysis;
+        Ok(Analyzer::load(&self.dict_source())
+            .context("loading the Japanese analyzer")?
+            .with_options(options))
+    }
+
+    /// Loads the synonym dictionaries: the FAQ directory's national and municipal
+    /// `synonyms.csv`, with the national one replaced by `--synonyms` when given.
+    pub fn synonyms(&self, analyzer: &Analyzer) -> Result<Synonyms> {
+        let mut s = if self.faq.is_dir() {
+            Synonyms::load_dir(&self.faq, analyzer)?
+        } else {
+            Synonyms::empty()
+        };
+        if let Some(file) = &self.synonyms {
+            let national = Synonyms::load_national(file, analyzer)?;
+            s.replace_national(national);
+        }
+        Ok(s)
     }
 
     /// Loads the configuration file.
@@ -107,7 +130,12 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// Text to analyse.
-    text: String,
+    #[arg(required_unless_present = "lines")]
+    text: Option<String>,
+    /// Analyse every line of standard input instead, printing one JSON object a line
+    /// (for offline analysis of query logs and corpora).
+    #[arg(long, conflicts_with = "text")]
+    lines: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -143,8 +171,9 @@ fn index_cmd(a: &IndexArgs) -> Result<ExitCode> {
 /// Opens the index for `data`, building it when missing or stale.
 pub fn open_retriever(data: &DataArgs, config: SearchConfig) -> Result<Retriever> {
     let analyzer = data.analyzer()?;
+    let synonyms = data.synonyms(&analyzer)?;
     let (index, manifest) = index::ensure(&data.faq, &data.index, &analyzer)?;
-    Ok(Retriever::new(index, manifest, analyzer, config)?)
+    Ok(Retriever::new(index, manifest, analyzer, config)?.with_synonyms(synonyms))
 }
 
 fn search_cmd(a: &SearchArgs) -> Result<ExitCode> {
@@ -197,13 +226,16 @@ fn search_cmd(a: &SearchArgs) -> Result<ExitCode> {
 
 fn check_cmd(a: &CheckArgs) -> Result<ExitCode> {
     let corpus = crate::faq::load_dir(&a.faq)?;
+    let analyzer = Analyzer::load(&DictSource::default_source())?;
+    let synonyms = Synonyms::load_dir(&a.faq, &analyzer)?;
     let national = corpus.entries.iter().filter(|e| e.is_national()).count();
     println!(
-        "{}: OK, {} national entries, {} municipal entries in {} municipalities",
+        "{}: OK, {} national entries, {} municipal entries in {} municipalities, {} synonym groups",
         a.faq.display(),
         national,
         corpus.entries.len() - national,
-        corpus.municipalities().len()
+        corpus.municipalities().len(),
+        synonyms.len()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -214,23 +246,38 @@ fn analyze_cmd(a: &AnalyzeArgs) -> Result<ExitCode> {
         .clone()
         .map_or_else(DictSource::default_source, DictSource::Path);
     let analyzer = Analyzer::load(&source)?;
-    let tokens = analyzer.inspect(&a.text);
+    if a.lines {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for line in std::io::stdin().lines() {
+            let line = line.context("reading standard input")?;
+            let v = serde_json::json!({
+                "text": line,
+                "tokens": analyzer.inspect(&line),
+                "bigrams": crate::analysis::bigrams(&line),
+            });
+            writeln!(out, "{v}")?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = a.text.as_deref().unwrap_or_default();
+    let tokens = analyzer.inspect(text);
     if a.json {
         println!(
             "{}",
             serde_json::json!({
-                "normalized": crate::analysis::normalize(&a.text),
+                "normalized": crate::analysis::normalize(text),
                 "tokens": tokens,
-                "bigrams": crate::analysis::bigrams(&a.text),
+                "bigrams": crate::analysis::bigrams(text),
             })
         );
     } else {
-        println!("normalized: {}", crate::analysis::normalize(&a.text));
+        println!("normalized: {}", crate::analysis::normalize(text));
         for t in &tokens {
             let term = t.term.as_deref().unwrap_or("-");
             println!("{:<12} {:<28} {}", t.surface, t.pos, term);
         }
-        println!("terms: {}", analyzer.terms(&a.text).join(" "));
+        println!("terms: {}", analyzer.terms(text).join(" "));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -77,7 +77,12 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
     let analyzer = a.data.analyzer()?;
     let (corpus, corpus_name, corpus_hash): (Corpus, String, String) = match &a.corpus {
         Some(file) => {
-            let entries = faq::load_file(file)?;
+            let mut entries = faq::load_file(file)?;
+            // localgovFAQ-style exports write line breaks as the literal marker ＜改＞.
+            for e in &mut entries {
+                e.question = e.question.replace("＜改＞", "\n");
+                e.answer = e.answer.replace("＜改＞", "\n");
+            }
             let bytes = std::fs::read(file)?;
             let hash = {
                 use sha2::Digest;
@@ -92,7 +97,10 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         ),
     };
     let (idx, manifest) = index::build_in_ram(&corpus, &analyzer)?;
-    let retriever = Retriever::new(idx, manifest, analyzer, config.search.clone())?;
+    let synonyms = a.data.synonyms(&analyzer)?;
+    let synonym_sources = synonyms.sources().clone();
+    let retriever =
+        Retriever::new(idx, manifest, analyzer, config.search.clone())?.with_synonyms(synonyms);
     let mut queries = data::read_queries(&a.queries)?;
     if queries.is_empty() {
         bail!("{}: no queries", a.queries.display());
@@ -140,8 +148,10 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
 
     let fingerprint = serde_json::json!({
         "analyzer_version": crate::analysis::ANALYZER_VERSION,
+        "analysis": config.analysis,
         "schema_version": index::SCHEMA_VERSION,
         "search": config.search,
+        "synonyms": synonym_sources,
         "decision": config.decision,
         "dictionary": {
             "source": a.data.dict_source().describe(),

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::AnalysisOptions;
 use crate::answer::DecisionConfig;
 use crate::retrieve::SearchConfig;
 
@@ -19,6 +20,8 @@ pub struct Config {
     pub search: SearchConfig,
     /// Answer policy thresholds.
     pub decision: DecisionConfig,
+    /// Analyzer pipeline switches.
+    pub analysis: AnalysisOptions,
 }
 
 /// Errors reading or writing the configuration file.

@@ -16,7 +16,7 @@ use tantivy::schema::{
 };
 use tantivy::{Index, IndexWriter, TantivyDocument, doc};
 
-use crate::analysis::{self, ANALYZER_VERSION, Analyzer};
+use crate::analysis::{self, ANALYZER_VERSION, AnalysisOptions, Analyzer};
 use crate::faq::{self, Corpus};
 
 /// Bumped whenever the schema or the way documents are written changes.
@@ -124,6 +124,9 @@ pub struct Manifest {
     pub schema_version: u32,
     /// [`ANALYZER_VERSION`] at build time.
     pub analyzer_version: u32,
+    /// The analyzer's pipeline switches at build time.
+    #[serde(default)]
+    pub analysis: AnalysisOptions,
     /// SHA-256 over the FAQ files (see [`faq_fingerprint`]).
     pub faq_fingerprint: String,
     /// Number of entries indexed (hidden markers excluded).
@@ -214,13 +217,22 @@ pub fn build_in_ram(corpus: &Corpus, analyzer: &Analyzer) -> Result<(Index, Mani
     let index = Index::create_in_ram(schema);
     analysis::register(&index, analyzer);
     let entries = write_corpus(&index, &fields, corpus)?;
-    Ok((index, manifest(corpus, entries, String::new())))
+    Ok((
+        index,
+        manifest(corpus, entries, String::new(), analyzer.options()),
+    ))
 }
 
-fn manifest(corpus: &Corpus, entries: usize, faq_fingerprint: String) -> Manifest {
+fn manifest(
+    corpus: &Corpus,
+    entries: usize,
+    faq_fingerprint: String,
+    analysis: AnalysisOptions,
+) -> Manifest {
     Manifest {
         schema_version: SCHEMA_VERSION,
         analyzer_version: ANALYZER_VERSION,
+        analysis,
         faq_fingerprint,
         entries,
         municipalities: corpus.municipalities(),
@@ -243,7 +255,7 @@ pub fn build(faq_dir: &Path, index_dir: &Path, analyzer: &Analyzer) -> Result<Ma
         let index = Index::create_in_dir(&gen_dir, schema)?;
         analysis::register(&index, analyzer);
         let entries = write_corpus(&index, &fields, &corpus)?;
-        let m = manifest(&corpus, entries, fingerprint);
+        let m = manifest(&corpus, entries, fingerprint, analyzer.options());
         let manifest_path = gen_dir.join(MANIFEST);
         std::fs::write(
             &manifest_path,
@@ -316,7 +328,11 @@ pub fn open(index_dir: &Path, analyzer: &Analyzer) -> Result<(Index, Manifest)> 
 }
 
 /// Why an index must be rebuilt, or `None` when it is up to date with the FAQ directory.
-pub fn staleness(faq_dir: &Path, index_dir: &Path) -> Result<Option<&'static str>> {
+pub fn staleness(
+    faq_dir: &Path,
+    index_dir: &Path,
+    analysis: AnalysisOptions,
+) -> Result<Option<&'static str>> {
     let manifest_path = index_dir.join(CURRENT).join(MANIFEST);
     let Ok(bytes) = std::fs::read(&manifest_path) else {
         return Ok(Some("no index yet"));
@@ -326,7 +342,7 @@ pub fn staleness(faq_dir: &Path, index_dir: &Path) -> Result<Option<&'static str
     };
     Ok(if m.schema_version != SCHEMA_VERSION {
         Some("schema changed")
-    } else if m.analyzer_version != ANALYZER_VERSION {
+    } else if m.analyzer_version != ANALYZER_VERSION || m.analysis != analysis {
         Some("analyzer changed")
     } else if m.faq_fingerprint != faq_fingerprint(faq_dir)? {
         Some("FAQ files changed")
@@ -339,7 +355,7 @@ pub fn staleness(faq_dir: &Path, index_dir: &Path) -> Result<Option<&'static str
 /// older index exists, the older index is opened and the failure logged: residents keep being
 /// served while the FAQ files are fixed.
 pub fn ensure(faq_dir: &Path, index_dir: &Path, analyzer: &Analyzer) -> Result<(Index, Manifest)> {
-    if let Some(reason) = staleness(faq_dir, index_dir)? {
+    if let Some(reason) = staleness(faq_dir, index_dir, analyzer.options())? {
         tracing::info!(reason, faq = %faq_dir.display(), index = %index_dir.display(), "building index");
         if let Err(err) = build(faq_dir, index_dir, analyzer) {
             if !index_dir.join(CURRENT).exists() {

@@ -15,4 +15,5 @@ pub mod eval;
 pub mod faq;
 pub mod index;
 pub mod retrieve;
+pub mod synonyms;
 pub mod telemetry;

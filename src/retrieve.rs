@@ -17,6 +17,7 @@ use tantivy::{Index, IndexReader, ReloadPolicy, Score, TantivyDocument, Term};
 use crate::analysis::{self, Analyzer};
 use crate::faq::{Entry, NATIONAL};
 use crate::index::{self, Fields, Manifest};
+use crate::synonyms::{Expansion, Synonyms};
 
 /// Field weights and other retrieval settings; the one place they live.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,17 +35,31 @@ pub struct SearchConfig {
     pub tags: f32,
     /// Weight of a character bigram matched in the question or its phrasings.
     pub question_bigram: f32,
+    /// Final score = BM25 × coverage^exponent (a coordination factor: entries that contain more
+    /// of the question's distinct meaning rise); 0 turns it off.
+    pub coverage_exponent: f32,
+    /// How many BM25 candidates the coverage factor re-orders (at least `k`).
+    pub rerank_depth: usize,
+    /// Weight of a word the synonym dictionary adds, relative to a word the resident typed.
+    pub synonym_weight: f32,
+    /// Analysed terms dropped from questions before searching (request phrases such as 教える);
+    /// a question made only of them keeps them.
+    pub query_stop_terms: Vec<String>,
 }
 
 impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {
-            question: 2.0,
+            question: 1.0,
             alt_questions: 1.5,
-            answer: 0.6,
+            answer: 1.0,
             category: 0.5,
             tags: 0.8,
-            question_bigram: 0.3,
+            question_bigram: 0.0,
+            coverage_exponent: 0.5,
+            rerank_depth: 100,
+            synonym_weight: 0.2,
+            query_stop_terms: Vec::new(),
         }
     }
 }
@@ -76,7 +91,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Hit {
     /// The entry as the resident's municipality sees it.
     pub entry: Arc<Entry>,
-    /// BM25 score of the boosted OR query (not comparable across queries).
+    /// Ranking score: BM25 of the boosted OR query times a power of `coverage` (see
+    /// [`SearchConfig::coverage_exponent`]); not comparable across queries.
     pub score: f32,
     /// Share of the question's meaning found in this entry: the IDF-weighted fraction of the
     /// question's terms that occur anywhere in the entry, in `[0, 1]`. Unlike `score` it is
@@ -105,6 +121,8 @@ pub struct Retriever {
     df: HashMap<String, u32>,
     /// Number of entries.
     n_docs: u32,
+    /// Query-time synonym groups.
+    synonyms: Synonyms,
 }
 
 impl Retriever {
@@ -160,7 +178,42 @@ impl Retriever {
             docs,
             df,
             n_docs,
+            synonyms: Synonyms::empty(),
         })
+    }
+
+    /// Uses `synonyms` for query expansion from now on.
+    pub fn with_synonyms(mut self, synonyms: Synonyms) -> Self {
+        self.synonyms = synonyms;
+        self
+    }
+
+    /// The synonym dictionary in use.
+    pub fn synonyms(&self) -> &Synonyms {
+        &self.synonyms
+    }
+
+    /// The question's terms after the configured stop terms are dropped.
+    fn question_terms(&self, question: &str) -> Vec<String> {
+        let words = self.analyzer.terms(question);
+        let stop = &self.config.query_stop_terms;
+        if stop.is_empty() {
+            return words;
+        }
+        let kept: Vec<String> = words
+            .iter()
+            .filter(|w| !stop.contains(w))
+            .cloned()
+            .collect();
+        if kept.is_empty() { words } else { kept }
+    }
+
+    fn expansion(&self, words: &[String], municipality: Option<&str>) -> Expansion {
+        if self.config.synonym_weight > 0.0 {
+            self.synonyms.expand(words, municipality)
+        } else {
+            Expansion::default()
+        }
     }
 
     /// The manifest of the index generation being searched.
@@ -200,8 +253,9 @@ impl Retriever {
     #[tracing::instrument(skip_all, fields(k, municipality))]
     pub fn search(&self, question: &str, k: usize, municipality: Option<&str>) -> Result<Vec<Hit>> {
         self.check_municipality(municipality)?;
-        let words = self.analyzer.terms(question);
-        let Some(text_query) = self.text_query_from(&words, question) else {
+        let words = self.question_terms(question);
+        let expansion = self.expansion(&words, municipality);
+        let Some(text_query) = self.text_query_from(&words, &expansion, question) else {
             return Ok(Vec::new());
         };
         if k == 0 {
@@ -216,26 +270,35 @@ impl Retriever {
         let weighted: Vec<(&str, f32)> = distinct.iter().map(|t| (*t, self.idf(t))).collect();
         let total: f32 = weighted.iter().map(|(_, w)| w).sum();
         let searcher = self.reader.searcher();
-        // Fetch a margin beyond k; if the score at position k is still tied at the margin's end,
-        // widen until the tie group is complete, so the id tie-break sees every tied entry.
-        let mut limit = k + 16;
+        // Fetch a margin beyond the re-ranking pool; if the score at the pool's end is still
+        // tied at the margin's end, widen until the tie group is complete, so the id tie-break
+        // sees every tied entry.
+        let pool = k.max(self.config.rerank_depth);
+        let mut limit = pool + 16;
         let top = loop {
             let top: Vec<(Score, tantivy::DocAddress)> =
                 searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
-            let tied_at_end = top.len() == limit && top[k - 1].0 == top[limit - 1].0;
+            let tied_at_end = top.len() == limit && top[pool - 1].0 == top[limit - 1].0;
             if !tied_at_end {
                 break top;
             }
             limit *= 4;
         };
+        let exponent = self.config.coverage_exponent;
         let mut hits: Vec<Hit> = top
             .into_iter()
-            .map(|(score, addr)| {
+            .map(|(bm25, addr)| {
                 let doc = &self.docs[addr.segment_ord as usize][addr.doc_id as usize];
+                let coverage = self.coverage(&weighted, total, doc, &expansion);
+                let score = if exponent > 0.0 {
+                    bm25 * coverage.powf(exponent)
+                } else {
+                    bm25
+                };
                 Hit {
                     entry: doc.entry.clone(),
                     score,
-                    coverage: self.coverage(&weighted, total, doc),
+                    coverage,
                 }
             })
             .collect();
@@ -258,13 +321,27 @@ impl Retriever {
     /// The IDF-weighted share of `query` terms found in `doc`. A term that occurs in no entry
     /// (天気, 株価) has the highest IDF, so questions about things the FAQ does not cover get a
     /// low coverage everywhere.
-    fn coverage(&self, query: &[(&str, f32)], total: f32, doc: &DocInfo) -> f32 {
+    /// A term also counts as found when the entry has a word the synonym dictionary puts in
+    /// its place (子ども for 子供).
+    fn coverage(
+        &self,
+        query: &[(&str, f32)],
+        total: f32,
+        doc: &DocInfo,
+        expansion: &Expansion,
+    ) -> f32 {
         if total <= 0.0 {
             return 0.0;
         }
         let found: f32 = query
             .iter()
-            .filter(|(t, _)| doc.terms.contains(*t))
+            .filter(|(t, _)| {
+                doc.terms.contains(*t)
+                    || expansion
+                        .links
+                        .get(*t)
+                        .is_some_and(|alts| alts.iter().any(|a| doc.terms.contains(a)))
+            })
             .map(|(_, idf)| idf)
             .sum();
         found / total
@@ -273,10 +350,17 @@ impl Retriever {
     /// The boosted OR of the question's terms over every text field; `None` when the question
     /// has no searchable term (only particles, symbols or whitespace).
     pub fn text_query(&self, question: &str) -> Option<Box<dyn Query>> {
-        self.text_query_from(&self.analyzer.terms(question), question)
+        let words = self.question_terms(question);
+        let expansion = self.expansion(&words, None);
+        self.text_query_from(&words, &expansion, question)
     }
 
-    fn text_query_from(&self, words: &[String], question: &str) -> Option<Box<dyn Query>> {
+    fn text_query_from(
+        &self,
+        words: &[String],
+        expansion: &Expansion,
+        question: &str,
+    ) -> Option<Box<dyn Query>> {
         let c = &self.config;
         let f = &self.fields;
         let words = counts(words.to_vec());
@@ -290,6 +374,9 @@ impl Retriever {
             (f.tags, c.tags),
         ] {
             add_terms(&mut clauses, field, boost, &words);
+            for (term, share) in &expansion.terms {
+                add_term(&mut clauses, field, boost * c.synonym_weight * share, term);
+            }
         }
         add_terms(&mut clauses, f.question_bigram, c.question_bigram, &grams);
         if clauses.is_empty() {
@@ -363,19 +450,24 @@ fn add_terms(
     boost: f32,
     terms: &BTreeMap<String, usize>,
 ) {
-    if boost <= 0.0 {
+    for (term, &n) in terms {
+        add_term(clauses, field, boost * n as f32, term);
+    }
+}
+
+/// Adds one weighted term clause (nothing when the weight is not positive).
+fn add_term(clauses: &mut Vec<(Occur, Box<dyn Query>)>, field: Field, weight: f32, term: &str) {
+    if weight <= 0.0 {
         return;
     }
-    for (term, &n) in terms {
-        let q = TermQuery::new(
-            Term::from_field_text(field, term),
-            IndexRecordOption::WithFreqs,
-        );
-        clauses.push((
-            Occur::Should,
-            Box::new(BoostQuery::new(Box::new(q), boost * n as f32)),
-        ));
-    }
+    let q = TermQuery::new(
+        Term::from_field_text(field, term),
+        IndexRecordOption::WithFreqs,
+    );
+    clauses.push((
+        Occur::Should,
+        Box::new(BoostQuery::new(Box::new(q), weight)),
+    ));
 }
 
 #[cfg(test)]

@@ -67,7 +67,8 @@ impl OneOrMany {
 /// Loads and validates every FAQ file under `dir`, recursively, in path order.
 ///
 /// Files under `municipalities/<6-digit code>/` belong to that municipality unless an entry says
-/// otherwise; all other files are national. `.md` and `.txt` files (read-me notes) are skipped;
+/// otherwise; all other files are national. `.md` and `.txt` files (read-me notes) and the synonym
+/// dictionaries (`synonyms.csv`, see [`crate::synonyms`]) are skipped;
 /// any other unknown extension is a problem, so a mistyped file is never silently ignored.
 pub fn load_dir(dir: &Path) -> Result<Corpus> {
     let mut files = Vec::new();
@@ -130,7 +131,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
         if item.file_type()?.is_dir() {
             walk(&path, out)?;
-        } else {
+        } else if item.file_name() != crate::synonyms::FILE_NAME {
             out.push(path);
         }
     }
