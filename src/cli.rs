@@ -30,6 +30,8 @@ pub enum Command {
     Search(SearchArgs),
     /// Validate the FAQ files without building anything; lists every problem as file:line.
     Check(CheckArgs),
+    /// Write the FAQ as one municipality's residents see it, as JSON Lines (one entry a line).
+    Export(ExportArgs),
     /// Show how the analyzer splits and normalises a text (for tuning and debugging).
     Analyze(AnalyzeArgs),
     /// Measure answer accuracy on a labelled query set (IR metrics, decisions, latency).
@@ -126,6 +128,17 @@ pub struct CheckArgs {
     faq: PathBuf,
 }
 
+/// Arguments of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Directory of FAQ files.
+    #[arg(long, env = "MADOGUCHI_FAQ", default_value = "faq")]
+    faq: PathBuf,
+    /// Export what a resident of this municipality sees (national entries only when absent).
+    #[arg(long, short)]
+    municipality: Option<String>,
+}
+
 /// Arguments of `analyze`.
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
@@ -150,6 +163,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Index(a) => index_cmd(&a),
         Command::Search(a) => search_cmd(&a),
         Command::Check(a) => check_cmd(&a),
+        Command::Export(a) => export_cmd(&a),
         Command::Analyze(a) => analyze_cmd(&a),
         Command::Eval(a) => crate::cli_eval::run(&a),
     }
@@ -237,6 +251,28 @@ fn check_cmd(a: &CheckArgs) -> Result<ExitCode> {
         corpus.municipalities().len(),
         synonyms.len()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export_cmd(a: &ExportArgs) -> Result<ExitCode> {
+    let corpus = crate::faq::load_dir(&a.faq)?;
+    if let Some(m) = &a.municipality
+        && !corpus.municipalities().contains(m)
+    {
+        bail!(
+            "unknown municipality '{m}'; known: {}",
+            corpus
+                .municipalities()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for e in corpus.visible(a.municipality.as_deref()) {
+        writeln!(out, "{}", serde_json::to_string(e)?)?;
+    }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

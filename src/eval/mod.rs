@@ -359,7 +359,8 @@ pub fn utility(
 pub fn calibrate(results: &[QueryResult], base: &DecisionConfig) -> (DecisionConfig, f64) {
     let steps = |lo: f32, hi: f32, step: f32| {
         let n = ((hi - lo) / step).round() as usize;
-        (0..=n).map(move |i| lo + step * i as f32)
+        // Rounded to 1/1000 so that written thresholds read as 0.2, not 0.19999999.
+        (0..=n).map(move |i| ((lo + step * i as f32) * 1000.0).round() / 1000.0)
     };
     let mut best = (base.clone(), f64::NEG_INFINITY);
     for answer_coverage in steps(0.3, 1.0, 0.025) {

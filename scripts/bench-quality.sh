@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Regenerates docs/benchmarks.md: retrieval quality and latency of madoguchi on
+#   - localgovFAQ dev (../shared/eval/localgovfaq: real resident queries, Amagasaki City's FAQ),
+#   - the bundled dev set (tests/eval/ over faq/),
+# one row per retrieval lever (cumulative ablation, then levers measured and not kept), beside
+# the peers of ../shared/peers (Lucene BM25 + Kuromoji, bm25s + SudachiPy) when they are set up.
+#
+#   scripts/bench-quality.sh            # everything; peers are skipped when /opt/peers is missing
+#   PEERS=0 scripts/bench-quality.sh    # madoguchi rows only
+#
+# Peers: `bash ../shared/peers/setup_envs.sh py java` once (about a minute; PyPI and apt only).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+SHARED="${SHARED:-$ROOT/../shared}"
+LGF="${LGF:-$SHARED/eval/localgovfaq}"
+PEERS_DIR="${PEERS_DIR:-$SHARED/peers}"
+PEERS_HOME="${PEERS_HOME:-/opt/peers}"
+OUT="${OUT:-$ROOT/target/bench-quality}"
+DOC="${DOC:-$ROOT/docs/benchmarks.md}"
+rm -rf "$OUT"
+mkdir -p "$OUT/cfg" "$OUT/runs" "$OUT/metrics"
+
+scripts/setup-ipadic.sh >/dev/null
+cargo build --release --locked --quiet
+BIN="$ROOT/target/release/madoguchi"
+
+# --- configurations: the lever rows -------------------------------------------------------
+# Each row is a full configuration file, so any row can be rerun alone with
+#   madoguchi eval --config target/bench-quality/cfg/<row>.toml ...
+cfg() { # cfg NAME <<< TOML
+  cat > "$OUT/cfg/$1.toml"
+}
+cfg 0-start <<'EOF'
+# The first configuration (analyzer v1 behaviour, first field weights).
+[analysis]
+fold_kana = false
+drop_okurigana = false
+[search]
+question = 2.0
+alt_questions = 1.5
+answer = 0.6
+category = 0.5
+tags = 0.8
+question_bigram = 0.3
+coverage_exponent = 0.0
+synonym_weight = 0.0
+EOF
+cfg 1-fields <<'EOF'
+[analysis]
+fold_kana = false
+drop_okurigana = false
+[search]
+question = 1.0
+answer = 1.0
+question_bigram = 0.0
+coverage_exponent = 0.0
+synonym_weight = 0.0
+EOF
+cfg 2-kana <<'EOF'
+[analysis]
+drop_okurigana = false
+[search]
+coverage_exponent = 0.0
+synonym_weight = 0.0
+EOF
+cfg 3-okurigana <<'EOF'
+[search]
+coverage_exponent = 0.0
+synonym_weight = 0.0
+EOF
+cfg 4-coverage <<'EOF'
+[search]
+synonym_weight = 0.0
+EOF
+cfg 5-synonyms <<'EOF'
+# The shipped defaults.
+EOF
+cfg x-bigram <<'EOF'
+[search]
+question_bigram = 0.3
+EOF
+cfg x-request-stop <<'EOF'
+[search]
+query_stop_terms = ["教える", "知る", "いい", "どう", "ほしい", "欲しい", "思う", "お願い"]
+EOF
+cfg x-answer-half <<'EOF'
+[search]
+answer = 0.5
+EOF
+cfg x-coverage-1 <<'EOF'
+[search]
+coverage_exponent = 1.0
+EOF
+
+ROWS=(0-start 1-fields 2-kana 3-okurigana 4-coverage 5-synonyms x-bigram x-request-stop x-answer-half x-coverage-1)
+
+run_set() { # run_set SET ARGS...
+  local set="$1"; shift
+  for row in "${ROWS[@]}"; do
+    "$BIN" eval "$@" --config "$OUT/cfg/$row.toml" --tag "madoguchi-$row" \
+      --run "$OUT/runs/$set.$row.trec" --metrics "$OUT/metrics/$set.$row.json" >/dev/null 2>&1
+  done
+}
+
+HAVE_LGF=0
+if [[ -f "$LGF/corpus.jsonl" ]]; then
+  HAVE_LGF=1
+  run_set lgf --corpus "$LGF/corpus.jsonl" --queries "$LGF/queries_dev.tsv" --qrels "$LGF/qrels_dev.txt"
+fi
+run_set dev --faq faq --queries tests/eval/queries.tsv --qrels tests/eval/qrels.txt
+
+# National-only subset of the bundled dev set (peers know nothing of municipality layers).
+awk -F'\t' 'NF == 2' tests/eval/queries.tsv > "$OUT/dev-national.queries.tsv"
+awk 'NR == FNR { keep[$1] = 1; next } keep[$1]' "$OUT/dev-national.queries.tsv" tests/eval/qrels.txt \
+  > "$OUT/dev-national.qrels.txt"
+"$BIN" export --faq faq > "$OUT/dev-national.corpus.jsonl"
+"$BIN" eval --faq faq --queries "$OUT/dev-national.queries.tsv" --qrels "$OUT/dev-national.qrels.txt" \
+  --config "$OUT/cfg/5-synonyms.toml" --tag madoguchi --run "$OUT/runs/devn.madoguchi.trec" \
+  --metrics "$OUT/metrics/devn.madoguchi.json" >/dev/null 2>&1
+
+# --- peers -------------------------------------------------------------------------------
+PEER_NOTE="Peers were not run (set up ../shared/peers with \`bash setup_envs.sh py java\`)."
+if [[ "${PEERS:-1}" == 1 && -x "$PEERS_HOME/venv/bin/python" && -d "$PEERS_HOME/java-build" ]]; then
+  PEER_NOTE="Peers: ../shared/peers (Lucene 9.5.0 JapaneseAnalyzer = Elasticsearch's kuromoji analyzer; bm25s 0.3.16 + SudachiPy), question + answer indexed as one field, k1 = 1.2, b = 0.75, \`--warmup 50 --repeat 20\`."
+  peer() { # peer SET CORPUS QUERIES NAME RUNNER ARGS...
+    local set="$1" corpus="$2" queries="$3" name="$4" runner="$5"; shift 5
+    "$PEERS_DIR/run_peer.sh" "$runner" "$corpus" "$queries" "$OUT/runs/$set.peer-$name.trec" \
+      --fields qa --warmup 50 --repeat 20 "$@" > "$OUT/runs/$set.peer-$name.log" 2>&1
+  }
+  if [[ $HAVE_LGF == 1 ]]; then
+    peer lgf "$LGF/corpus.jsonl" "$LGF/queries_dev.tsv" lucene lucene-java
+    peer lgf "$LGF/corpus.jsonl" "$LGF/queries_dev.tsv" bm25s-sudachi bm25s --tokenizer sudachi
+  fi
+  peer devn "$OUT/dev-national.corpus.jsonl" "$OUT/dev-national.queries.tsv" lucene lucene-java
+  peer devn "$OUT/dev-national.corpus.jsonl" "$OUT/dev-national.queries.tsv" bm25s-sudachi bm25s --tokenizer sudachi
+fi
+
+# --- the document --------------------------------------------------------------------------
+python3 - "$OUT" "$DOC" "$PEERS_DIR/evaluate.py" "$LGF" "$PEER_NOTE" <<'PY'
+import json, os, subprocess, sys, glob, datetime
+out, doc, evaluate, lgf, peer_note = sys.argv[1:]
+
+def m(path):
+    return json.load(open(path))
+
+def peer_scores(set_, qrels):
+    rows = []
+    for run in sorted(glob.glob(f"{out}/runs/{set_}.peer-*.trec")):
+        name = os.path.basename(run)[len(set_) + 6:-5]
+        res = subprocess.run([sys.executable, evaluate, qrels, run, "--json", run + ".eval.json"],
+                             capture_output=True, text=True, check=True)
+        ev = json.load(open(run + ".eval.json"))
+        (_, r), = ev.items()
+        t = json.load(open(run + ".timing.json")) if os.path.exists(run + ".timing.json") else {}
+        lat = t.get("latency", {})
+        rows.append((name, r["metrics"], lat))
+    return rows
+
+LABELS = {
+    "0-start": "start: analyzer v1, question 2.0 / answer 0.6, bigrams 0.3",
+    "1-fields": "+ field weights: question 1.0, answer 1.0, no bigram field",
+    "2-kana": "+ katakana → hiragana (ゴミ = ごみ)",
+    "3-okurigana": "+ okurigana dropped in kanji compounds (手続き = 手続)",
+    "4-coverage": "+ coverage factor: BM25 × coverage^0.5",
+    "5-synonyms": "+ synonym dictionary, weight 0.2 (**shipped defaults**)",
+    "x-bigram": "defaults + character bigrams 0.3 (not kept)",
+    "x-request-stop": "defaults + request phrases as stop terms (not kept)",
+    "x-answer-half": "defaults with answer weight 0.5 (not kept)",
+    "x-coverage-1": "defaults with coverage^1.0 (not kept)",
+}
+
+def table(set_, with_decisions):
+    files = sorted(glob.glob(f"{out}/metrics/{set_}.*.json"))
+    if not files:
+        return "_not run_\n"
+    head = "| configuration | Success@1 | Success@5 | RR@10 | nDCG@10 | p50 ms | p99 ms |"
+    sep = "|---|---:|---:|---:|---:|---:|---:|"
+    if with_decisions:
+        head += " fallback P | fallback R | in-scope fallback |"
+        sep += "---:|---:|---:|"
+    lines = [head, sep]
+    for f in files:
+        row = os.path.basename(f)[len(set_) + 1:-5]
+        r = m(f); x = r["metrics"]; l = r["latency"]; d = r["decision"]
+        cells = [LABELS.get(row, row), f'{x["Success@1"]:.3f}', f'{x["Success@5"]:.3f}',
+                 f'{x["RR@10"]:.3f}', f'{x["nDCG@10"]:.3f}', f'{l["p50_ms"]:.3f}', f'{l["p99_ms"]:.3f}']
+        if with_decisions:
+            fmt = lambda v: "–" if v is None else f"{v:.3f}"
+            cells += [fmt(d["fallback_precision"]), fmt(d["fallback_recall"]), f'{d["in_scope_fallback_rate"]:.3f}']
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+def peers_table(set_, qrels, ours):
+    lines = ["| system | Success@1 | Success@5 | RR@10 | nDCG@10 | p50 ms | p99 ms |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    r = m(ours); x = r["metrics"]; l = r["latency"]
+    lines.append(f'| madoguchi (defaults) | {x["Success@1"]:.3f} | {x["Success@5"]:.3f} | {x["RR@10"]:.3f} | {x["nDCG@10"]:.3f} | {l["p50_ms"]:.3f} | {l["p99_ms"]:.3f} |')
+    for name, x, lat in peer_scores(set_, qrels):
+        p50 = f'{lat["p50_ms"]:.3f}' if "p50_ms" in lat else "–"
+        p99 = f'{lat["p99_ms"]:.3f}' if "p99_ms" in lat else "–"
+        lines.append(f'| {name} | {x["Hit@1"]:.3f} | {x["Hit@5"]:.3f} | {x["MRR@10"]:.3f} | {x["nDCG@10"]:.3f} | {p50} | {p99} |')
+    return "\n".join(lines) + "\n"
+
+fp = m(f"{out}/metrics/dev.5-synonyms.json")["fingerprint"]
+have_lgf = os.path.exists(f"{out}/metrics/lgf.5-synonyms.json")
+s = []
+s.append("# Benchmarks: retrieval quality and speed\n")
+s.append("Generated by `scripts/bench-quality.sh` (do not edit by hand; rerun it). "
+         f"Commit `{fp.get('git_commit')}`, {datetime.date.today().isoformat()}, "
+         f"{os.cpu_count()} CPUs. Metrics follow ir_measures names (relevant = rel > 0); "
+         "latency is per query, single thread, after a warm-up pass, measured by `madoguchi eval` "
+         "around the same search call the service makes.\n")
+s.append("Every madoguchi row is a configuration file in `target/bench-quality/cfg/`; rerun one with "
+         "`madoguchi eval --config target/bench-quality/cfg/ROW.toml --corpus … --queries … --qrels …`.\n")
+if have_lgf:
+    s.append("## localgovFAQ dev (250 real resident queries, Amagasaki City FAQ, 1,786 entries)\n")
+    s.append("Question + answer indexed (the corpus has no other fields). Tuned on this dev split only; "
+             "the 499-query test split is not in this workspace.\n")
+    s.append("### Levers (cumulative, then measured and not kept)\n")
+    s.append(table("lgf", False))
+    s.append("\n### Beside the peers\n")
+    s.append(peer_note + "\n")
+    s.append(peers_table("lgf", f"{lgf}/qrels_dev.txt", f"{out}/metrics/lgf.5-synonyms.json"))
+else:
+    s.append("## localgovFAQ dev\n\n_Not run: `../shared/eval/localgovfaq` is missing._\n")
+s.append("\n## Bundled dev set (`tests/eval/`, 375 queries over `faq/`, 62 out of scope)\n")
+s.append("Out-of-scope queries have no judgement; they count only in the decision columns "
+         "(fallback precision and recall over the answer / candidates / fallback decision, with the "
+         "thresholds of each configuration's `[decision]` section — the defaults here).\n")
+s.append(table("dev", True))
+s.append("\n### National queries beside the peers (330 queries without a municipality, national FAQ)\n")
+s.append("The peers index question + answer; madoguchi also uses the alternative phrasings, category "
+         "and tags every bundled entry has.\n")
+s.append(peers_table("devn", f"{out}/dev-national.qrels.txt", f"{out}/metrics/devn.madoguchi.json"))
+open(doc, "w").write("\n".join(s))
+print("wrote", doc)
+PY
