@@ -234,6 +234,12 @@ s.append("\n### National queries beside the peers (330 queries without a municip
 s.append("The peers index question + answer; madoguchi also uses the alternative phrasings, category "
          "and tags every bundled entry has.\n")
 s.append(peers_table("devn", f"{out}/dev-national.qrels.txt", f"{out}/metrics/devn.madoguchi.json"))
-open(doc, "w").write("\n".join(s))
+import re
+text = "\n".join(s)
+if os.path.exists(doc):
+    kept = re.search(r"<!-- load:begin -->.*<!-- load:end -->", open(doc).read(), re.S)
+    if kept:
+        text = text.rstrip("\n") + "\n\n" + kept.group(0) + "\n"
+open(doc, "w").write(text)
 print("wrote", doc)
 PY

@@ -4,6 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-ipadic.sh
+# A real PostgreSQL for the storage tests (Debian package, started locally). CI (REQUIRE_POSTGRES=1,
+# set by .ci/run) fails without it; elsewhere those tests say they were skipped.
+if url="$(bash scripts/setup-postgres.sh)"; then
+  export MADOGUCHI_TEST_POSTGRES_URL="$url"
+elif [[ "${REQUIRE_POSTGRES:-0}" == 1 ]]; then
+  echo "test.sh: PostgreSQL could not be set up" >&2
+  exit 1
+else
+  echo "test.sh: PostgreSQL could not be set up; its tests will be skipped" >&2
+fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --all-targets --locked

@@ -32,6 +32,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Write the FAQ as one municipality's residents see it, as JSON Lines (one entry a line).
     Export(ExportArgs),
+    /// Run the HTTP service (JSON API, metrics, admin reload) on the FAQ directory.
+    Serve(ServeArgs),
     /// Show how the analyzer splits and normalises a text (for tuning and debugging).
     Analyze(AnalyzeArgs),
     /// Measure answer accuracy on a labelled query set (IR metrics, decisions, latency).
@@ -128,6 +130,38 @@ pub struct CheckArgs {
     faq: PathBuf,
 }
 
+/// Arguments of `serve`. Each flag overrides its environment variable, which overrides the
+/// `[server]` section of the configuration file.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "MADOGUCHI_LISTEN")]
+    listen: Option<String>,
+    /// Directory of the SQLite database [default: data]
+    #[arg(long, env = "MADOGUCHI_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://user:password@host/db) shared by several replicas
+    #[arg(long, env = "MADOGUCHI_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Delete conversations older than this many days (0 keeps them) [default: 180]
+    #[arg(long, env = "MADOGUCHI_RETENTION_DAYS")]
+    retention_days: Option<u32>,
+    /// Token for /admin/reload (Authorization: Bearer …)
+    #[arg(long, env = "MADOGUCHI_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Sites allowed to call the API from a browser, comma-separated
+    #[arg(long, env = "MADOGUCHI_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origin: Option<Vec<String>>,
+    /// Requests a minute per client address (0: no limit) [default: 120]
+    #[arg(long, env = "MADOGUCHI_RATE_LIMIT")]
+    rate_limit: Option<u32>,
+    /// Seconds between checks of the FAQ directory for changes (0: off) [default: 5]
+    #[arg(long, env = "MADOGUCHI_WATCH_INTERVAL")]
+    watch_interval: Option<u64>,
+}
+
 /// Arguments of `export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -163,6 +197,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Index(a) => index_cmd(&a),
         Command::Search(a) => search_cmd(&a),
         Command::Check(a) => check_cmd(&a),
+        Command::Serve(a) => serve_cmd(a),
         Command::Export(a) => export_cmd(&a),
         Command::Analyze(a) => analyze_cmd(&a),
         Command::Eval(a) => crate::cli_eval::run(&a),
@@ -251,6 +286,64 @@ fn check_cmd(a: &CheckArgs) -> Result<ExitCode> {
         corpus.municipalities().len(),
         synonyms.len()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve_cmd(a: ServeArgs) -> Result<ExitCode> {
+    let mut config = a.data.config()?;
+    let s = &mut config.server;
+    if let Some(v) = a.listen {
+        s.listen = v;
+    }
+    if let Some(v) = a.data_dir {
+        s.data_dir = v;
+    }
+    if a.database_url.is_some() {
+        s.database_url = a.database_url;
+    }
+    if let Some(v) = a.retention_days {
+        s.retention_days = v;
+    }
+    if a.admin_token.is_some() {
+        s.admin_token = a.admin_token;
+    }
+    if let Some(v) = a.cors_origin {
+        s.cors_origins = v.into_iter().filter(|o| !o.trim().is_empty()).collect();
+    }
+    if let Some(v) = a.rate_limit {
+        s.rate_limit_per_minute = v;
+    }
+    if let Some(v) = a.watch_interval {
+        s.watch_interval_secs = v;
+    }
+    let analyzer = a.data.analyzer()?;
+    let paths = crate::server::Paths {
+        faq: a.data.faq.clone(),
+        index: a.data.index.clone(),
+        synonyms: a.data.synonyms.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        tracing::info!(config = %crate::server::redacted(&config), "configuration");
+        let listen = config.server.listen.clone();
+        let state = crate::server::AppState::open(config, paths, analyzer).await?;
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let m = state.engine().retriever.manifest().clone();
+        eprintln!(
+            "madoguchi: serving {} entries ({} municipalities) on http://{}",
+            m.entries,
+            m.municipalities.len(),
+            listener.local_addr()?
+        );
+        crate::server::spawn_background(state.clone());
+        crate::server::serve(state, listener, crate::server::shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

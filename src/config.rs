@@ -22,6 +22,8 @@ pub struct Config {
     pub decision: DecisionConfig,
     /// Analyzer pipeline switches.
     pub analysis: AnalysisOptions,
+    /// The HTTP service.
+    pub server: crate::server::ServerConfig,
 }
 
 /// Errors reading or writing the configuration file.

@@ -20,7 +20,7 @@ use crate::analysis::{self, ANALYZER_VERSION, AnalysisOptions, Analyzer};
 use crate::faq::{self, Corpus};
 
 /// Bumped whenever the schema or the way documents are written changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 const MANIFEST: &str = "madoguchi-manifest.json";
 const CURRENT: &str = "current";
 
@@ -105,7 +105,7 @@ pub fn schema() -> (Schema, Fields) {
     let fields = Fields {
         id: b.add_text_field("id", STRING),
         scope: b.add_text_field("scope", STRING),
-        hidden_in: b.add_text_field("hidden_in", STRING),
+        hidden_in: b.add_text_field("hidden_in", STRING | STORED),
         question: b.add_text_field("question", text(analysis::TOKENIZER)),
         alt_questions: b.add_text_field("alt_questions", text(analysis::TOKENIZER)),
         answer: b.add_text_field("answer", text(analysis::TOKENIZER)),

@@ -104,6 +104,8 @@ pub struct Hit {
 struct DocInfo {
     entry: Arc<Entry>,
     terms: HashSet<String>,
+    /// Municipalities that override or hide this (national) entry.
+    hidden_in: Vec<String>,
 }
 
 /// Searches one index generation. Cheap to share behind an `Arc`; `search` takes `&self`.
@@ -156,6 +158,10 @@ impl Retriever {
                     .ok_or_else(|| Error::Corrupt(format!("doc {doc_id} has no entry")))?;
                 let entry: Entry =
                     serde_json::from_str(json).map_err(|e| Error::Corrupt(e.to_string()))?;
+                let hidden_in = d
+                    .get_all(fields.hidden_in)
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect();
                 let terms = entry_terms(&analyzer, &entry);
                 for t in &terms {
                     *df.entry(t.clone()).or_insert(0) += 1;
@@ -164,6 +170,7 @@ impl Retriever {
                 entries.push(DocInfo {
                     entry: Arc::new(entry),
                     terms,
+                    hidden_in,
                 });
             }
             docs.push(entries);
@@ -412,6 +419,39 @@ impl Retriever {
             Term::from_field_text(self.fields.hidden_in, code),
             IndexRecordOption::Basic,
         ))
+    }
+
+    /// Every entry a resident of `municipality` sees (national ones when `None`), in id order.
+    pub fn visible_entries(&self, municipality: Option<&str>) -> Vec<Arc<Entry>> {
+        let mut out: Vec<Arc<Entry>> = self
+            .docs
+            .iter()
+            .flatten()
+            .filter(|d| match municipality {
+                None => d.entry.is_national(),
+                Some(m) if d.entry.is_national() => !d.hidden_in.iter().any(|h| h == m),
+                Some(m) => d.entry.scope == m,
+            })
+            .map(|d| d.entry.clone())
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    /// One entry as `municipality` sees it.
+    pub fn entry(&self, id: &str, municipality: Option<&str>) -> Option<Arc<Entry>> {
+        self.docs
+            .iter()
+            .flatten()
+            .find(|d| {
+                d.entry.id == id
+                    && match municipality {
+                        None => d.entry.is_national(),
+                        Some(m) if d.entry.is_national() => !d.hidden_in.iter().any(|h| h == m),
+                        Some(m) => d.entry.scope == m,
+                    }
+            })
+            .map(|d| d.entry.clone())
     }
 
     /// Municipality codes this index knows.

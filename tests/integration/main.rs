@@ -5,3 +5,4 @@ mod dev_set;
 mod eval;
 mod helpers;
 mod loaders;
+mod server;

@@ -1,0 +1,435 @@
+//! HTTP plumbing shared by the handlers: JSON errors, request validation, per-IP rate limiting
+//! and Prometheus metrics.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::{Body, to_bytes};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+
+/// An error as the API returns it: a status and `{"error": message}`, plus optional details.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Message for the client (never internal details of a 5xx).
+    pub message: String,
+    /// Extra fields merged into the body (e.g. `known` municipalities, `problems`).
+    pub details: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    /// A 400 with `message`.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// Any status with `message`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// Adds fields to the body.
+    pub fn with(mut self, details: serde_json::Value) -> ApiError {
+        self.details = Some(details);
+        self
+    }
+
+    /// A 500/503 whose cause is logged, not shown.
+    pub fn internal(status: StatusCode, what: &str, err: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %err, "{what}");
+        ApiError::new(status, format!("{what}; please try again later"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.message });
+        if let (Some(obj), Some(serde_json::Value::Object(extra))) =
+            (body.as_object_mut(), self.details)
+        {
+            obj.extend(extra);
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// Parses a JSON body, turning every failure into a 400 that says what is wrong.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "request body is empty; expected JSON",
+        ));
+    }
+    if std::str::from_utf8(body).is_err() {
+        return Err(ApiError::bad_request("request body is not valid UTF-8"));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
+/// Checks resident text: not empty, not too long, no control characters. Returns it trimmed.
+pub fn check_text(text: &str, what: &str, max_chars: usize) -> Result<String, ApiError> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(ApiError::bad_request(format!("{what} is empty")));
+    }
+    let n = t.chars().count();
+    if n > max_chars {
+        return Err(ApiError::bad_request(format!(
+            "{what} is too long ({n} characters; at most {max_chars})"
+        )));
+    }
+    if t.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ApiError::bad_request(format!(
+            "{what} contains control characters"
+        )));
+    }
+    Ok(t.to_owned())
+}
+
+/// Replaces the plain-text bodies that axum and tower-http give errors (404, 405, 408, 413, …)
+/// with `{"error": …}`, so that every error the service returns is JSON.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let message = match status {
+        StatusCode::NOT_FOUND => "no such route".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed for this route".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => "request body too large".to_owned(),
+        StatusCode::REQUEST_TIMEOUT => "request timed out".to_owned(),
+        _ if !text.is_empty() => text,
+        s => s.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let body = serde_json::to_vec(&json!({ "error": message })).unwrap_or_default();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// A token bucket per client address.
+pub struct RateLimiter {
+    per_minute: u32,
+    burst: u32,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// `per_minute` requests a minute on average, up to `burst` at once; 0 disables limiting.
+    pub fn new(per_minute: u32, burst: u32) -> RateLimiter {
+        RateLimiter {
+            per_minute,
+            burst: burst.max(1),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token for `ip`; `Err(seconds)` says how long to wait.
+    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let rate = f64::from(self.per_minute) / 60.0;
+        let burst = f64::from(self.burst);
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() > 100_000 {
+            // Forget clients whose bucket has refilled; bounded memory under address floods.
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
+            });
+        }
+        let (tokens, at) = buckets.entry(ip).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when the service
+/// is configured to trust a proxy in front of it.
+fn client_ip(req: &Request, trust_forwarded: bool) -> IpAddr {
+    if trust_forwarded
+        && let Some(ip) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return ip;
+    }
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+}
+
+/// Middleware: 429 with `Retry-After` when a client exceeds its rate.
+pub async fn rate_limit(
+    State(state): State<std::sync::Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let ip = client_ip(&req, state.config.server.trust_forwarded_for);
+    match state.limiter.check(ip) {
+        Ok(()) => next.run(req).await,
+        Err(wait) => {
+            state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+            let mut resp = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many requests; try again in {wait} s"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+    }
+}
+
+/// Latency histogram bucket bounds, seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+/// Counters the `/metrics` route renders in the Prometheus text format.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+    /// Decisions by kind: answer, candidates, fallback.
+    pub decisions: [AtomicU64; 3],
+    /// Feedback: helpful, not helpful.
+    pub feedback: [AtomicU64; 2],
+    /// Index reloads: succeeded, failed.
+    pub reloads: [AtomicU64; 2],
+    /// Requests refused by the rate limiter.
+    pub rate_limited: AtomicU64,
+}
+
+impl Metrics {
+    fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        {
+            let mut r = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+            *r.entry((route.to_owned(), method.to_owned(), status))
+                .or_insert(0) += 1;
+        }
+        let mut l = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+        let h = l.entry(route.to_owned()).or_default();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += seconds;
+        h.count += 1;
+    }
+
+    /// The Prometheus exposition text.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        s += "# HELP madoguchi_http_requests_total HTTP requests by route, method and status.\n";
+        s += "# TYPE madoguchi_http_requests_total counter\n";
+        for ((route, method, status), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                s,
+                "madoguchi_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
+            );
+        }
+        s += "# HELP madoguchi_http_request_duration_seconds Request latency by route.\n";
+        s += "# TYPE madoguchi_http_request_duration_seconds histogram\n";
+        for (route, h) in self
+            .latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            for (b, c) in BUCKETS.iter().zip(h.counts) {
+                let _ = writeln!(
+                    s,
+                    "madoguchi_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {c}"
+                );
+            }
+            let _ = writeln!(
+                s,
+                "madoguchi_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                s,
+                "madoguchi_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                s,
+                "madoguchi_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count
+            );
+        }
+        let counter = |s: &mut String, name: &str, help: &str, rows: &[(&str, &AtomicU64)]| {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (label, v) in rows {
+                let _ = writeln!(s, "{name}{label} {}", v.load(Ordering::Relaxed));
+            }
+        };
+        counter(
+            &mut s,
+            "madoguchi_decisions_total",
+            "Chat decisions by kind.",
+            &[
+                ("{decision=\"answer\"}", &self.decisions[0]),
+                ("{decision=\"candidates\"}", &self.decisions[1]),
+                ("{decision=\"fallback\"}", &self.decisions[2]),
+            ],
+        );
+        counter(
+            &mut s,
+            "madoguchi_feedback_total",
+            "Feedback received.",
+            &[
+                ("{helpful=\"true\"}", &self.feedback[0]),
+                ("{helpful=\"false\"}", &self.feedback[1]),
+            ],
+        );
+        counter(
+            &mut s,
+            "madoguchi_index_reloads_total",
+            "Index reloads.",
+            &[
+                ("{result=\"ok\"}", &self.reloads[0]),
+                ("{result=\"failed\"}", &self.reloads[1]),
+            ],
+        );
+        counter(
+            &mut s,
+            "madoguchi_rate_limited_total",
+            "Requests refused by the rate limiter.",
+            &[("", &self.rate_limited)],
+        );
+        s
+    }
+}
+
+/// Middleware: counts requests and their latency by matched route (never by raw path, so
+/// that scanning for random URLs cannot grow the label set).
+pub async fn track(
+    State(state): State<std::sync::Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    state.metrics.observe(
+        &route,
+        &method,
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    resp
+}
+
+/// How long to wait for in-flight requests at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_checks() {
+        assert!(check_text("  ", "message", 10).is_err());
+        assert!(check_text("あ".repeat(11).as_str(), "message", 10).is_err());
+        assert!(check_text("a\u{0}b", "message", 10).is_err());
+        assert_eq!(check_text(" 住民票\n ", "message", 10).unwrap(), "住民票");
+    }
+
+    #[test]
+    fn bucket_refuses_after_burst_and_names_the_wait() {
+        let l = RateLimiter::new(60, 3);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        for _ in 0..3 {
+            assert!(l.check(ip).is_ok());
+        }
+        assert_eq!(l.check(ip), Err(1));
+        // Another client is not affected; 0 disables limiting.
+        assert!(l.check("127.0.0.2".parse().unwrap()).is_ok());
+        let off = RateLimiter::new(0, 1);
+        for _ in 0..100 {
+            assert!(off.check(ip).is_ok());
+        }
+    }
+
+    #[test]
+    fn metrics_render_prometheus_text() {
+        let m = Metrics::default();
+        m.observe("/api/search", "GET", 200, 0.002);
+        m.decisions[2].fetch_add(1, Ordering::Relaxed);
+        let t = m.render();
+        assert!(t.contains(
+            "madoguchi_http_requests_total{route=\"/api/search\",method=\"GET\",status=\"200\"} 1"
+        ));
+        assert!(t.contains(
+            "madoguchi_http_request_duration_seconds_bucket{route=\"/api/search\",le=\"0.0025\"} 1"
+        ));
+        assert!(t.contains(
+            "madoguchi_http_request_duration_seconds_bucket{route=\"/api/search\",le=\"0.001\"} 0"
+        ));
+        assert!(t.contains("madoguchi_decisions_total{decision=\"fallback\"} 1"));
+    }
+}

@@ -1,0 +1,383 @@
+//! `madoguchi serve`: the retrieval service over HTTP (axum on tokio).
+//!
+//! One [`AppState`] holds the search engine (swapped atomically on reload), the store, the
+//! configuration, the rate limiter and the metrics. Search is CPU work and runs on tokio's
+//! blocking pool, never on the async workers. Every error is JSON `{"error": …}`.
+
+pub mod api;
+pub mod http;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::analysis::Analyzer;
+use crate::config::Config;
+use crate::index;
+use crate::retrieve::Retriever;
+use crate::store::Store;
+use crate::synonyms::Synonyms;
+
+/// The `[server]` section of the configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Directory for the SQLite database.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to share one PostgreSQL database between replicas; SQLite when absent.
+    pub database_url: Option<String>,
+    /// Conversations older than this many days are deleted (0 keeps them forever).
+    pub retention_days: u32,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest question or comment accepted, in characters.
+    pub max_question_chars: usize,
+    /// Requests a minute per client address (0: no limit).
+    pub rate_limit_per_minute: u32,
+    /// Requests a client may make at once before the rate applies.
+    pub rate_limit_burst: u32,
+    /// Time limit of one request, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Sites allowed to call the API from a browser (the widget's host pages), e.g.
+    /// `https://www.city.example.lg.jp`. Empty: same-origin only.
+    pub cors_origins: Vec<String>,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Seconds between checks of the FAQ directory for changes (0: no watching).
+    pub watch_interval_secs: u64,
+    /// Office named in fallbacks when no municipality is given.
+    pub fallback_office: String,
+    /// Bearer token for `/admin/*`; set it through `MADOGUCHI_ADMIN_TOKEN` rather than the file.
+    pub admin_token: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            retention_days: 180,
+            max_body_bytes: 16 * 1024,
+            max_question_chars: 500,
+            rate_limit_per_minute: 120,
+            rate_limit_burst: 30,
+            request_timeout_ms: 10_000,
+            cors_origins: Vec::new(),
+            trust_forwarded_for: false,
+            watch_interval_secs: 5,
+            fallback_office: "お住まいの市区町村の窓口".into(),
+            admin_token: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| Store::sqlite_url(&self.data_dir))
+    }
+}
+
+/// Where the FAQ, the index and the dictionary live (what a reload rebuilds from).
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// FAQ directory.
+    pub faq: PathBuf,
+    /// Index directory.
+    pub index: PathBuf,
+    /// National synonyms file given on the command line, if any.
+    pub synonyms: Option<PathBuf>,
+}
+
+/// One loaded index generation and what searches need with it.
+pub struct Engine {
+    /// The searcher.
+    pub retriever: Retriever,
+}
+
+/// Everything the handlers share.
+pub struct AppState {
+    engine: RwLock<Arc<Engine>>,
+    /// The database.
+    pub store: Store,
+    /// Effective configuration.
+    pub config: Config,
+    /// Data locations.
+    pub paths: Paths,
+    analyzer: Analyzer,
+    /// Prometheus counters.
+    pub metrics: http::Metrics,
+    /// Per-client rate limiter.
+    pub limiter: http::RateLimiter,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+/// Why a reload failed.
+#[derive(Debug)]
+pub struct ReloadError {
+    /// Every problem, one a line (`file:line: message` for FAQ problems).
+    pub problems: Vec<String>,
+}
+
+fn load_synonyms(paths: &Paths, analyzer: &Analyzer) -> anyhow::Result<Synonyms> {
+    let mut s = Synonyms::load_dir(&paths.faq, analyzer)?;
+    if let Some(file) = &paths.synonyms {
+        s.replace_national(Synonyms::load_national(file, analyzer)?);
+    }
+    Ok(s)
+}
+
+impl AppState {
+    /// Opens (building when missing or stale) the index and the store.
+    pub async fn open(
+        config: Config,
+        paths: Paths,
+        analyzer: Analyzer,
+    ) -> anyhow::Result<Arc<AppState>> {
+        let store = Store::connect(&config.server.database_url()).await?;
+        let (a, p, search) = (analyzer.clone(), paths.clone(), config.search.clone());
+        let engine = tokio::task::spawn_blocking(move || -> anyhow::Result<Engine> {
+            let synonyms = load_synonyms(&p, &a)?;
+            let (idx, manifest) = index::ensure(&p.faq, &p.index, &a)?;
+            let retriever = Retriever::new(idx, manifest, a, search)?.with_synonyms(synonyms);
+            Ok(Engine { retriever })
+        })
+        .await??;
+        let limiter = http::RateLimiter::new(
+            config.server.rate_limit_per_minute,
+            config.server.rate_limit_burst,
+        );
+        Ok(Arc::new(AppState {
+            engine: RwLock::new(Arc::new(engine)),
+            store,
+            config,
+            paths,
+            analyzer,
+            metrics: http::Metrics::default(),
+            limiter,
+            reload_lock: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// The engine now serving (cheap: an `Arc` clone).
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Rebuilds the index from the FAQ directory and swaps it in. A FAQ that fails validation
+    /// leaves the running engine untouched and returns every problem.
+    pub async fn reload(&self) -> Result<Arc<Engine>, ReloadError> {
+        let _guard = self.reload_lock.lock().await;
+        let (a, p, search) = (
+            self.analyzer.clone(),
+            self.paths.clone(),
+            self.config.search.clone(),
+        );
+        let built = tokio::task::spawn_blocking(move || -> anyhow::Result<Engine> {
+            let synonyms = load_synonyms(&p, &a)?;
+            index::build(&p.faq, &p.index, &a)?;
+            let (idx, manifest) = index::open(&p.index, &a)?;
+            let retriever = Retriever::new(idx, manifest, a, search)?.with_synonyms(synonyms);
+            Ok(Engine { retriever })
+        })
+        .await;
+        let result = match built {
+            Ok(Ok(engine)) => Ok(engine),
+            Ok(Err(e)) => Err(ReloadError {
+                problems: format!("{e:#}")
+                    .lines()
+                    .map(str::to_owned)
+                    .filter(|l| !l.trim().is_empty())
+                    .collect(),
+            }),
+            Err(e) => Err(ReloadError {
+                problems: vec![format!("reload task failed: {e}")],
+            }),
+        };
+        match result {
+            Ok(engine) => {
+                let engine = Arc::new(engine);
+                *self.engine.write().unwrap_or_else(|e| e.into_inner()) = engine.clone();
+                self.metrics.reloads[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let m = engine.retriever.manifest();
+                tracing::info!(entries = m.entries, "index reloaded");
+                Ok(engine)
+            }
+            Err(e) => {
+                self.metrics.reloads[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(problems = ?e.problems, "reload refused; the running index stays");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The service's routes and layers.
+pub fn router(state: Arc<AppState>) -> Router {
+    let s = &state.config.server;
+    let request_id = HeaderName::from_static("x-request-id");
+    let origins: Vec<HeaderValue> = s
+        .cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::ACCEPT])
+        .max_age(Duration::from_secs(3600));
+    let api = Router::new()
+        .route("/api/chat", post(api::chat))
+        .route("/api/search", get(api::search))
+        .route("/api/faq/{id}", get(api::faq_entry))
+        .route("/api/categories", get(api::categories))
+        .route("/api/feedback", post(api::feedback))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::rate_limit,
+        ));
+    Router::new()
+        .merge(api)
+        .route("/api/openapi.json", get(api::openapi))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
+        .route("/admin/reload", post(api::admin_reload))
+        .layer(axum::extract::DefaultBodyLimit::max(s.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), http::track))
+        .layer(cors)
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(s.request_timeout_ms),
+        ))
+        .layer(middleware::from_fn(http::json_errors))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Background work: FAQ watching and retention.
+pub fn spawn_background(state: Arc<AppState>) {
+    let interval = state.config.server.watch_interval_secs;
+    if interval > 0 {
+        let st = state.clone();
+        tokio::spawn(async move {
+            let mut failed_fingerprint: Option<String> = None;
+            let mut tick = tokio::time::interval(Duration::from_secs(interval));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let faq = st.paths.faq.clone();
+                let Ok(Ok(fp)) =
+                    tokio::task::spawn_blocking(move || index::faq_fingerprint(&faq)).await
+                else {
+                    continue;
+                };
+                let serving = st.engine().retriever.manifest().faq_fingerprint.clone();
+                if fp == serving || failed_fingerprint.as_deref() == Some(fp.as_str()) {
+                    continue;
+                }
+                tracing::info!("FAQ files changed; rebuilding the index");
+                failed_fingerprint = st.reload().await.err().map(|_| fp);
+            }
+        });
+    }
+    let days = state.config.server.retention_days;
+    if days > 0 {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                match state.store.purge_older_than(days).await {
+                    Ok(p) if p.conversations > 0 => {
+                        tracing::info!(
+                            conversations = p.conversations,
+                            messages = p.messages,
+                            "retention: deleted old conversations"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "retention run failed"),
+                }
+            }
+        });
+    }
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then drains in-flight requests.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// The configuration as printed at start: secrets replaced by `***`.
+pub fn redacted(config: &Config) -> serde_json::Value {
+    let mut c = config.clone();
+    if c.server.admin_token.is_some() {
+        c.server.admin_token = Some("***".into());
+    }
+    c.server.database_url = c
+        .server
+        .database_url
+        .as_deref()
+        .map(crate::store::redact_url);
+    serde_json::to_value(&c).unwrap_or_default()
+}

@@ -1,0 +1,534 @@
+//! The HTTP service through its router (and once over a real socket): the API, every bad input,
+//! masking before storage, rate limiting, reloads that keep the old index on bad FAQ files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use madoguchi::analysis::{Analyzer, DictSource};
+use madoguchi::config::Config;
+use madoguchi::server::{self, AppState, Paths};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::helpers::{copy_dir, fixture};
+
+struct Harness {
+    dir: tempfile::TempDir,
+    state: Arc<AppState>,
+}
+
+impl Harness {
+    fn faq(&self) -> PathBuf {
+        self.dir.path().join("faq")
+    }
+}
+
+fn analyzer() -> Analyzer {
+    Analyzer::load(&DictSource::Path(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".lindera-cache/ipadic"),
+    ))
+    .unwrap()
+}
+
+async fn harness_with(edit: impl FnOnce(&mut Config)) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("faq_small"), &dir.path().join("faq"));
+    let mut config = Config::default();
+    config.server.data_dir = dir.path().join("data");
+    config.server.watch_interval_secs = 0;
+    config.server.admin_token = Some("s3cret".into());
+    edit(&mut config);
+    let paths = Paths {
+        faq: dir.path().join("faq"),
+        index: dir.path().join("index"),
+        synonyms: None,
+    };
+    let state = AppState::open(config, paths, analyzer()).await.unwrap();
+    Harness { dir, state }
+}
+
+async fn harness() -> Harness {
+    harness_with(|_| {}).await
+}
+
+async fn send(h: &Harness, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let resp = server::router(h.state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, headers, body)
+}
+
+async fn post(h: &Harness, path: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+    let req = Request::post(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.into())
+        .unwrap();
+    let (status, headers, body) = send(h, req).await;
+    assert_eq!(
+        headers.get(header::CONTENT_TYPE).unwrap(),
+        "application/json",
+        "{status} {}",
+        String::from_utf8_lossy(&body)
+    );
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+async fn get(h: &Harness, path: &str) -> (StatusCode, Value) {
+    let (status, _, body) = send(h, Request::get(path).body(Body::empty()).unwrap()).await;
+    let v = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| panic!("{status}: not JSON: {}", String::from_utf8_lossy(&body)));
+    (status, v)
+}
+
+async fn chat(h: &Harness, body: Value) -> (StatusCode, Value) {
+    post(h, "/api/chat", body.to_string()).await
+}
+
+#[tokio::test]
+async fn chat_answers_with_source_contact_and_takes_feedback() {
+    let h = harness().await;
+    let (s, v) = chat(
+        &h,
+        json!({"message": "マイナンバーカードの電子証明書を更新したい"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["decision"], "answer", "{v}");
+    assert_eq!(v["answer"]["faq_id"], "card-renew");
+    assert!(v["answer"]["text"].as_str().unwrap().contains("電子証明書"));
+    let message_id = v["message_id"].as_str().unwrap().to_owned();
+    let conversation = v["conversation_id"].as_str().unwrap().to_owned();
+
+    let (s, fb) = post(
+        &h,
+        "/api/feedback",
+        json!({"message_id": message_id, "helpful": false, "comment": "電話 090-1234-5678 に連絡ください"})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{fb}");
+    let stored = h.state.store.feedback_for(&message_id).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].helpful);
+    let comment = stored[0].comment.as_deref().unwrap();
+    assert!(!comment.contains("090-1234-5678"), "{comment}");
+
+    // The same conversation continues; an unknown one is a 404.
+    let (s, v) = chat(
+        &h,
+        json!({"message": "期限はいつまで？", "conversation_id": conversation}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["conversation_id"], conversation.as_str());
+    let (s, v) = chat(
+        &h,
+        json!({"message": "住民票", "conversation_id": "no-such-conversation"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = post(
+        &h,
+        "/api/feedback",
+        json!({"message_id": "nope", "helpful": true}).to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+}
+
+#[tokio::test]
+async fn out_of_scope_falls_back_to_the_contact_office() {
+    let h = harness().await;
+    let (s, v) = chat(&h, json!({"message": "明日の天気を教えて"})).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["decision"], "fallback", "{v}");
+    assert!(v["fallback"]["contact"]["office"].is_string(), "{v}");
+    assert!(v.get("answer").is_none());
+}
+
+#[tokio::test]
+async fn municipality_layer_applies_and_unknown_codes_name_the_known_ones() {
+    let h = harness().await;
+    let (s, v) = chat(
+        &h,
+        json!({"message": "粗大ごみの出し方", "municipality": "999901"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        v["answer"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("見本町")
+            || v["candidates"].to_string().contains("sodai-gomi"),
+        "{v}"
+    );
+    let (s, v) = get(&h, "/api/faq/kokuho-late?municipality=999901").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "hidden there: {v}");
+    let (s, v) = get(&h, "/api/faq/kokuho-late").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["id"], "kokuho-late");
+    let (s, v) = chat(&h, json!({"message": "住民票", "municipality": "123456"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["known"], json!(["999901"]), "{v}");
+}
+
+#[tokio::test]
+async fn search_and_categories() {
+    let h = harness().await;
+    let (s, v) = get(
+        &h,
+        "/api/search?q=%E4%BD%8F%E6%B0%91%E7%A5%A8%20%E3%82%B3%E3%83%B3%E3%83%93%E3%83%8B&k=3",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["hits"][0]["faq_id"], "juminhyo-conbini", "{v}");
+    assert!(v["hits"][0]["score"].as_f64().unwrap() > 0.0);
+    for bad in [
+        "/api/search",
+        "/api/search?q=",
+        "/api/search?q=a&k=0",
+        "/api/search?q=a&k=51",
+        "/api/search?q=a&k=x",
+    ] {
+        let (s, v) = get(&h, bad).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert!(v["error"].is_string(), "{bad}: {v}");
+    }
+    let (s, v) = get(&h, "/api/categories?municipality=999901").await;
+    assert_eq!(s, StatusCode::OK);
+    let total: u64 = v["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, v["total"].as_u64().unwrap());
+    // National 4, one overridden (still one entry), one hidden, one local: 4.
+    assert_eq!(v["total"], 4, "{v}");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_json_4xx_never_a_5xx() {
+    let h = harness().await;
+    let big = vec![b'a'; 10 * 1024 * 1024];
+    let cases: Vec<(Vec<u8>, StatusCode, &str)> = vec![
+        (b"".to_vec(), StatusCode::BAD_REQUEST, "empty body"),
+        (
+            br#"{"message": ""}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "empty message",
+        ),
+        (
+            br#"{"message": "   "}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "blank message",
+        ),
+        (big, StatusCode::PAYLOAD_TOO_LARGE, "10 MB body"),
+        (
+            b"{\"message\": \"\xff\xfe\"}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid UTF-8",
+        ),
+        (
+            b"{\"message\": ".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "truncated JSON",
+        ),
+        (
+            b"[1,2,3]".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "wrong JSON type",
+        ),
+        (
+            br#"{"message": "a", "extra": 1}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "unknown field",
+        ),
+        (
+            br#"{"message": 42}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "wrong field type",
+        ),
+        (
+            json!({"message": "住民票\u{0007}\u{001b}[31m"})
+                .to_string()
+                .into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "control characters",
+        ),
+        (
+            json!({"message": "あ".repeat(501)})
+                .to_string()
+                .into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "too long",
+        ),
+        (
+            json!({"message": "住民票", "conversation_id": "../../etc/passwd"})
+                .to_string()
+                .into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "malformed conversation id",
+        ),
+    ];
+    for (body, want, what) in cases {
+        let (s, v) = post(&h, "/api/chat", body).await;
+        assert_eq!(s, want, "{what}: {v}");
+        assert!(
+            v["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: {v}"
+        );
+    }
+    let (s, _, body) = send(&h, Request::get("/api/chat").body(Body::empty()).unwrap()).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(serde_json::from_slice::<Value>(&body).unwrap()["error"].is_string());
+    let (s, v) = get(&h, "/no/such/route").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(v["error"].is_string());
+}
+
+#[tokio::test]
+async fn sql_looking_text_is_just_text_and_personal_data_is_masked_before_storage() {
+    let h = harness().await;
+    let sql = "住民票'); DROP TABLE messages; --";
+    let (s, v) = chat(&h, json!({"message": sql})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let id = v["message_id"].as_str().unwrap();
+    assert_eq!(
+        h.state.store.message_question(id).await.unwrap().as_deref(),
+        Some(sql)
+    );
+
+    let pii = "マイナンバー123456789012と電話090-1234-5678、mail taro@example.jp で住民票";
+    let (s, v) = chat(&h, json!({"message": pii})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let stored = h
+        .state
+        .store
+        .message_question(v["message_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    for secret in ["123456789012", "090-1234-5678", "taro@example.jp"] {
+        assert!(
+            !stored.contains(secret),
+            "{secret} stored in clear: {stored}"
+        );
+    }
+    assert!(stored.contains("住民票"), "{stored}");
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let h = harness_with(|c| {
+        c.server.rate_limit_per_minute = 60;
+        c.server.rate_limit_burst = 2;
+    })
+    .await;
+    for _ in 0..2 {
+        let (s, _) = get(&h, "/api/search?q=a").await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let (s, headers, body) = send(
+        &h,
+        Request::get("/api/search?q=a").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "1");
+    assert!(serde_json::from_slice::<Value>(&body).unwrap()["error"].is_string());
+    // Health checks are not rate limited.
+    let (s, _) = get(&h, "/healthz").await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn reload_needs_the_token_and_keeps_the_old_index_on_bad_files() {
+    let h = harness().await;
+    let reload = |token: Option<&str>| {
+        let mut r = Request::post("/admin/reload");
+        if let Some(t) = token {
+            r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    let (s, _, _) = send(&h, reload(None)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, _) = send(&h, reload(Some("wrong"))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    std::fs::write(
+        h.faq().join("national/broken.yaml"),
+        "- id: x1\n  question: 新しい質問\n  answer: ''\n",
+    )
+    .unwrap();
+    let (s, _, body) = send(&h, reload(Some("s3cret"))).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["problems"].to_string().contains("broken.yaml:"), "{v}");
+    let (s, v) = get(
+        &h,
+        "/api/search?q=%E9%9B%BB%E5%AD%90%E8%A8%BC%E6%98%8E%E6%9B%B8",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        v["hits"][0]["faq_id"], "card-renew",
+        "old index still serves: {v}"
+    );
+
+    std::fs::write(
+        h.faq().join("national/broken.yaml"),
+        "- id: pet-dog\n  question: 犬の登録はどこでしますか。\n  answer: 市区町村の窓口で登録します。\n",
+    )
+    .unwrap();
+    let (s, _, body) = send(&h, reload(Some("s3cret"))).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let (_, v) = get(&h, "/api/search?q=%E7%8A%AC%E3%81%AE%E7%99%BB%E9%8C%B2").await;
+    assert_eq!(v["hits"][0]["faq_id"], "pet-dog", "{v}");
+}
+
+#[tokio::test]
+async fn admin_api_is_off_without_a_token() {
+    let h = harness_with(|c| c.server.admin_token = None).await;
+    let (s, _, _) = send(
+        &h,
+        Request::post("/admin/reload")
+            .header(header::AUTHORIZATION, "Bearer ")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn health_readiness_metrics_openapi_and_cors() {
+    let h = harness_with(|c| c.server.cors_origins = vec!["https://www.town.mihon.example".into()])
+        .await;
+    assert_eq!(get(&h, "/healthz").await.0, StatusCode::OK);
+    let (s, v) = get(&h, "/readyz").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["entries"], 6, "{v}");
+    chat(&h, json!({"message": "明日の天気"})).await;
+    let (s, _, body) = send(&h, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("madoguchi_decisions_total{decision=\"fallback\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("route=\"/api/chat\",method=\"POST\",status=\"200\""),
+        "{text}"
+    );
+
+    let (s, spec) = get(&h, "/api/openapi.json").await;
+    assert_eq!(s, StatusCode::OK);
+    for path in [
+        "/api/chat",
+        "/api/search",
+        "/api/faq/{id}",
+        "/api/categories",
+        "/api/feedback",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/admin/reload",
+    ] {
+        assert!(
+            spec["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+
+    let with_origin = |o: &str| {
+        Request::get("/api/search?q=a")
+            .header(header::ORIGIN, o)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (_, headers, _) = send(&h, with_origin("https://www.town.mihon.example")).await;
+    assert_eq!(
+        headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(),
+        "https://www.town.mihon.example"
+    );
+    let (_, headers, _) = send(&h, with_origin("https://evil.example")).await;
+    assert!(headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    let (_, headers, _) = send(&h, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert!(
+        headers.get("x-request-id").is_some(),
+        "every response carries a request id"
+    );
+}
+
+#[tokio::test]
+async fn serves_over_a_real_socket_and_shuts_down_gracefully() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = harness().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server::serve(h.state.clone(), listener, async {
+        let _ = rx.await;
+    }));
+    let body = json!({"message": "コンビニで住民票"}).to_string();
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "POST /api/chat HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = Vec::new();
+    conn.read_to_end(&mut resp).await.unwrap();
+    let resp = String::from_utf8_lossy(&resp);
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains("juminhyo-conbini"), "{resp}");
+    tx.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), task)
+        .await
+        .expect("server stops after the shutdown signal")
+        .unwrap()
+        .unwrap();
+}
+
+/// The same service on PostgreSQL, when `MADOGUCHI_TEST_POSTGRES_URL` names a server
+/// (scripts/test.sh starts one from Debian's packages).
+#[tokio::test]
+async fn chat_and_feedback_on_postgresql() {
+    let Ok(url) = std::env::var("MADOGUCHI_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: MADOGUCHI_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let h = harness_with(|c| c.server.database_url = Some(url)).await;
+    let (s, v) = chat(
+        &h,
+        json!({"message": "コンビニで住民票を取りたい 090-1111-2222"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let id = v["message_id"].as_str().unwrap().to_owned();
+    let stored = h.state.store.message_question(&id).await.unwrap().unwrap();
+    assert!(!stored.contains("090-1111-2222"), "{stored}");
+    let (s, _) = post(
+        &h,
+        "/api/feedback",
+        json!({"message_id": id, "helpful": true}).to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(h.state.store.feedback_for(&id).await.unwrap().len(), 1);
+    let (s, v) = get(&h, "/readyz").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
