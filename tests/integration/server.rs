@@ -532,3 +532,45 @@ async fn chat_and_feedback_on_postgresql() {
     let (s, v) = get(&h, "/readyz").await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
+
+#[tokio::test]
+async fn a_follow_up_uses_the_previous_answers_topic() {
+    let h = harness().await;
+    let (_, first) = chat(
+        &h,
+        json!({"message": "マイナンバーカードの電子証明書を更新したい"}),
+    )
+    .await;
+    assert_eq!(first["answer"]["faq_id"], "card-renew", "{first}");
+    // On its own this names no topic at all.
+    let (_, alone) = chat(&h, json!({"message": "それはどこでできますか"})).await;
+    assert_ne!(alone["decision"], "answer", "{alone}");
+    let (_, v) = chat(
+        &h,
+        json!({"message": "それはどこでできますか", "conversation_id": first["conversation_id"]}),
+    )
+    .await;
+    assert_eq!(v["decision"], "answer", "{v}");
+    assert_eq!(v["answer"]["faq_id"], "card-renew", "{v}");
+}
+
+#[tokio::test]
+async fn the_watcher_picks_up_changed_faq_files() {
+    let h = harness_with(|c| c.server.watch_interval_secs = 1).await;
+    server::spawn_background(h.state.clone());
+    std::fs::write(
+        h.faq().join("national/new.yaml"),
+        "- id: pet-dog\n  question: 犬の登録はどこでしますか。\n  answer: 市区町村の窓口で登録します。\n",
+    )
+    .unwrap();
+    let mut found = false;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let (_, v) = get(&h, "/api/search?q=%E7%8A%AC%E3%81%AE%E7%99%BB%E9%8C%B2").await;
+        if v["hits"][0]["faq_id"] == "pet-dog" {
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "the new entry was not served within 10 s");
+}
