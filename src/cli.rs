@@ -160,6 +160,13 @@ pub struct ServeArgs {
     /// Seconds between checks of the FAQ directory for changes (0: off) [default: 5]
     #[arg(long, env = "MADOGUCHI_WATCH_INTERVAL")]
     watch_interval: Option<u64>,
+    /// OpenAI-compatible base URL (…/v1) for conversational answers; the key is read from
+    /// MADOGUCHI_LLM_API_KEY. Without it, answers are the FAQ text.
+    #[arg(long, env = "MADOGUCHI_LLM_URL")]
+    llm_url: Option<String>,
+    /// Model name for --llm-url
+    #[arg(long, env = "MADOGUCHI_LLM_MODEL")]
+    llm_model: Option<String>,
 }
 
 /// Arguments of `export`.
@@ -315,6 +322,12 @@ fn serve_cmd(a: ServeArgs) -> Result<ExitCode> {
     }
     if let Some(v) = a.watch_interval {
         s.watch_interval_secs = v;
+    }
+    if a.llm_url.is_some() {
+        config.llm.url = a.llm_url.filter(|u| !u.trim().is_empty());
+    }
+    if let Some(m) = a.llm_model {
+        config.llm.model = m;
     }
     let analyzer = a.data.analyzer()?;
     let paths = crate::server::Paths {

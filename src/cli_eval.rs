@@ -50,6 +50,14 @@ pub struct EvalArgs {
     /// write them into the configuration file.
     #[arg(long)]
     calibrate: bool,
+    /// Also send every answer decision to this OpenAI-compatible endpoint (…/v1) and report
+    /// generation metrics (citation accuracy, fallback rate, latency); the key is read from
+    /// MADOGUCHI_LLM_API_KEY.
+    #[arg(long, env = "MADOGUCHI_LLM_URL")]
+    llm_url: Option<String>,
+    /// Model name for --llm-url.
+    #[arg(long, env = "MADOGUCHI_LLM_MODEL")]
+    llm_model: Option<String>,
     /// Tag written in the run file.
     #[arg(long, default_value = "madoguchi")]
     tag: String,
@@ -146,7 +154,22 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         })
         .collect();
 
+    let mut results = results;
+    if let Some(url) = a.llm_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        config.llm.url = Some(url.to_owned());
+        if let Some(m) = &a.llm_model {
+            config.llm.model.clone_from(m);
+        }
+        let llm = crate::llm::LlmClient::new(&config.llm)
+            .with_context(|| format!("cannot use LLM endpoint {url}"))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(eval::generate(&mut results, &retriever, &llm));
+    }
+
     let fingerprint = serde_json::json!({
+        "llm": config.llm.url.as_ref().map(|u| serde_json::json!({"url": crate::store::redact_url(u), "model": config.llm.model})),
         "analyzer_version": crate::analysis::ANALYZER_VERSION,
         "analysis": config.analysis,
         "schema_version": index::SCHEMA_VERSION,

@@ -24,6 +24,8 @@ pub struct Config {
     pub analysis: AnalysisOptions,
     /// The HTTP service.
     pub server: crate::server::ServerConfig,
+    /// The optional LLM endpoint.
+    pub llm: crate::llm::LlmConfig,
 }
 
 /// Errors reading or writing the configuration file.

@@ -14,6 +14,7 @@ pub mod config;
 pub mod eval;
 pub mod faq;
 pub mod index;
+pub mod llm;
 pub mod mask;
 pub mod retrieve;
 pub mod server;

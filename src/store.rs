@@ -251,6 +251,33 @@ impl Store {
         Ok(row.and_then(|r| r.try_get::<String, _>("faq_id").ok()))
     }
 
+    /// The latest `limit` turns of a conversation, oldest first: (masked question, answered id).
+    pub async fn recent_turns(
+        &self,
+        conversation_id: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, Option<String>)>> {
+        let rows = sqlx::query(&self.sql(
+            "SELECT question, faq_id FROM messages WHERE conversation_id = ?
+             ORDER BY created_at DESC LIMIT ?",
+        ))
+        .bind(conversation_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = rows
+            .into_iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("question")?,
+                    r.try_get::<Option<String>, _>("faq_id")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
     /// Stores one turn, creating the conversation on its first turn.
     pub async fn record_turn(&self, t: &Turn) -> Result<()> {
         let at = now();

@@ -49,6 +49,132 @@ pub struct QueryResult {
     pub metrics: QueryMetrics,
     /// Time for search + decision, microseconds (second pass, after warm-up).
     pub latency_us: f64,
+    /// What the LLM made of an answer decision (`eval --llm-url`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub generation: Option<Generation>,
+}
+
+/// One query's LLM outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    /// The answer passed the checks and would be shown.
+    pub generated: bool,
+    /// Why not ([`crate::llm::LlmError::label`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Ids the raw text cites.
+    pub cited: Vec<String>,
+    /// Every cited id was among the entries given (None when no text came back).
+    pub cited_subset: Option<bool>,
+    /// A relevant entry is cited (None for out-of-scope queries or no text).
+    pub gold_cited: Option<bool>,
+    /// Time taken, milliseconds.
+    pub latency_ms: f64,
+    /// The text the endpoint returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// Generation quality over the queries that reached the LLM.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GenerationMetrics {
+    /// Answer decisions sent to the LLM.
+    pub attempted: usize,
+    /// Share of them whose answer passed the checks.
+    pub generated_rate: f64,
+    /// Share that fell back to the FAQ answer.
+    pub fallback_rate: f64,
+    /// Share of returned texts whose citations were all among the entries given.
+    pub citation_subset_rate: Option<f64>,
+    /// Share of in-scope returned texts that cite a relevant entry.
+    pub gold_cited_rate: Option<f64>,
+    /// Reasons for falling back, counted.
+    pub errors: BTreeMap<String, usize>,
+    /// Median latency, milliseconds.
+    pub p50_ms: f64,
+    /// 95th percentile latency, milliseconds.
+    pub p95_ms: f64,
+}
+
+/// Aggregates the [`Generation`]s of `results`.
+pub fn generation_metrics(results: &[QueryResult]) -> Option<GenerationMetrics> {
+    let gens: Vec<&Generation> = results
+        .iter()
+        .filter_map(|r| r.generation.as_ref())
+        .collect();
+    if gens.is_empty() {
+        return None;
+    }
+    let n = gens.len() as f64;
+    let ok = gens.iter().filter(|g| g.generated).count() as f64;
+    let rate = |vals: Vec<bool>| {
+        (!vals.is_empty()).then(|| vals.iter().filter(|&&b| b).count() as f64 / vals.len() as f64)
+    };
+    let mut errors = BTreeMap::new();
+    for g in &gens {
+        if let Some(e) = &g.error {
+            *errors.entry(e.clone()).or_insert(0) += 1;
+        }
+    }
+    let mut lat: Vec<f64> = gens.iter().map(|g| g.latency_ms).collect();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
+    Some(GenerationMetrics {
+        attempted: gens.len(),
+        generated_rate: ok / n,
+        fallback_rate: 1.0 - ok / n,
+        citation_subset_rate: rate(gens.iter().filter_map(|g| g.cited_subset).collect()),
+        gold_cited_rate: rate(gens.iter().filter_map(|g| g.gold_cited).collect()),
+        errors,
+        p50_ms: pct(0.5),
+        p95_ms: pct(0.95),
+    })
+}
+
+/// Sends every answer decision of `results` to the LLM, as the service would (masked question,
+/// the top entries), and records what came back.
+pub async fn generate(
+    results: &mut [QueryResult],
+    retriever: &Retriever,
+    llm: &crate::llm::LlmClient,
+) {
+    let k = llm.config().entries.max(1);
+    let progress = Progress::new(results.len());
+    for (i, r) in results.iter_mut().enumerate() {
+        progress.tick(i + 1);
+        if r.decision != Decision::Answer {
+            continue;
+        }
+        let entries: Vec<std::sync::Arc<crate::faq::Entry>> = r
+            .ranked
+            .iter()
+            .take(k)
+            .filter_map(|(id, _)| retriever.entry(id, r.municipality.as_deref()))
+            .collect();
+        let refs: Vec<&crate::faq::Entry> = entries.iter().map(|e| e.as_ref()).collect();
+        let question = crate::mask::mask_str(&r.text);
+        let a = llm.attempt(&question, &refs, &[]).await;
+        let cited = a
+            .raw
+            .as_deref()
+            .map(crate::llm::citations)
+            .unwrap_or_default();
+        let given: std::collections::BTreeSet<&str> = refs.iter().map(|e| e.id.as_str()).collect();
+        r.generation = Some(Generation {
+            generated: a.result.is_ok(),
+            error: a.result.as_ref().err().map(|e| e.label().to_owned()),
+            cited_subset: a
+                .raw
+                .as_ref()
+                .map(|_| cited.iter().all(|c| given.contains(c.as_str()))),
+            gold_cited: (a.raw.is_some() && !r.relevant.is_empty())
+                .then(|| cited.iter().any(|c| r.relevant.contains_key(c))),
+            cited,
+            latency_ms: a.elapsed.as_secs_f64() * 1e3,
+            text: a.raw,
+        });
+    }
+    progress.done();
 }
 
 impl QueryResult {
@@ -118,6 +244,7 @@ pub fn run(
             decision: d,
             decision_correct: decision_correct(d, in_scope, first, decision),
             latency_us,
+            generation: None,
         });
         progress.tick(i + 1);
     }
@@ -223,6 +350,9 @@ pub struct Report {
     pub queries: Counts,
     /// Per-query latency of search + decision.
     pub latency: Latency,
+    /// LLM generation metrics (`eval --llm-url`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub generation: Option<GenerationMetrics>,
     /// What produced these numbers.
     pub fingerprint: serde_json::Value,
 }
@@ -254,6 +384,7 @@ pub fn report(results: &[QueryResult], fingerprint: serde_json::Value) -> Report
             out_of_scope: results.len() - in_scope.len(),
         },
         latency: latency(results),
+        generation: generation_metrics(results),
         fingerprint,
     }
 }
@@ -291,6 +422,19 @@ pub fn table(r: &Report) -> String {
         "latency per query: p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms\n",
         r.latency.p50_ms, r.latency.p95_ms, r.latency.p99_ms
     );
+    if let Some(g) = &r.generation {
+        s += &format!(
+            "LLM: {} answers sent, {:.3} generated, {:.3} fell back {:?}; citations within retrieved {}, relevant entry cited {}; p50 {:.0} ms, p95 {:.0} ms\n",
+            g.attempted,
+            g.generated_rate,
+            g.fallback_rate,
+            g.errors,
+            opt(g.citation_subset_rate),
+            opt(g.gold_cited_rate),
+            g.p50_ms,
+            g.p95_ms
+        );
+    }
     s
 }
 

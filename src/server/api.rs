@@ -9,7 +9,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -36,6 +38,21 @@ pub struct ChatRequest {
     pub conversation_id: Option<String>,
     /// 6-digit municipality code.
     pub municipality: Option<String>,
+    /// Answer as server-sent events (only matters with an LLM configured).
+    pub stream: Option<bool>,
+}
+
+/// An FAQ entry an answer is based on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    /// Entry id.
+    pub faq_id: String,
+    /// Its question.
+    pub question: String,
+    /// Official source.
+    pub source_url: Option<String>,
+    /// Date last checked.
+    pub updated: Option<String>,
 }
 
 /// The answer part of a chat response.
@@ -53,6 +70,10 @@ pub struct Answer {
     pub updated: Option<String>,
     /// Office to contact.
     pub contact: Option<Contact>,
+    /// Entries the text cites (`[FAQ:id]` in generated text; the answered entry otherwise).
+    pub citations: Vec<String>,
+    /// The cited entries with their sources.
+    pub sources: Vec<Source>,
 }
 
 /// One candidate or related question.
@@ -84,6 +105,11 @@ pub struct ChatResponse {
     pub message_id: String,
     /// `answer`, `candidates` or `fallback`.
     pub decision: Decision,
+    /// Whether `answer.text` was written by the LLM (false: it is the FAQ answer itself).
+    pub generated: bool,
+    /// Why a configured LLM's answer was not used (`timeout`, `http_error`, `rejected`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation_error: Option<String>,
     /// Set when the decision is `answer`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answer: Option<Answer>,
@@ -143,20 +169,24 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
-/// `POST /api/chat`.
-pub async fn chat(
-    State(st): State<Arc<AppState>>,
-    body: Bytes,
-) -> Result<Json<ChatResponse>, ApiError> {
-    let req: ChatRequest = parse_json(&body)?;
+/// A validated chat request.
+struct Prepared {
+    message: String,
+    municipality: Option<String>,
+    conversation_id: String,
+    continued: bool,
+}
+
+async fn prepare(st: &AppState, req: ChatRequest) -> Result<Prepared, ApiError> {
     let message = check_text(&req.message, "message", st.config.server.max_question_chars)?;
-    check_municipality(&st, req.municipality.as_deref())?;
-    let conversation_id = match &req.conversation_id {
+    check_municipality(st, req.municipality.as_deref())?;
+    let continued = req.conversation_id.is_some();
+    let conversation_id = match req.conversation_id {
         Some(id) => {
-            if !valid_id(id) {
+            if !valid_id(&id) {
                 return Err(ApiError::bad_request("conversation_id is malformed"));
             }
-            let exists = st.store.conversation_exists(id).await.map_err(|e| {
+            let exists = st.store.conversation_exists(&id).await.map_err(|e| {
                 ApiError::internal(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable", &e)
             })?;
             if !exists {
@@ -165,26 +195,82 @@ pub async fn chat(
                     "unknown conversation_id",
                 ));
             }
-            id.clone()
+            id
         }
         None => uuid::Uuid::new_v4().to_string(),
     };
+    Ok(Prepared {
+        message,
+        municipality: req.municipality,
+        conversation_id,
+        continued,
+    })
+}
+
+/// `POST /api/chat`: JSON, or server-sent events with `"stream": true` or
+/// `Accept: text/event-stream` (`delta` events of answer text while an LLM writes, then one
+/// `result` event with the whole response, whose `answer` is final).
+pub async fn chat(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: ChatRequest = parse_json(&body)?;
+    let wants_stream = req.stream.unwrap_or(false)
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/event-stream"));
+    let prepared = prepare(&st, req).await?;
+    if !wants_stream {
+        return Ok(Json(respond(&st, prepared, None).await?).into_response());
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(64);
+    tokio::spawn(async move {
+        let deltas = tx.clone();
+        let result = respond(&st, prepared, Some(deltas)).await;
+        let event = match result {
+            Ok(r) => Event::default()
+                .event("result")
+                .json_data(&r)
+                .unwrap_or_else(|_| Event::default().event("error").data("{}")),
+            Err(e) => Event::default()
+                .event("error")
+                .data(json!({ "error": e.message }).to_string()),
+        };
+        let _ = tx.send(event).await;
+    });
+    let stream =
+        tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>);
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// Searches, decides, asks the LLM when there is one and the decision is an answer, stores the
+/// turn and builds the response.
+async fn respond(
+    st: &Arc<AppState>,
+    p: Prepared,
+    deltas: Option<tokio::sync::mpsc::Sender<Event>>,
+) -> Result<ChatResponse, ApiError> {
     let config = &st.config.decision;
-    let mut hits =
-        search_blocking(&st, message.clone(), CHAT_DEPTH, req.municipality.clone()).await?;
+    let message = p.message;
+    let conversation_id = p.conversation_id;
+    let mut hits = search_blocking(st, message.clone(), CHAT_DEPTH, p.municipality.clone()).await?;
     let mut decision = answer::decide(&hits, config);
     // A follow-up (「それの期限は？」) rarely names its topic: when it does not find an answer on
     // its own, ask again with the previous answer's question in front of it.
     if decision != Decision::Answer
-        && req.conversation_id.is_some()
+        && p.continued
         && let Ok(Some(topic)) = st.store.last_topic(&conversation_id).await
         && let Some(entry) = st
             .engine()
             .retriever
-            .entry(&topic, req.municipality.as_deref())
+            .entry(&topic, p.municipality.as_deref())
     {
         let combined = format!("{} {}", entry.question, message);
-        let again = search_blocking(&st, combined, CHAT_DEPTH, req.municipality.clone()).await?;
+        let again = search_blocking(st, combined, CHAT_DEPTH, p.municipality.clone()).await?;
         let d = answer::decide(&again, config);
         if d == Decision::Answer {
             hits = again;
@@ -192,12 +278,58 @@ pub async fn chat(
         }
     }
 
+    // Everything below that leaves the process or is written down sees the masked text only.
     let masked = crate::mask::mask(&message);
+    let mut generation: Option<Result<crate::llm::Generated, crate::llm::LlmError>> = None;
+    if decision == Decision::Answer
+        && let Some(llm) = &st.llm
+    {
+        let engine = st.engine();
+        let entries: Vec<&Entry> = hits
+            .iter()
+            .take(llm.config().entries.max(1))
+            .map(|h| h.entry.as_ref())
+            .collect();
+        let history = if p.continued {
+            history(st, &engine, &conversation_id, p.municipality.as_deref()).await
+        } else {
+            Vec::new()
+        };
+        let started = std::time::Instant::now();
+        let result = match &deltas {
+            Some(tx) => {
+                let tx = tx.clone();
+                llm.answer_streaming(&masked.text, &entries, &history, move |piece| {
+                    let _ = tx.try_send(
+                        Event::default()
+                            .event("delta")
+                            .data(json!({ "text": piece }).to_string()),
+                    );
+                })
+                .await
+            }
+            None => llm.answer(&masked.text, &entries, &history).await,
+        };
+        let ok = result.is_ok();
+        st.metrics.generations[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            generated = ok,
+            error = result
+                .as_ref()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+            ms = started.elapsed().as_millis() as u64,
+            "llm"
+        );
+        generation = Some(result);
+    }
+
     let message_id = uuid::Uuid::new_v4().to_string();
     let top = hits.first();
     let turn = crate::store::Turn {
         conversation_id: conversation_id.clone(),
-        municipality: req.municipality.clone(),
+        municipality: p.municipality.clone(),
         message_id: message_id.clone(),
         question: masked.text.clone(),
         masked_kinds: masked
@@ -239,6 +371,8 @@ pub async fn chat(
         conversation_id,
         message_id,
         decision,
+        generated: false,
+        generation_error: None,
         answer: None,
         candidates: Vec::new(),
         related: Vec::new(),
@@ -247,14 +381,32 @@ pub async fn chat(
     match decision {
         Decision::Answer => {
             let e: &Entry = &hits[0].entry;
-            resp.answer = Some(Answer {
+            let mut a = Answer {
                 text: e.answer.clone(),
                 faq_id: e.id.clone(),
                 question: e.question.clone(),
                 source_url: e.source_url.clone(),
                 updated: e.updated.clone(),
                 contact: e.contact.clone(),
-            });
+                citations: vec![e.id.clone()],
+                sources: vec![source(e)],
+            };
+            match generation {
+                Some(Ok(g)) => {
+                    a.sources = g
+                        .citations
+                        .iter()
+                        .filter_map(|id| hits.iter().find(|h| &h.entry.id == id))
+                        .map(|h| source(&h.entry))
+                        .collect();
+                    a.citations = g.citations;
+                    a.text = g.text;
+                    resp.generated = true;
+                }
+                Some(Err(err)) => resp.generation_error = Some(err.label().to_owned()),
+                None => {}
+            }
+            resp.answer = Some(a);
             resp.related = hits.iter().skip(1).take(RELATED).map(candidate).collect();
         }
         Decision::Candidates => {
@@ -269,11 +421,44 @@ pub async fn chat(
                 text: "申し訳ありません。このご質問にお答えできるFAQが見つかりませんでした。\
                        言葉を変えてもう一度お試しいただくか、下記の窓口にお問い合わせください。"
                     .into(),
-                contact: fallback_contact(&st, req.municipality.as_deref()),
+                contact: fallback_contact(st, p.municipality.as_deref()),
             });
         }
     }
-    Ok(Json(resp))
+    Ok(resp)
+}
+
+fn source(e: &Entry) -> Source {
+    Source {
+        faq_id: e.id.clone(),
+        question: e.question.clone(),
+        source_url: e.source_url.clone(),
+        updated: e.updated.clone(),
+    }
+}
+
+/// Earlier turns of a conversation for the LLM prompt: the masked questions as stored and the
+/// FAQ answers they got.
+async fn history(
+    st: &AppState,
+    engine: &super::Engine,
+    conversation_id: &str,
+    municipality: Option<&str>,
+) -> Vec<crate::llm::Turn> {
+    let rows = st
+        .store
+        .recent_turns(conversation_id, 6)
+        .await
+        .unwrap_or_default();
+    rows.into_iter()
+        .map(|(question, faq_id)| crate::llm::Turn {
+            question,
+            answer: faq_id
+                .and_then(|id| engine.retriever.entry(&id, municipality))
+                .map(|e| e.answer.clone())
+                .unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// The office to name in a fallback: the municipality's most-cited contact office, or the

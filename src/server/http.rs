@@ -250,6 +250,8 @@ pub struct Metrics {
     pub reloads: [AtomicU64; 2],
     /// Requests refused by the rate limiter.
     pub rate_limited: AtomicU64,
+    /// LLM answers: used, discarded (FAQ answer given instead).
+    pub generations: [AtomicU64; 2],
 }
 
 impl Metrics {
@@ -349,6 +351,15 @@ impl Metrics {
             &[
                 ("{result=\"ok\"}", &self.reloads[0]),
                 ("{result=\"failed\"}", &self.reloads[1]),
+            ],
+        );
+        counter(
+            &mut s,
+            "madoguchi_llm_generations_total",
+            "LLM answers used, and discarded in favour of the FAQ answer.",
+            &[
+                ("{result=\"used\"}", &self.generations[0]),
+                ("{result=\"discarded\"}", &self.generations[1]),
             ],
         );
         counter(

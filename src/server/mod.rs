@@ -125,6 +125,8 @@ pub struct AppState {
     pub metrics: http::Metrics,
     /// Per-client rate limiter.
     pub limiter: http::RateLimiter,
+    /// The LLM endpoint, when one is configured.
+    pub llm: Option<Arc<crate::llm::LlmClient>>,
     reload_lock: tokio::sync::Mutex<()>,
 }
 
@@ -163,7 +165,12 @@ impl AppState {
             config.server.rate_limit_per_minute,
             config.server.rate_limit_burst,
         );
+        let llm = crate::llm::LlmClient::new(&config.llm).map(Arc::new);
+        if let Some(l) = &llm {
+            tracing::info!(llm = ?l, "LLM answers enabled");
+        }
         Ok(Arc::new(AppState {
+            llm,
             engine: RwLock::new(Arc::new(engine)),
             store,
             config,

@@ -325,3 +325,41 @@ fn eval_rejects_a_malformed_qrels_line_with_file_and_line() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("bad.txt:2"), "{}", stderr(&out));
 }
+
+#[test]
+fn eval_with_an_llm_reports_generation_metrics() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (fake, url) = runtime.block_on(crate::fake_llm::fake_llm(crate::fake_llm::Mode::Correct));
+    let (dir, out) = run_eval(&["--llm-url", &url]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("LLM: "), "{}", stdout(&out));
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
+    let g = &m["generation"];
+    let attempted = g["attempted"].as_u64().unwrap();
+    assert!(attempted >= 1, "{g}");
+    assert_eq!(
+        attempted as usize,
+        fake.calls.load(std::sync::atomic::Ordering::SeqCst)
+    );
+    assert_eq!(g["generated_rate"], 1.0, "{g}");
+    assert_eq!(g["citation_subset_rate"], 1.0, "{g}");
+    let pq = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let with_text = pq
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["generation"]["text"].is_string())
+        .count();
+    assert_eq!(with_text as u64, attempted);
+
+    // An endpoint citing what it was not given: every answer falls back, and says why.
+    *fake.mode.lock().unwrap() = crate::fake_llm::Mode::UnknownId;
+    let (dir, out) = run_eval(&["--llm-url", &url]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
+    assert_eq!(m["generation"]["fallback_rate"], 1.0, "{}", m["generation"]);
+    assert_eq!(m["generation"]["citation_subset_rate"], 0.0);
+    assert_eq!(m["generation"]["errors"]["rejected"], attempted);
+    drop(runtime);
+}

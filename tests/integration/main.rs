@@ -3,6 +3,7 @@
 mod cli;
 mod dev_set;
 mod eval;
+mod fake_llm;
 mod helpers;
 mod loaders;
 mod server;
