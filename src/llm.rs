@@ -32,6 +32,9 @@ pub struct LlmConfig {
     pub model: String,
     /// Environment variable holding the API key (never the key itself).
     pub api_key_env: String,
+    /// How the key is sent: `bearer` (`Authorization: Bearer`, OpenAI, vLLM, Ollama) or
+    /// `api-key` (the `api-key` header of Azure OpenAI's `/openai/v1` endpoint).
+    pub auth_header: String,
     /// Time limit of one call, in milliseconds.
     pub timeout_ms: u64,
     /// Largest answer requested, in tokens.
@@ -56,6 +59,7 @@ impl Default for LlmConfig {
             url: None,
             model: "gpt-4o-mini".into(),
             api_key_env: "MADOGUCHI_LLM_API_KEY".into(),
+            auth_header: "bearer".into(),
             timeout_ms: 15_000,
             max_tokens: 600,
             temperature: 0.2,
@@ -358,7 +362,11 @@ impl LlmClient {
                 "stream": stream,
             }));
         if let Some(k) = &self.api_key {
-            r = r.bearer_auth(k);
+            r = if self.config.auth_header.eq_ignore_ascii_case("api-key") {
+                r.header("api-key", k)
+            } else {
+                r.bearer_auth(k)
+            };
         }
         r
     }

@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -62,6 +63,8 @@ pub struct ServerConfig {
     pub fallback_office: String,
     /// Bearer token for `/admin/*`; set it through `MADOGUCHI_ADMIN_TOKEN` rather than the file.
     pub admin_token: Option<String>,
+    /// Directory of the web files: the widget (`/widget.js`) and the demo page (`/`).
+    pub web_dir: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +84,7 @@ impl Default for ServerConfig {
             watch_interval_secs: 5,
             fallback_office: "お住まいの市区町村の窓口".into(),
             admin_token: None,
+            web_dir: PathBuf::from("web"),
         }
     }
 }
@@ -269,6 +273,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
         .route("/admin/reload", post(api::admin_reload))
+        .fallback_service(
+            tower_http::services::ServeDir::new(&s.web_dir)
+                .append_index_html_on_directories(true),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(s.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), http::track))
         .layer(cors)
@@ -277,6 +285,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             Duration::from_millis(s.request_timeout_ms),
         ))
         .layer(middleware::from_fn(http::json_errors))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
