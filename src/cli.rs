@@ -30,6 +30,9 @@ pub enum Command {
     Search(SearchArgs),
     /// Validate the FAQ files without building anything; lists every problem as file:line.
     Check(CheckArgs),
+    /// Manage staff accounts for the staff console (`user add NAME --role staff|admin`).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Write the FAQ as one municipality's residents see it, as JSON Lines (one entry a line).
     Export(ExportArgs),
     /// Run the HTTP service (JSON API, metrics, admin reload) on the FAQ directory.
@@ -169,6 +172,128 @@ pub struct ServeArgs {
     llm_model: Option<String>,
 }
 
+/// Where the service's database is (as `serve` finds it).
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// Configuration file; its [server] section names the database.
+    #[arg(long, env = "MADOGUCHI_CONFIG", default_value = crate::config::DEFAULT_PATH)]
+    config: PathBuf,
+    /// Directory of the SQLite database [default: data]
+    #[arg(long, env = "MADOGUCHI_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL
+    #[arg(long, env = "MADOGUCHI_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+impl DbArgs {
+    fn url(&self) -> Result<String> {
+        let mut s = crate::config::Config::load(&self.config)?.server;
+        if let Some(d) = &self.data_dir {
+            s.data_dir.clone_from(d);
+        }
+        if self.database_url.is_some() {
+            s.database_url.clone_from(&self.database_url);
+        }
+        Ok(s.database_url())
+    }
+}
+
+/// `user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. The password is read from MADOGUCHI_USER_PASSWORD or the first line
+    /// of standard input (at least 12 characters).
+    Add {
+        /// Sign-in name.
+        name: String,
+        /// `staff` (inquiries, logs) or `admin` (also FAQ management).
+        #[arg(long, default_value = "staff")]
+        role: String,
+        /// Where the database is.
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Set a new password (same input as `add`) and clear a lockout.
+    Passwd {
+        /// Sign-in name.
+        name: String,
+        /// Where the database is.
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List accounts and roles.
+    List {
+        /// Where the database is.
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+fn read_password() -> Result<String> {
+    let p = match std::env::var("MADOGUCHI_USER_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    if p.chars().count() < 12 {
+        bail!("the password must have at least 12 characters");
+    }
+    Ok(p)
+}
+
+fn user_cmd(c: UserCommand) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match c {
+            UserCommand::Add { name, role, db } => {
+                if !crate::server::staff::ROLES.contains(&role.as_str()) {
+                    bail!("unknown role '{role}': use staff or admin");
+                }
+                if name.trim().is_empty()
+                    || name.chars().count() > 100
+                    || name.chars().any(char::is_control)
+                {
+                    bail!("the name must be 1 to 100 printable characters");
+                }
+                let password = read_password()?;
+                let hash =
+                    crate::server::staff::hash_password(&password).map_err(anyhow::Error::msg)?;
+                let store = crate::store::Store::connect(&db.url()?).await?;
+                if !store.add_user(&name, &role, &hash).await? {
+                    bail!("user '{name}' exists; use `madoguchi user passwd {name}`");
+                }
+                println!("created {role} account '{name}'");
+            }
+            UserCommand::Passwd { name, db } => {
+                let password = read_password()?;
+                let hash =
+                    crate::server::staff::hash_password(&password).map_err(anyhow::Error::msg)?;
+                let store = crate::store::Store::connect(&db.url()?).await?;
+                if !store.set_password(&name, &hash).await? {
+                    bail!("no user '{name}'");
+                }
+                println!("password of '{name}' changed");
+            }
+            UserCommand::List { db } => {
+                let store = crate::store::Store::connect(&db.url()?).await?;
+                for (name, role) in store.users().await? {
+                    println!("{name}\t{role}");
+                }
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Arguments of `export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -206,6 +331,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(a) => check_cmd(&a),
         Command::Serve(a) => serve_cmd(a),
         Command::Export(a) => export_cmd(&a),
+        Command::User(c) => user_cmd(c),
         Command::Analyze(a) => analyze_cmd(&a),
         Command::Eval(a) => crate::cli_eval::run(&a),
     }

@@ -10,6 +10,7 @@
 
 use std::path::Path;
 
+use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
@@ -45,15 +46,16 @@ pub enum Backend {
 }
 
 /// The migrations, in order. Never edit one that has shipped; add a new one.
-const MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        "CREATE TABLE IF NOT EXISTS conversations (
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE IF NOT EXISTS conversations (
             id TEXT PRIMARY KEY,
             municipality TEXT,
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS messages (
+            "CREATE TABLE IF NOT EXISTS messages (
             id TEXT PRIMARY KEY,
             conversation_id TEXT NOT NULL REFERENCES conversations(id),
             question TEXT NOT NULL,
@@ -63,17 +65,36 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             coverage DOUBLE PRECISION NOT NULL,
             hits TEXT NOT NULL,
             created_at TEXT NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS messages_conversation ON messages (conversation_id)",
-        "CREATE INDEX IF NOT EXISTS messages_created ON messages (created_at)",
-        "CREATE TABLE IF NOT EXISTS feedback (
+            "CREATE INDEX IF NOT EXISTS messages_conversation ON messages (conversation_id)",
+            "CREATE INDEX IF NOT EXISTS messages_created ON messages (created_at)",
+            "CREATE TABLE IF NOT EXISTS feedback (
             id TEXT PRIMARY KEY,
             message_id TEXT NOT NULL REFERENCES messages(id),
             helpful INTEGER NOT NULL,
             comment TEXT,
             created_at TEXT NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS feedback_message ON feedback (message_id)",
-    ],
-)];
+            "CREATE INDEX IF NOT EXISTS feedback_message ON feedback (message_id)",
+        ],
+    ),
+    (
+        2,
+        &[
+            "CREATE TABLE IF NOT EXISTS users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            failed_logins BIGINT NOT NULL,
+            locked_until TEXT,
+            created_at TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_name TEXT NOT NULL REFERENCES users(name),
+            csrf_token TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            created_at TEXT NOT NULL)",
+        ],
+    ),
+];
 
 /// One answered question, as stored.
 #[derive(Debug, Clone)]
@@ -96,6 +117,61 @@ pub struct Turn {
     pub coverage: f64,
     /// The ranked hits as JSON (`[{"faq_id","score"}]`).
     pub hits: String,
+}
+
+/// A staff account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// Sign-in name.
+    pub name: String,
+    /// `staff` or `admin`.
+    pub role: String,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+    /// Consecutive failed sign-ins.
+    pub failed_logins: i64,
+    /// Locked until this time (RFC 3339), after too many failures.
+    pub locked_until: Option<String>,
+}
+
+/// A signed-in session, as looked up by its token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// Who.
+    pub user: String,
+    /// Their role.
+    pub role: String,
+    /// The token forms must echo in `X-CSRF-Token`.
+    pub csrf_token: String,
+    /// When it ends (RFC 3339).
+    pub expires_at: String,
+}
+
+/// One logged message with its feedback, for staff logs and exports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogRow {
+    /// Message id.
+    pub message_id: String,
+    /// Conversation id.
+    pub conversation_id: String,
+    /// When (RFC 3339 UTC).
+    pub created_at: String,
+    /// Municipality asked as.
+    pub municipality: Option<String>,
+    /// Masked question.
+    pub question: String,
+    /// Decision.
+    pub decision: String,
+    /// Entry answered with.
+    pub faq_id: Option<String>,
+    /// Coverage of the top hit.
+    pub coverage: f64,
+    /// 👍 count.
+    pub helpful: i64,
+    /// 👎 count.
+    pub not_helpful: i64,
+    /// Feedback comments (masked), joined with " / ".
+    pub comments: String,
 }
 
 /// A stored feedback, as read back.
@@ -405,6 +481,193 @@ impl Store {
         })
     }
 
+    /// Creates a staff account; `false` when the name is taken.
+    pub async fn add_user(&self, name: &str, role: &str, password_hash: &str) -> Result<bool> {
+        let r = sqlx::query(&self.sql(
+            "INSERT INTO users (name, role, password_hash, failed_logins, created_at)
+             VALUES (?, ?, ?, 0, ?) ON CONFLICT (name) DO NOTHING",
+        ))
+        .bind(name)
+        .bind(role)
+        .bind(password_hash)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Replaces a password and clears any lockout; `false` when there is no such user.
+    pub async fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
+        let r = sqlx::query(&self.sql(
+            "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL WHERE name = ?",
+        ))
+        .bind(password_hash)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// One account.
+    pub async fn user(&self, name: &str) -> Result<Option<User>> {
+        let row = sqlx::query(&self.sql(
+            "SELECT name, role, password_hash, failed_logins, locked_until FROM users WHERE name = ?",
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(User {
+                name: r.try_get("name")?,
+                role: r.try_get("role")?,
+                password_hash: r.try_get("password_hash")?,
+                failed_logins: r.try_get("failed_logins")?,
+                locked_until: r.try_get("locked_until")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every account: (name, role), by name.
+    pub async fn users(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT name, role FROM users ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get("name")?, r.try_get("role")?)))
+            .collect()
+    }
+
+    /// Counts a failed sign-in; the `limit`-th in a row locks the account for `minutes`.
+    pub async fn login_failed(&self, name: &str, limit: i64, minutes: i64) -> Result<()> {
+        sqlx::query(&self.sql("UPDATE users SET failed_logins = failed_logins + 1 WHERE name = ?"))
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        let until = (chrono::Utc::now() + chrono::Duration::minutes(minutes))
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        sqlx::query(&self.sql(
+            "UPDATE users SET locked_until = ?, failed_logins = 0 WHERE name = ? AND failed_logins >= ?",
+        ))
+        .bind(until)
+        .bind(name)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Clears the failure count after a successful sign-in.
+    pub async fn login_succeeded(&self, name: &str) -> Result<()> {
+        sqlx::query(
+            &self.sql("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE name = ?"),
+        )
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores a session under the hash of its token.
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        user: &str,
+        csrf_token: &str,
+        expires_at: &str,
+    ) -> Result<()> {
+        sqlx::query(&self.sql(
+            "INSERT INTO sessions (token_hash, user_name, csrf_token, expires_at, created_at)
+             VALUES (?, ?, ?, ?, ?)",
+        ))
+        .bind(token_hash)
+        .bind(user)
+        .bind(csrf_token)
+        .bind(expires_at)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The session with this token hash, with its user's current role.
+    pub async fn session(&self, token_hash: &str) -> Result<Option<Session>> {
+        let row = sqlx::query(&self.sql(
+            "SELECT s.user_name, u.role, s.csrf_token, s.expires_at FROM sessions s
+             JOIN users u ON u.name = s.user_name WHERE s.token_hash = ?",
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Session {
+                user: r.try_get("user_name")?,
+                role: r.try_get("role")?,
+                csrf_token: r.try_get("csrf_token")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session.
+    pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        sqlx::query(&self.sql("DELETE FROM sessions WHERE token_hash = ?"))
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets a session's end (tests of expiry).
+    pub async fn expire_session(&self, token_hash: &str, expires_at: &str) -> Result<()> {
+        sqlx::query(&self.sql("UPDATE sessions SET expires_at = ? WHERE token_hash = ?"))
+            .bind(expires_at)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Logged messages with their feedback, newest first, between two RFC 3339 instants.
+    pub async fn logs(&self, from: &str, to: &str, limit: i64) -> Result<Vec<LogRow>> {
+        let rows = sqlx::query(&self.sql(
+            "SELECT m.id, m.conversation_id, m.created_at, c.municipality, m.question, m.decision,
+                    m.faq_id, m.coverage
+             FROM messages m JOIN conversations c ON c.id = m.conversation_id
+             WHERE m.created_at >= ? AND m.created_at < ?
+             ORDER BY m.created_at DESC LIMIT ?",
+        ))
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: String = r.try_get("id")?;
+            let fb = self.feedback_for(&id).await?;
+            out.push(LogRow {
+                conversation_id: r.try_get("conversation_id")?,
+                created_at: r.try_get("created_at")?,
+                municipality: r.try_get("municipality")?,
+                question: r.try_get("question")?,
+                decision: r.try_get("decision")?,
+                faq_id: r.try_get("faq_id")?,
+                coverage: r.try_get("coverage")?,
+                helpful: fb.iter().filter(|f| f.helpful).count() as i64,
+                not_helpful: fb.iter().filter(|f| !f.helpful).count() as i64,
+                comments: fb
+                    .iter()
+                    .filter_map(|f| f.comment.clone())
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+                message_id: id,
+            });
+        }
+        Ok(out)
+    }
+
     /// Sets a conversation's last-update time (tests of retention).
     pub async fn backdate_conversation(&self, id: &str, days: u32) -> Result<()> {
         let at = (chrono::Utc::now() - chrono::Duration::days(i64::from(days)))
@@ -471,7 +734,7 @@ mod tests {
         let s = Store::connect(url).await.unwrap();
         // Connecting again migrates nothing twice.
         let s2 = Store::connect(url).await.unwrap();
-        assert_eq!(s2.schema_version().await.unwrap(), 1);
+        assert_eq!(s2.schema_version().await.unwrap(), 2);
         let u = uuid::Uuid::new_v4().to_string();
         let (c1, m1, m2) = (format!("c-{u}"), format!("m1-{u}"), format!("m2-{u}"));
         s.record_turn(&turn(&c1, &m1, Some("faq-1"))).await.unwrap();

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod http;
+pub mod staff;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -65,6 +66,8 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     /// Directory of the web files: the widget (`/widget.js`) and the demo page (`/`).
     pub web_dir: PathBuf,
+    /// Mark the staff session cookie `Secure` even without `X-Forwarded-Proto: https`.
+    pub cookie_secure: bool,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +88,7 @@ impl Default for ServerConfig {
             fallback_office: "お住まいの市区町村の窓口".into(),
             admin_token: None,
             web_dir: PathBuf::from("web"),
+            cookie_secure: false,
         }
     }
 }
@@ -266,8 +270,26 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             http::rate_limit,
         ));
+    let staff = Router::new()
+        .route("/staff/api/me", get(staff::me))
+        .route("/staff/api/logout", post(staff::logout))
+        .route("/staff/api/search", get(staff::search))
+        .route("/staff/api/logs", get(staff::logs))
+        .route("/staff/api/users", get(staff::users))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            staff::require_staff,
+        ));
+    let login = Router::new()
+        .route("/staff/api/login", post(staff::login))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::rate_limit,
+        ));
     Router::new()
         .merge(api)
+        .merge(staff)
+        .merge(login)
         .route("/api/openapi.json", get(api::openapi))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))

@@ -222,3 +222,36 @@ fn missing_dictionary_says_how_to_build_it() {
         stderr(&out)
     );
 }
+
+#[test]
+fn user_add_list_and_password_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], password: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("MADOGUCHI_USER_PASSWORD", password)
+            .env_remove("MADOGUCHI_DATABASE_URL")
+            .env_remove("MADOGUCHI_DATA_DIR")
+            .output()
+            .unwrap()
+    };
+    let out = run(
+        &["user", "add", "tanaka", "--role", "admin"],
+        "a long enough secret",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["user", "add", "tanaka"], "a long enough secret");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("exists"), "{}", stderr(&out));
+    let out = run(&["user", "add", "sato"], "short");
+    assert!(stderr(&out).contains("at least 12"), "{}", stderr(&out));
+    let out = run(
+        &["user", "add", "sato", "--role", "root"],
+        "a long enough secret",
+    );
+    assert!(stderr(&out).contains("unknown role"), "{}", stderr(&out));
+    let out = run(&["user", "list"], "");
+    assert_eq!(stdout(&out), "tanaka\tadmin\n");
+    assert!(dir.path().join("data/madoguchi.sqlite3").exists());
+}

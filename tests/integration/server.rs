@@ -735,3 +735,227 @@ async fn streaming_sends_deltas_then_the_checked_result() {
     assert!(!text.contains("event: delta"), "{text}");
     assert!(text.contains("event: result"), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Staff sign-in, sessions, CSRF, roles and exports.
+
+async fn add_user(h: &Harness, name: &str, role: &str, password: &str) {
+    let hash = server::staff::hash_password(password).unwrap();
+    assert!(h.state.store.add_user(name, role, &hash).await.unwrap());
+}
+
+/// Signs in; returns (cookie header value, csrf token) or the failure status.
+async fn sign_in(h: &Harness, name: &str, password: &str) -> Result<(String, String), StatusCode> {
+    let req = Request::post("/staff/api/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"name": name, "password": password}).to_string(),
+        ))
+        .unwrap();
+    let (s, headers, body) = send(h, req).await;
+    if s != StatusCode::OK {
+        return Err(s);
+    }
+    let set = headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    Ok((cookie, v["csrf_token"].as_str().unwrap().to_owned()))
+}
+
+async fn staff_get(
+    h: &Harness,
+    path: &str,
+    cookie: Option<&str>,
+) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
+    let mut r = Request::get(path);
+    if let Some(c) = cookie {
+        r = r.header(header::COOKIE, c);
+    }
+    let (s, headers, body) = send(h, r.body(Body::empty()).unwrap()).await;
+    (s, body, headers)
+}
+
+#[tokio::test]
+async fn staff_routes_refuse_anonymous_access() {
+    let h = harness().await;
+    for path in [
+        "/staff/api/me",
+        "/staff/api/search?q=a",
+        "/staff/api/logs",
+        "/staff/api/users",
+    ] {
+        let (s, body, _) = staff_get(&h, path, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(serde_json::from_slice::<Value>(&body).unwrap()["error"].is_string());
+        let (s, _, _) = staff_get(&h, path, Some("madoguchi_session=forged")).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{path} with a forged cookie");
+    }
+    let (s, _, _) = send(
+        &h,
+        Request::post("/staff/api/logout")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sign_in_roles_csrf_and_expiry() {
+    let h = harness().await;
+    add_user(&h, "tanaka", "staff", "correct horse battery").await;
+    add_user(&h, "suzuki", "admin", "another long secret").await;
+    assert_eq!(
+        sign_in(&h, "tanaka", "wrong").await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(
+        sign_in(&h, "nobody", "wrong").await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+    let (cookie, csrf) = sign_in(&h, "tanaka", "correct horse battery")
+        .await
+        .unwrap();
+
+    let (s, body, _) = staff_get(&h, "/staff/api/me", Some(&cookie)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["role"],
+        "staff"
+    );
+    // Staff may search; only admins may list accounts.
+    let (s, body, _) = staff_get(
+        &h,
+        "/staff/api/search?q=%E9%9B%BB%E5%AD%90%E8%A8%BC%E6%98%8E%E6%9B%B8",
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["hits"][0]["entry"]["id"], "card-renew", "{v}");
+    let (s, _, _) = staff_get(&h, "/staff/api/users", Some(&cookie)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (admin, _) = sign_in(&h, "suzuki", "another long secret").await.unwrap();
+    let (s, body, _) = staff_get(&h, "/staff/api/users", Some(&admin)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["users"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // State changes need the CSRF token.
+    let logout = |token: Option<&str>| {
+        let mut r = Request::post("/staff/api/logout").header(header::COOKIE, &cookie);
+        if let Some(t) = token {
+            r = r.header("x-csrf-token", t);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    assert_eq!(send(&h, logout(None)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send(&h, logout(Some("wrong"))).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(send(&h, logout(Some(&csrf))).await.0, StatusCode::OK);
+    assert_eq!(
+        staff_get(&h, "/staff/api/me", Some(&cookie)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // An expired session is refused.
+    let (cookie, _) = sign_in(&h, "tanaka", "correct horse battery")
+        .await
+        .unwrap();
+    let token = cookie.split('=').nth(1).unwrap();
+    let hash = madoguchi::index::hex(&<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+    h.state
+        .store
+        .expire_session(&hash, "2000-01-01T00:00:00Z")
+        .await
+        .unwrap();
+    let (s, body, _) = staff_get(&h, "/staff/api/me", Some(&cookie)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(String::from_utf8_lossy(&body).contains("expired"));
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account() {
+    let h = harness_with(|c| c.server.rate_limit_per_minute = 0).await;
+    add_user(&h, "sato", "staff", "correct horse battery").await;
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in(&h, "sato", "guess").await,
+            Err(StatusCode::UNAUTHORIZED)
+        );
+    }
+    assert_eq!(
+        sign_in(&h, "sato", "correct horse battery").await,
+        Err(StatusCode::FORBIDDEN),
+        "locked even with the right password"
+    );
+}
+
+#[tokio::test]
+async fn logs_export_as_excel_csv_and_jsonl() {
+    let h = harness().await;
+    add_user(&h, "tanaka", "staff", "correct horse battery").await;
+    let (cookie, _) = sign_in(&h, "tanaka", "correct horse battery")
+        .await
+        .unwrap();
+    let (_, v) = chat(&h, json!({"message": "=1+1 住民票 電話090-1234-5678"})).await;
+    post(
+        &h,
+        "/api/feedback",
+        json!({"message_id": v["message_id"], "helpful": false, "comment": "わかりにくい"})
+            .to_string(),
+    )
+    .await;
+    chat(&h, json!({"message": "明日の天気"})).await;
+
+    let (s, body, _) = staff_get(&h, "/staff/api/logs", Some(&cookie)).await;
+    assert_eq!(s, StatusCode::OK);
+    let all: Value = serde_json::from_slice(&body).unwrap();
+    let all = all["rows"].as_array().unwrap().clone();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0]["question"], "明日の天気", "newest first");
+    let (_, body, _) = staff_get(&h, "/staff/api/logs?decision=fallback", Some(&cookie)).await;
+    let fb: Value = serde_json::from_slice(&body).unwrap();
+    let want = all.iter().filter(|r| r["decision"] == "fallback").count();
+    assert_eq!(fb["rows"].as_array().unwrap().len(), want);
+    let (_, body, _) = staff_get(&h, "/staff/api/logs?municipality=999901", Some(&cookie)).await;
+    let none: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(none["rows"].as_array().unwrap().len(), 0);
+
+    let (s, body, headers) = staff_get(&h, "/staff/api/logs?format=csv", Some(&cookie)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let csv = String::from_utf8(body).unwrap();
+    assert!(csv.starts_with('\u{feff}'), "Excel needs the BOM");
+    assert_eq!(csv.matches("\r\n").count(), 3, "{csv}");
+    assert!(csv.contains("\"'=1+1 住民票"), "formula defused: {csv}");
+    assert!(!csv.contains("090-1234-5678"), "{csv}");
+    assert!(csv.contains("わかりにくい"));
+
+    let (_, body, _) = staff_get(&h, "/staff/api/logs?format=jsonl", Some(&cookie)).await;
+    let lines: Vec<Value> = String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().any(|l| l["not_helpful"] == 1));
+    let (s, _, _) = staff_get(&h, "/staff/api/logs?from=2026-13-01", Some(&cookie)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}

@@ -1,0 +1,512 @@
+//! The staff side: sign-in with accounts made by `madoguchi user add`, session cookies, CSRF
+//! protection, lockout, and the JSON APIs of the staff console (inquiry search, logs, exports).
+//!
+//! - Passwords are hashed with Argon2id; sign-in compares on the blocking pool.
+//! - A session is a random token in an `HttpOnly; SameSite=Strict` cookie (`Secure` behind TLS:
+//!   `X-Forwarded-Proto: https` or `cookie_secure = true`); only its SHA-256 is stored.
+//! - Every state-changing staff request must carry the session's CSRF token in `X-CSRF-Token`.
+//! - Five failed sign-ins in a row lock the account for 15 minutes. Unknown names and wrong
+//!   passwords get the same answer.
+
+use std::sync::Arc;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::http::{ApiError, check_text, parse_json};
+
+/// Cookie name of the staff session.
+pub const COOKIE: &str = "madoguchi_session";
+/// Session lifetime.
+const SESSION_HOURS: i64 = 8;
+/// Failed sign-ins that lock an account.
+const LOCK_AFTER: i64 = 5;
+/// Minutes an account stays locked.
+const LOCK_MINUTES: i64 = 15;
+
+/// Roles an account may have.
+pub const ROLES: [&str; 2] = ["staff", "admin"];
+
+/// Hashes a password (Argon2id, random salt) as a PHC string.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let salt_bytes = *uuid::Uuid::new_v4().as_bytes();
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| e.to_string())?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+fn token_hash(token: &str) -> String {
+    crate::index::hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn random_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The signed-in user, put into request extensions by [`require_staff`].
+#[derive(Debug, Clone)]
+pub struct StaffUser {
+    /// Sign-in name.
+    pub name: String,
+    /// `staff` or `admin`.
+    pub role: String,
+    token_hash: String,
+}
+
+/// Sign-in body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// Account name.
+    pub name: String,
+    /// Password.
+    pub password: String,
+}
+
+fn storage(e: &crate::store::Error) -> ApiError {
+    ApiError::internal(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable", e)
+}
+
+/// `POST /staff/api/login`.
+pub async fn login(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: Login = parse_json(&body)?;
+    let name = check_text(&req.name, "name", 100)?;
+    let denied = || ApiError::new(StatusCode::UNAUTHORIZED, "wrong name or password");
+    let user = st.store.user(&name).await.map_err(|e| storage(&e))?;
+    let Some(user) = user else {
+        // Same work and answer as a wrong password, so names cannot be probed.
+        let _ = tokio::task::spawn_blocking(|| hash_password("dummy")).await;
+        return Err(denied());
+    };
+    if user
+        .locked_until
+        .as_deref()
+        .is_some_and(|t| t > now().as_str())
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this account is locked after repeated failed sign-ins; try again later",
+        ));
+    }
+    let (password, hash) = (req.password, user.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        st.store
+            .login_failed(&name, LOCK_AFTER, LOCK_MINUTES)
+            .await
+            .map_err(|e| storage(&e))?;
+        tracing::warn!(user = %name, "failed staff sign-in");
+        return Err(denied());
+    }
+    st.store
+        .login_succeeded(&name)
+        .await
+        .map_err(|e| storage(&e))?;
+    let token = random_token();
+    let csrf = random_token();
+    let expires = (chrono::Utc::now() + chrono::Duration::hours(SESSION_HOURS))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    st.store
+        .create_session(&token_hash(&token), &name, &csrf, &expires)
+        .await
+        .map_err(|e| storage(&e))?;
+    tracing::info!(user = %name, "staff signed in");
+    let secure = st.config.server.cookie_secure
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let cookie = format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        SESSION_HOURS * 3600,
+        if secure { "; Secure" } else { "" }
+    );
+    let mut resp =
+        Json(json!({"name": name, "role": user.role, "csrf_token": csrf})).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Middleware for `/staff/api/*` (except sign-in): a valid, unexpired session, and the CSRF
+/// token on every state-changing request.
+pub async fn require_staff(
+    State(st): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = cookie_token(req.headers()) else {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    };
+    let hash = token_hash(&token);
+    let session = match st.store.session(&hash).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return ApiError::new(StatusCode::UNAUTHORIZED, "sign in first").into_response();
+        }
+        Err(e) => return storage(&e).into_response(),
+    };
+    if session.expires_at.as_str() <= now().as_str() {
+        let _ = st.store.delete_session(&hash).await;
+        return ApiError::new(StatusCode::UNAUTHORIZED, "session expired; sign in again")
+            .into_response();
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let given = req
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if given.is_empty() || given != session.csrf_token {
+            return ApiError::new(StatusCode::FORBIDDEN, "missing or wrong CSRF token")
+                .into_response();
+        }
+    }
+    req.extensions_mut().insert(StaffUser {
+        name: session.user,
+        role: session.role,
+        token_hash: hash,
+    });
+    next.run(req).await
+}
+
+fn user_of(req_user: Option<axum::Extension<StaffUser>>) -> Result<StaffUser, ApiError> {
+    req_user
+        .map(|u| u.0)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "sign in first"))
+}
+
+/// `GET /staff/api/me`.
+pub async fn me(
+    user: Option<axum::Extension<StaffUser>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let u = user_of(user)?;
+    Ok(Json(json!({"name": u.name, "role": u.role})))
+}
+
+/// `POST /staff/api/logout`.
+pub async fn logout(
+    State(st): State<Arc<AppState>>,
+    user: Option<axum::Extension<StaffUser>>,
+) -> Result<Response, ApiError> {
+    let u = user_of(user)?;
+    st.store
+        .delete_session(&u.token_hash)
+        .await
+        .map_err(|e| storage(&e))?;
+    let mut resp = Json(json!({"signed_out": true})).into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "madoguchi_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    Ok(resp)
+}
+
+/// `GET /staff/api/users` (admin): the accounts and their roles.
+pub async fn users(
+    State(st): State<Arc<AppState>>,
+    user: Option<axum::Extension<StaffUser>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let u = user_of(user)?;
+    if u.role != "admin" {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "administrators only"));
+    }
+    let list = st.store.users().await.map_err(|e| storage(&e))?;
+    Ok(Json(json!({
+        "users": list.into_iter().map(|(name, role)| json!({"name": name, "role": role})).collect::<Vec<_>>()
+    })))
+}
+
+/// Staff search parameters.
+#[derive(Debug, Deserialize)]
+pub struct StaffSearch {
+    /// The inquiry as the resident put it.
+    pub q: Option<String>,
+    /// How many candidates (1–20, default 10).
+    pub k: Option<usize>,
+    /// Municipality code.
+    pub municipality: Option<String>,
+}
+
+/// `GET /staff/api/search`: ranked candidates with full answers, sources and contacts, for
+/// answering phone and counter inquiries.
+pub async fn search(
+    State(st): State<Arc<AppState>>,
+    Query(p): Query<StaffSearch>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = check_text(p.q.as_deref().unwrap_or(""), "q", 2000)?;
+    let k = p.k.unwrap_or(10);
+    if !(1..=20).contains(&k) {
+        return Err(ApiError::bad_request("k must be between 1 and 20"));
+    }
+    let engine = st.engine();
+    engine
+        .retriever
+        .check_municipality(p.municipality.as_deref())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let municipality = p.municipality.clone();
+    let e2 = engine.clone();
+    let hits =
+        tokio::task::spawn_blocking(move || e2.retriever.search(&q, k, municipality.as_deref()))
+            .await
+            .map_err(|e| {
+                ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "search failed", &e)
+            })?
+            .map_err(|e| {
+                ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "search failed", &e)
+            })?;
+    let decision = crate::answer::decide(&hits, &st.config.decision);
+    Ok(Json(json!({
+        "decision": decision,
+        "hits": hits.iter().map(|h| json!({
+            "entry": h.entry.as_ref(),
+            "score": h.score,
+            "coverage": h.coverage,
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+/// Log filters.
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    /// First day, `YYYY-MM-DD` (UTC), inclusive; default 30 days ago.
+    pub from: Option<String>,
+    /// Last day, inclusive; default today.
+    pub to: Option<String>,
+    /// `answer`, `candidates` or `fallback`.
+    pub decision: Option<String>,
+    /// Municipality code.
+    pub municipality: Option<String>,
+    /// 大分類 of the answered entry.
+    pub category: Option<String>,
+    /// `json` (default), `csv` or `jsonl`.
+    pub format: Option<String>,
+    /// Most rows (default 1000, at most 100000).
+    pub limit: Option<i64>,
+}
+
+fn day(s: Option<&str>, default: chrono::NaiveDate) -> Result<chrono::NaiveDate, ApiError> {
+    match s {
+        None | Some("") => Ok(default),
+        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|_| ApiError::bad_request(format!("bad date '{d}': use YYYY-MM-DD"))),
+    }
+}
+
+/// `GET /staff/api/logs`: logged questions (already masked) with decisions and feedback, as
+/// JSON, CSV (UTF-8 with BOM, which Excel opens correctly) or JSON Lines.
+pub async fn logs(
+    State(st): State<Arc<AppState>>,
+    Query(p): Query<LogQuery>,
+) -> Result<Response, ApiError> {
+    let today = chrono::Utc::now().date_naive();
+    let from = day(p.from.as_deref(), today - chrono::Duration::days(30))?;
+    let to = day(p.to.as_deref(), today)?;
+    let limit = p.limit.unwrap_or(1000).clamp(1, 100_000);
+    let start = format!("{from}T00:00:00Z");
+    let end = format!("{}T00:00:00Z", to + chrono::Duration::days(1));
+    let engine = st.engine();
+    let rows: Vec<crate::store::LogRow> = st
+        .store
+        .logs(&start, &end, limit)
+        .await
+        .map_err(|e| storage(&e))?
+        .into_iter()
+        .filter(|r| p.decision.as_deref().is_none_or(|d| r.decision == d))
+        .filter(|r| {
+            p.municipality
+                .as_deref()
+                .is_none_or(|m| r.municipality.as_deref() == Some(m))
+        })
+        .filter(|r| {
+            p.category.as_deref().is_none_or(|c| {
+                r.faq_id
+                    .as_deref()
+                    .and_then(|id| engine.retriever.entry(id, r.municipality.as_deref()))
+                    .is_some_and(|e| e.category.first().map(String::as_str) == Some(c))
+            })
+        })
+        .collect();
+    match p.format.as_deref().unwrap_or("json") {
+        "json" => Ok(Json(json!({"rows": rows})).into_response()),
+        "jsonl" => {
+            let mut out = String::new();
+            for r in &rows {
+                out += &serde_json::to_string(r).unwrap_or_default();
+                out.push('\n');
+            }
+            Ok(download(
+                "application/x-ndjson",
+                "madoguchi-logs.jsonl",
+                out.into_bytes(),
+            ))
+        }
+        "csv" => Ok(download(
+            "text/csv; charset=utf-8",
+            "madoguchi-logs.csv",
+            to_csv(&rows),
+        )),
+        other => Err(ApiError::bad_request(format!(
+            "unknown format '{other}': use json, csv or jsonl"
+        ))),
+    }
+}
+
+fn download(content_type: &'static str, file: &str, body: Vec<u8>) -> Response {
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+/// CSV as Excel in Japan opens it: UTF-8 with a BOM, CRLF line ends, every field quoted, and
+/// fields that a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) prefixed with `'`.
+pub fn to_csv(rows: &[crate::store::LogRow]) -> Vec<u8> {
+    let mut out = String::from("\u{feff}");
+    let field = |s: &str| {
+        let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{s}")
+        } else {
+            s.to_owned()
+        };
+        format!("\"{}\"", s.replace('"', "\"\""))
+    };
+    let header = [
+        "日時(UTC)",
+        "会話ID",
+        "メッセージID",
+        "市区町村コード",
+        "質問(マスク済み)",
+        "判定",
+        "回答FAQ",
+        "カバー率",
+        "役に立った",
+        "役に立たなかった",
+        "コメント",
+    ];
+    out += &header.map(field).join(",");
+    out += "\r\n";
+    for r in rows {
+        let cells = [
+            r.created_at.clone(),
+            r.conversation_id.clone(),
+            r.message_id.clone(),
+            r.municipality.clone().unwrap_or_default(),
+            r.question.clone(),
+            r.decision.clone(),
+            r.faq_id.clone().unwrap_or_default(),
+            format!("{:.3}", r.coverage),
+            r.helpful.to_string(),
+            r.not_helpful.to_string(),
+            r.comments.clone(),
+        ];
+        out += &cells.iter().map(|c| field(c)).collect::<Vec<_>>().join(",");
+        out += "\r\n";
+    }
+    out.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password("x", "not a hash"));
+        assert_ne!(
+            hash_password("same").unwrap(),
+            hash_password("same").unwrap()
+        );
+    }
+
+    #[test]
+    fn cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; madoguchi_session=tok; b=2"),
+        );
+        assert_eq!(cookie_token(&h).as_deref(), Some("tok"));
+    }
+
+    #[test]
+    fn csv_has_bom_crlf_quotes_and_defuses_formulas() {
+        let row = crate::store::LogRow {
+            message_id: "m".into(),
+            conversation_id: "c".into(),
+            created_at: "2026-11-23T00:00:00Z".into(),
+            municipality: None,
+            question: "=HYPERLINK(\"x\") 住民票, \"引用\"".into(),
+            decision: "answer".into(),
+            faq_id: Some("juminhyo-001".into()),
+            coverage: 0.5,
+            helpful: 1,
+            not_helpful: 0,
+            comments: String::new(),
+        };
+        let csv = String::from_utf8(to_csv(&[row])).unwrap();
+        assert!(csv.starts_with('\u{feff}'));
+        let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').split("\r\n").collect();
+        assert_eq!(lines.len(), 3, "{csv:?}");
+        assert!(
+            lines[1].contains("\"'=HYPERLINK(\"\"x\"\") 住民票, \"\"引用\"\"\""),
+            "{}",
+            lines[1]
+        );
+    }
+}
