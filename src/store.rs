@@ -94,6 +94,14 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             created_at TEXT NOT NULL)",
         ],
     ),
+    (
+        3,
+        &["CREATE TABLE IF NOT EXISTS queue_marks (
+            group_key TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            marked_by TEXT NOT NULL,
+            marked_at TEXT NOT NULL)"],
+    ),
 ];
 
 /// One answered question, as stored.
@@ -668,6 +676,39 @@ impl Store {
         Ok(out)
     }
 
+    /// Marks a group of unanswered questions (`faq_added`, `ignored`; `open` clears the mark).
+    pub async fn mark_group(&self, key: &str, status: &str, by: &str) -> Result<()> {
+        if status == "open" {
+            sqlx::query(&self.sql("DELETE FROM queue_marks WHERE group_key = ?"))
+                .bind(key)
+                .execute(&self.pool)
+                .await?;
+            return Ok(());
+        }
+        sqlx::query(&self.sql(
+            "INSERT INTO queue_marks (group_key, status, marked_by, marked_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (group_key) DO UPDATE SET status = excluded.status,
+             marked_by = excluded.marked_by, marked_at = excluded.marked_at",
+        ))
+        .bind(key)
+        .bind(status)
+        .bind(by)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every mark: group key → status.
+    pub async fn marks(&self) -> Result<std::collections::HashMap<String, String>> {
+        let rows = sqlx::query("SELECT group_key, status FROM queue_marks")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get("group_key")?, r.try_get("status")?)))
+            .collect()
+    }
+
     /// Sets a conversation's last-update time (tests of retention).
     pub async fn backdate_conversation(&self, id: &str, days: u32) -> Result<()> {
         let at = (chrono::Utc::now() - chrono::Duration::days(i64::from(days)))
@@ -734,7 +775,7 @@ mod tests {
         let s = Store::connect(url).await.unwrap();
         // Connecting again migrates nothing twice.
         let s2 = Store::connect(url).await.unwrap();
-        assert_eq!(s2.schema_version().await.unwrap(), 2);
+        assert_eq!(s2.schema_version().await.unwrap(), 3);
         let u = uuid::Uuid::new_v4().to_string();
         let (c1, m1, m2) = (format!("c-{u}"), format!("m1-{u}"), format!("m2-{u}"));
         s.record_turn(&turn(&c1, &m1, Some("faq-1"))).await.unwrap();

@@ -276,6 +276,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/staff/api/search", get(staff::search))
         .route("/staff/api/logs", get(staff::logs))
         .route("/staff/api/users", get(staff::users))
+        .route("/staff/api/unanswered", get(staff::unanswered))
+        .route("/staff/api/unanswered/mark", post(staff::mark))
+        .route("/staff/api/stats", get(staff::stats))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             staff::require_staff,

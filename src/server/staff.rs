@@ -457,6 +457,178 @@ pub fn to_csv(rows: &[crate::store::LogRow]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// Window of days for the queue and the figures.
+#[derive(Debug, Deserialize)]
+pub struct Days {
+    /// How many days back (default 30, at most 366).
+    pub days: Option<i64>,
+}
+
+async fn recent_rows(
+    st: &AppState,
+    days: Option<i64>,
+) -> Result<Vec<crate::store::LogRow>, ApiError> {
+    let days = days.unwrap_or(30).clamp(1, 366);
+    let from = (chrono::Utc::now() - chrono::Duration::days(days))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let to = (chrono::Utc::now() + chrono::Duration::days(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    st.store
+        .logs(&from, &to, 100_000)
+        .await
+        .map_err(|e| storage(&e))
+}
+
+/// One group of the unanswered queue while it is being counted.
+#[derive(Default)]
+struct Group {
+    count: usize,
+    examples: Vec<String>,
+    last_at: String,
+    not_helpful: usize,
+}
+
+/// `GET /staff/api/unanswered`: questions that ended in a fallback or got 👎, grouped by
+/// wording (the same analysed words, in any order), most frequent first, with their mark.
+pub async fn unanswered(
+    State(st): State<Arc<AppState>>,
+    Query(d): Query<Days>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let rows = recent_rows(&st, d.days).await?;
+    let marks = st.store.marks().await.map_err(|e| storage(&e))?;
+    let engine = st.engine();
+    let analyzer = engine.retriever.analyzer();
+    let mut groups: std::collections::BTreeMap<String, Group> = std::collections::BTreeMap::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.decision == "fallback" || r.not_helpful > 0)
+    {
+        let mut terms = analyzer.terms(&r.question);
+        terms.sort();
+        terms.dedup();
+        let key = if terms.is_empty() {
+            r.question.clone()
+        } else {
+            terms.join(" ")
+        };
+        let g = groups.entry(key).or_default();
+        g.count += 1;
+        if g.examples.len() < 3 && !g.examples.contains(&r.question) {
+            g.examples.push(r.question.clone());
+        }
+        if r.created_at > g.last_at {
+            g.last_at.clone_from(&r.created_at);
+        }
+        g.not_helpful += usize::try_from(r.not_helpful).unwrap_or(0);
+    }
+    let mut list: Vec<serde_json::Value> = groups
+        .into_iter()
+        .map(|(key, g)| {
+            json!({
+                "status": marks.get(&key).map_or("open", String::as_str),
+                "key": key,
+                "count": g.count,
+                "not_helpful": g.not_helpful,
+                "examples": g.examples,
+                "last_at": g.last_at,
+            })
+        })
+        .collect();
+    list.sort_by(|a, b| b["count"].as_u64().cmp(&a["count"].as_u64()));
+    Ok(Json(json!({ "groups": list })))
+}
+
+/// Mark body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mark {
+    /// Group key from `/staff/api/unanswered`.
+    pub key: String,
+    /// `faq_added`, `ignored` or `open`.
+    pub status: String,
+}
+
+/// `POST /staff/api/unanswered/mark`.
+pub async fn mark(
+    State(st): State<Arc<AppState>>,
+    user: Option<axum::Extension<StaffUser>>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let u = user_of(user)?;
+    let m: Mark = parse_json(&body)?;
+    if !["faq_added", "ignored", "open"].contains(&m.status.as_str()) {
+        return Err(ApiError::bad_request(
+            "status must be faq_added, ignored or open",
+        ));
+    }
+    let key = check_text(&m.key, "key", 2000)?;
+    st.store
+        .mark_group(&key, &m.status, &u.name)
+        .await
+        .map_err(|e| storage(&e))?;
+    Ok(Json(json!({ "key": key, "status": m.status })))
+}
+
+fn top(m: std::collections::HashMap<String, usize>, label: &str) -> Vec<serde_json::Value> {
+    let mut v: Vec<(String, usize)> = m.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.into_iter()
+        .take(10)
+        .map(|(name, count)| json!({ label: name, "count": count }))
+        .collect()
+}
+
+/// `GET /staff/api/stats`: questions per day, decision rates, top categories and the entries
+/// with the most 👎.
+pub async fn stats(
+    State(st): State<Arc<AppState>>,
+    Query(d): Query<Days>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let rows = recent_rows(&st, d.days).await?;
+    let engine = st.engine();
+    let mut per_day: std::collections::BTreeMap<String, [usize; 3]> =
+        std::collections::BTreeMap::new();
+    let mut categories: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut down: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut totals = [0usize; 3];
+    for r in &rows {
+        let slot = match r.decision.as_str() {
+            "answer" => 0,
+            "candidates" => 1,
+            _ => 2,
+        };
+        totals[slot] += 1;
+        per_day
+            .entry(r.created_at.chars().take(10).collect())
+            .or_default()[slot] += 1;
+        if let Some(id) = &r.faq_id {
+            if let Some(e) = engine.retriever.entry(id, r.municipality.as_deref())
+                && let Some(c) = e.category.first()
+            {
+                *categories.entry(c.clone()).or_default() += 1;
+            }
+            if r.not_helpful > 0 {
+                *down.entry(id.clone()).or_default() += usize::try_from(r.not_helpful).unwrap_or(0);
+            }
+        }
+    }
+    let n = rows.len().max(1) as f64;
+    Ok(Json(json!({
+        "questions": rows.len(),
+        "rates": {
+            "answer": totals[0] as f64 / n,
+            "candidates": totals[1] as f64 / n,
+            "fallback": totals[2] as f64 / n,
+        },
+        "per_day": per_day.into_iter().map(|(date, c)| json!({
+            "date": date, "answer": c[0], "candidates": c[1], "fallback": c[2],
+            "questions": c[0] + c[1] + c[2],
+        })).collect::<Vec<_>>(),
+        "top_categories": top(categories, "category"),
+        "most_not_helpful": top(down, "faq_id"),
+    })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

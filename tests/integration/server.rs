@@ -959,3 +959,71 @@ async fn logs_export_as_excel_csv_and_jsonl() {
     let (s, _, _) = staff_get(&h, "/staff/api/logs?from=2026-13-01", Some(&cookie)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn unanswered_queue_groups_wording_and_takes_marks_and_stats_add_up() {
+    let h = harness().await;
+    add_user(&h, "tanaka", "staff", "correct horse battery").await;
+    let (cookie, csrf) = sign_in(&h, "tanaka", "correct horse battery")
+        .await
+        .unwrap();
+    // Two wordings of one unanswered question, one other, and one answered.
+    chat(&h, json!({"message": "明日の天気"})).await;
+    chat(&h, json!({"message": "天気、明日の"})).await;
+    chat(&h, json!({"message": "パスポートの申請"})).await;
+    let (_, ok) = chat(
+        &h,
+        json!({"message": "マイナンバーカードの電子証明書を更新したい"}),
+    )
+    .await;
+    assert_eq!(ok["decision"], "answer");
+
+    let (s, body, _) = staff_get(&h, "/staff/api/unanswered", Some(&cookie)).await;
+    assert_eq!(s, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    let groups = v["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{v}");
+    assert_eq!(groups[0]["count"], 2, "{v}");
+    assert_eq!(groups[0]["status"], "open");
+    let key = groups[0]["key"].as_str().unwrap().to_owned();
+
+    let mark = |status: &str, token: &str| {
+        Request::post("/staff/api/unanswered/mark")
+            .header(header::COOKIE, &cookie)
+            .header("x-csrf-token", token)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"key": key, "status": status}).to_string(),
+            ))
+            .unwrap()
+    };
+    assert_eq!(
+        send(&h, mark("faq_added", "bad")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&h, mark("done", &csrf)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(send(&h, mark("faq_added", &csrf)).await.0, StatusCode::OK);
+    let (_, body, _) = staff_get(&h, "/staff/api/unanswered", Some(&cookie)).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["groups"][0]["status"], "faq_added", "{v}");
+
+    let (s, body, _) = staff_get(&h, "/staff/api/stats?days=7", Some(&cookie)).await;
+    assert_eq!(s, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["questions"], 4, "{v}");
+    let day = &v["per_day"][0];
+    assert_eq!(day["questions"], 4);
+    assert_eq!(day["answer"], 1);
+    assert_eq!(
+        v["top_categories"][0]["category"], "マイナンバーカード",
+        "{v}"
+    );
+    let rates = &v["rates"];
+    let sum = rates["answer"].as_f64().unwrap()
+        + rates["candidates"].as_f64().unwrap()
+        + rates["fallback"].as_f64().unwrap();
+    assert!((sum - 1.0).abs() < 1e-9);
+}
