@@ -5,6 +5,7 @@
 //! blocking pool, never on the async workers. Every error is JSON `{"error": …}`.
 
 pub mod api;
+pub mod faq_admin;
 pub mod http;
 pub mod staff;
 
@@ -279,6 +280,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/staff/api/unanswered", get(staff::unanswered))
         .route("/staff/api/unanswered/mark", post(staff::mark))
         .route("/staff/api/stats", get(staff::stats))
+        .route("/staff/api/faq/download", get(faq_admin::download))
+        .route(
+            "/staff/api/faq/preview",
+            post(faq_admin::preview)
+                .layer(axum::extract::DefaultBodyLimit::max(faq_admin::MAX_UPLOAD)),
+        )
+        .route(
+            "/staff/api/faq/apply",
+            post(faq_admin::apply)
+                .layer(axum::extract::DefaultBodyLimit::max(faq_admin::MAX_UPLOAD)),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             staff::require_staff,

@@ -1027,3 +1027,146 @@ async fn unanswered_queue_groups_wording_and_takes_marks_and_stats_add_up() {
         + rates["fallback"].as_f64().unwrap();
     assert!((sum - 1.0).abs() < 1e-9);
 }
+
+#[tokio::test]
+async fn admins_preview_apply_and_download_faq_files() {
+    let h = harness().await;
+    add_user(&h, "suzuki", "admin", "another long secret").await;
+    add_user(&h, "tanaka", "staff", "correct horse battery").await;
+    let (admin, csrf) = sign_in(&h, "suzuki", "another long secret").await.unwrap();
+    let (staff, staff_csrf) = sign_in(&h, "tanaka", "correct horse battery")
+        .await
+        .unwrap();
+    let upload = |path: &str, cookie: &str, csrf: &str, body: Vec<u8>| {
+        Request::post(path)
+            .header(header::COOKIE, cookie)
+            .header("x-csrf-token", csrf)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let mut csv = String::from("id,question,answer,category1,category2\n");
+    csv += "town-dog,犬の登録はどこでしますか。,見本町役場の環境課で登録します。,くらし,ペット\n";
+    // Padding rows make the upload larger than the 16 KiB limit of the resident API.
+    for i in 0..200 {
+        csv += &format!(
+            "town-pad-{i},見本町のお知らせ{i}はどこで見られますか。,町の掲示板と広報紙に載せています。お知らせ番号{i}。,くらし,お知らせ\n"
+        );
+    }
+    assert!(csv.len() > 16 * 1024);
+    let q = "/staff/api/faq/preview?file=town-extra.csv&municipality=999901";
+
+    let (s, _, _) = send(&h, upload(q, &staff, &staff_csrf, csv.clone().into_bytes())).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "staff may not manage the FAQ");
+    let (s, _, _) = send(&h, upload(q, &admin, "wrong", csv.clone().into_bytes())).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "CSRF");
+
+    let (s, _, body) = send(&h, upload(q, &admin, &csrf, csv.clone().into_bytes())).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["diff"]["added"].as_array().unwrap().len(), 201, "{v}");
+    assert!(v["diff"]["added"].to_string().contains("999901/town-dog"));
+    assert_eq!(v["diff"]["removed"], json!([]));
+
+    // A broken file: every problem with its file and line, and nothing changes.
+    let bad = "id,question,answer\nx-1,質問,\nx-1,質問2,回答\n";
+    let (s, _, body) = send(&h, upload(q, &admin, &csrf, bad.as_bytes().to_vec())).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let problems = v["problems"].to_string();
+    assert!(
+        problems.contains("faq/municipalities/999901/town-extra.csv:2"),
+        "{problems}"
+    );
+    let (s, _, _) = send(
+        &h,
+        upload(
+            &q.replace("preview", "apply"),
+            &admin,
+            &csrf,
+            bad.as_bytes().to_vec(),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        !h.faq()
+            .join("municipalities/999901/town-extra.csv")
+            .exists()
+    );
+    let (s, _, _) = send(
+        &h,
+        upload(
+            "/staff/api/faq/preview?file=../../etc/passwd.csv",
+            &admin,
+            &csrf,
+            csv.clone().into_bytes(),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Apply: written, reloaded, searchable for that municipality only.
+    let (s, _, body) = send(
+        &h,
+        upload(
+            &q.replace("preview", "apply"),
+            &admin,
+            &csrf,
+            csv.into_bytes(),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        h.faq()
+            .join("municipalities/999901/town-extra.csv")
+            .exists()
+    );
+    let (_, v) = get(
+        &h,
+        "/api/search?q=%E7%8A%AC%E3%81%AE%E7%99%BB%E9%8C%B2&municipality=999901",
+    )
+    .await;
+    assert_eq!(v["hits"][0]["faq_id"], "town-dog", "{v}");
+    let (_, v) = get(&h, "/api/search?q=%E7%8A%AC%E3%81%AE%E7%99%BB%E9%8C%B2").await;
+    assert!(
+        !v.to_string().contains("town-dog"),
+        "national residents do not see it: {v}"
+    );
+
+    // The Govbot layout in Shift_JIS, as the ministry publishes it, previews too.
+    let govbot = std::fs::read(fixture("formats/govbot_sjis.csv")).unwrap();
+    let (s, _, body) = send(
+        &h,
+        upload(
+            "/staff/api/faq/preview?file=govbot.csv",
+            &admin,
+            &csrf,
+            govbot,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+
+    let (s, body, headers) = staff_get(
+        &h,
+        "/staff/api/faq/download?municipality=999901",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("madoguchi-faq.jsonl")
+    );
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.lines().any(|l| l.contains("\"id\":\"town-dog\"")));
+    assert_eq!(
+        staff_get(&h, "/staff/api/faq/download", Some(&staff))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+}

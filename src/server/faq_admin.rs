@@ -1,0 +1,296 @@
+//! FAQ management for administrators: upload a file (CSV in UTF-8 or Shift_JIS, XLSX, the
+//! Govbot CSV layout, YAML, JSON, JSONL), see its validation problems or what it would change,
+//! apply it (written beside the other files, then an atomic reload), and download the FAQ.
+//!
+//! An uploaded file goes to `faq/national/NAME` or `faq/municipalities/CODE/NAME`, replacing a
+//! file of the same name there. The preview loads a copy of the whole FAQ directory with the file
+//! in place, so validation sees exactly what the reload will see (duplicate ids across files,
+//! overrides of national entries, hidden markers).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::http::ApiError;
+use super::staff::StaffUser;
+use crate::faq::{self, Entry};
+
+/// Largest upload, in bytes.
+pub const MAX_UPLOAD: usize = 10 * 1024 * 1024;
+
+/// Where an upload goes.
+#[derive(Debug, Deserialize)]
+pub struct Target {
+    /// File name, e.g. `city-faq.csv`.
+    pub file: Option<String>,
+    /// Municipality code; national when absent.
+    pub municipality: Option<String>,
+}
+
+fn admin(user: Option<axum::Extension<StaffUser>>) -> Result<StaffUser, ApiError> {
+    let u = user
+        .map(|u| u.0)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "sign in first"))?;
+    if u.role != "admin" {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "administrators only"));
+    }
+    Ok(u)
+}
+
+/// The upload's path relative to the FAQ directory.
+fn relative_path(t: &Target) -> Result<PathBuf, ApiError> {
+    let name = t.file.as_deref().unwrap_or("");
+    let ok_name = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    let ext = Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !ok_name || !["csv", "xlsx", "yaml", "yml", "json", "jsonl"].contains(&ext.as_str()) {
+        return Err(ApiError::bad_request(
+            "file must be a plain name (letters, digits, . _ -) ending in .csv, .xlsx, .yaml, .yml, .json or .jsonl",
+        ));
+    }
+    if name == crate::synonyms::FILE_NAME {
+        return Err(ApiError::bad_request("synonyms.csv is not a FAQ file"));
+    }
+    Ok(match t.municipality.as_deref() {
+        None | Some("") => PathBuf::from("national").join(name),
+        Some(m) if faq::is_municipality_code(m) => {
+            PathBuf::from("municipalities").join(m).join(name)
+        }
+        Some(m) => {
+            return Err(ApiError::bad_request(format!(
+                "'{m}' is not a 6-digit municipality code"
+            )));
+        }
+    })
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for item in std::fs::read_dir(from)? {
+        let item = item?;
+        let dest = to.join(item.file_name());
+        if item.file_type()?.is_dir() {
+            copy_tree(&item.path(), &dest)?;
+        } else {
+            std::fs::copy(item.path(), dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// What an upload would change, by (scope, id).
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Diff {
+    /// New entries.
+    pub added: Vec<String>,
+    /// Entries whose content changes.
+    pub changed: Vec<String>,
+    /// Entries that disappear.
+    pub removed: Vec<String>,
+    /// Entries in the FAQ after the change.
+    pub total: usize,
+}
+
+fn keyed(entries: &[Entry]) -> BTreeMap<String, &Entry> {
+    entries
+        .iter()
+        .map(|e| (format!("{}/{}", e.scope, e.id), e))
+        .collect()
+}
+
+/// The differences between two corpora.
+pub fn diff(old: &[Entry], new: &[Entry]) -> Diff {
+    let (a, b) = (keyed(old), keyed(new));
+    let mut d = Diff {
+        total: new.len(),
+        ..Diff::default()
+    };
+    for (k, e) in &b {
+        match a.get(k) {
+            None => d.added.push(k.clone()),
+            Some(o) if o != e => d.changed.push(k.clone()),
+            Some(_) => {}
+        }
+    }
+    d.removed = a.keys().filter(|k| !b.contains_key(*k)).cloned().collect();
+    d
+}
+
+/// Validates the FAQ directory with `bytes` at `rel`; returns the corpus it would load or every
+/// problem, with paths shown relative to the FAQ directory.
+fn validate(faq_dir: &Path, rel: &Path, bytes: &[u8]) -> Result<faq::Corpus, ApiError> {
+    let tmp = tempfile::tempdir()
+        .map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "upload failed", &e))?;
+    let copy = tmp.path().join("faq");
+    copy_tree(faq_dir, &copy)
+        .map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "upload failed", &e))?;
+    let dest = copy.join(rel);
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "upload failed", &e)
+        })?;
+    }
+    std::fs::write(&dest, bytes)
+        .map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "upload failed", &e))?;
+    faq::load_dir(&copy).map_err(|e| {
+        let problems: Vec<String> = match e {
+            faq::Error::Invalid(ps) => ps
+                .iter()
+                .map(|p| {
+                    let mut p = p.clone();
+                    if let Ok(r) = p.file.strip_prefix(&copy) {
+                        p.file = Path::new("faq").join(r);
+                    }
+                    p.to_string()
+                })
+                .collect(),
+            other => vec![other.to_string()],
+        };
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the file has problems; nothing was changed",
+        )
+        .with(json!({ "problems": problems }))
+    })
+}
+
+async fn preview_inner(
+    st: &Arc<AppState>,
+    t: &Target,
+    body: Bytes,
+) -> Result<(PathBuf, Diff), ApiError> {
+    let rel = relative_path(t)?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request("the uploaded file is empty"));
+    }
+    let faq_dir = st.paths.faq.clone();
+    let rel2 = rel.clone();
+    let (new, old) = tokio::task::spawn_blocking(move || {
+        let new = validate(&faq_dir, &rel2, &body)?;
+        let old = faq::load_dir(&faq_dir)
+            .map(|c| c.entries)
+            .unwrap_or_default();
+        Ok::<_, ApiError>((new.entries, old))
+    })
+    .await
+    .map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "upload failed", &e))??;
+    Ok((rel, diff(&old, &new)))
+}
+
+/// `POST /staff/api/faq/preview?file=NAME[&municipality=CODE]` (admin), body = the file:
+/// validation problems (422) or the diff.
+pub async fn preview(
+    State(st): State<Arc<AppState>>,
+    user: Option<axum::Extension<StaffUser>>,
+    Query(t): Query<Target>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    admin(user)?;
+    let (rel, d) = preview_inner(&st, &t, body).await?;
+    Ok(Json(
+        json!({ "path": Path::new("faq").join(rel), "diff": d }),
+    ))
+}
+
+/// `POST /staff/api/faq/apply?file=NAME[&municipality=CODE]` (admin): writes the file and
+/// reloads; on any failure the previous file is restored and the running index is unchanged.
+pub async fn apply(
+    State(st): State<Arc<AppState>>,
+    user: Option<axum::Extension<StaffUser>>,
+    Query(t): Query<Target>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let u = admin(user)?;
+    let bytes = body.clone();
+    let (rel, d) = preview_inner(&st, &t, body).await?;
+    let dest = st.paths.faq.join(&rel);
+    let previous = std::fs::read(&dest).ok();
+    let write = || -> std::io::Result<()> {
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp = dest.with_extension("upload-tmp");
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::rename(&tmp, &dest)
+    };
+    write().map_err(|e| {
+        ApiError::internal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "could not write the file",
+            &e,
+        )
+    })?;
+    match st.reload().await {
+        Ok(engine) => {
+            tracing::info!(user = %u.name, file = %dest.display(), added = d.added.len(), changed = d.changed.len(), removed = d.removed.len(), "FAQ file applied");
+            Ok(Json(json!({
+                "applied": true,
+                "path": Path::new("faq").join(rel),
+                "diff": d,
+                "entries": engine.retriever.manifest().entries,
+            })))
+        }
+        Err(e) => {
+            match previous {
+                Some(old) => {
+                    let _ = std::fs::write(&dest, old);
+                }
+                None => {
+                    let _ = std::fs::remove_file(&dest);
+                }
+            }
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the reload failed; the previous file is restored and the running index is unchanged",
+            )
+            .with(json!({ "problems": e.problems })))
+        }
+    }
+}
+
+/// `GET /staff/api/faq/download[?municipality=CODE]` (admin): the FAQ as that municipality's
+/// residents see it (all national entries when absent), as JSON Lines in our own format.
+pub async fn download(
+    State(st): State<Arc<AppState>>,
+    user: Option<axum::Extension<StaffUser>>,
+    Query(t): Query<Target>,
+) -> Result<Response, ApiError> {
+    admin(user)?;
+    let engine = st.engine();
+    engine
+        .retriever
+        .check_municipality(t.municipality.as_deref())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut out = String::new();
+    for e in engine.retriever.visible_entries(t.municipality.as_deref()) {
+        out += &serde_json::to_string(e.as_ref()).unwrap_or_default();
+        out.push('\n');
+    }
+    let mut resp = (StatusCode::OK, out).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    resp.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"madoguchi-faq.jsonl\""),
+    );
+    Ok(resp)
+}
