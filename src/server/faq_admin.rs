@@ -104,7 +104,7 @@ pub struct Diff {
     pub changed: Vec<String>,
     /// Entries that disappear.
     pub removed: Vec<String>,
-    /// Entries in the FAQ after the change.
+    /// Entries in the FAQ after the change (hide markers not counted, as in the index).
     pub total: usize,
 }
 
@@ -119,7 +119,7 @@ fn keyed(entries: &[Entry]) -> BTreeMap<String, &Entry> {
 pub fn diff(old: &[Entry], new: &[Entry]) -> Diff {
     let (a, b) = (keyed(old), keyed(new));
     let mut d = Diff {
-        total: new.len(),
+        total: new.iter().filter(|e| !e.hidden).count(),
         ..Diff::default()
     };
     for (k, e) in &b {

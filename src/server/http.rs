@@ -139,6 +139,22 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
+/// The staff console must not be framed by another site (clickjacking): `/staff` responses
+/// carry `X-Frame-Options: DENY` and `Content-Security-Policy: frame-ancestors 'none'`.
+pub async fn no_framing_for_staff(req: Request, next: Next) -> Response {
+    let staff = req.uri().path().starts_with("/staff");
+    let mut resp = next.run(req).await;
+    if staff {
+        let h = resp.headers_mut();
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        );
+    }
+    resp
+}
+
 /// A token bucket per client address.
 pub struct RateLimiter {
     per_minute: u32,

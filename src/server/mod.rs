@@ -322,6 +322,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             Duration::from_millis(s.request_timeout_ms),
         ))
         .layer(middleware::from_fn(http::json_errors))
+        .layer(middleware::from_fn(http::no_framing_for_staff))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -782,6 +782,8 @@ async fn staff_get(
 #[tokio::test]
 async fn staff_routes_refuse_anonymous_access() {
     let h = harness().await;
+    let (_, _, headers) = staff_get(&h, "/staff/api/me", None).await;
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
     for path in [
         "/staff/api/me",
         "/staff/api/search?q=a",
