@@ -17,3 +17,6 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --all-targets --locked
+# End-to-end: the resident widget and the staff console in headless Chromium (Debian package),
+# driven by playwright-core from npm.
+bash scripts/test-e2e.sh
