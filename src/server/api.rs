@@ -254,6 +254,7 @@ async fn respond(
     p: Prepared,
     deltas: Option<tokio::sync::mpsc::Sender<Event>>,
 ) -> Result<ChatResponse, ApiError> {
+    let began = std::time::Instant::now();
     let config = &st.config.decision;
     let message = p.message;
     let conversation_id = p.conversation_id;
@@ -308,7 +309,22 @@ async fn respond(
                 })
                 .await
             }
-            None => llm.answer(&masked.text, &entries, &history).await,
+            None => {
+                // A plain JSON answer must come back within the request time limit, or the
+                // resident would get a timeout instead of the FAQ answer: the LLM gets what is
+                // left of it, less a margin for storing the turn.
+                let limit = std::time::Duration::from_millis(st.config.server.request_timeout_ms);
+                let budget = limit
+                    .saturating_sub(began.elapsed())
+                    .saturating_sub(std::time::Duration::from_millis(1000));
+                if budget < std::time::Duration::from_millis(200) {
+                    Err(crate::llm::LlmError::Timeout)
+                } else {
+                    tokio::time::timeout(budget, llm.answer(&masked.text, &entries, &history))
+                        .await
+                        .unwrap_or(Err(crate::llm::LlmError::Timeout))
+                }
+            }
         };
         let ok = result.is_ok();
         st.metrics.generations[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);

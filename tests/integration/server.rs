@@ -1172,3 +1172,29 @@ async fn admins_preview_apply_and_download_faq_files() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn a_slow_llm_never_turns_into_a_request_timeout() {
+    // The LLM's own time limit (5 s) is longer than the request's (2 s): the resident must
+    // still get the FAQ answer in time, not a 408.
+    let (fake, url) = fake_llm(Mode::Hang).await;
+    let h = harness_with(|c| {
+        c.llm.url = Some(url);
+        c.llm.timeout_ms = 5_000;
+        c.server.request_timeout_ms = 2_000;
+        c.decision.answer_coverage = 0.3;
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let (s, v) = chat(&h, json!({"message": RENEW})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["generated"], false);
+    assert_eq!(v["generation_error"], "timeout", "{v}");
+    assert!(v["answer"]["text"].as_str().unwrap().contains(FAQ_TEXT));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(calls(&fake), 1);
+}
