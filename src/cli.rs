@@ -82,16 +82,11 @@ impl DataArgs {
     /// Loads the synonym dictionaries: the FAQ directory's national and municipal
     /// `synonyms.csv`, with the national one replaced by `--synonyms` when given.
     pub fn synonyms(&self, analyzer: &Analyzer) -> Result<Synonyms> {
-        let mut s = if self.faq.is_dir() {
-            Synonyms::load_dir(&self.faq, analyzer)?
-        } else {
-            Synonyms::empty()
-        };
-        if let Some(file) = &self.synonyms {
-            let national = Synonyms::load_national(file, analyzer)?;
-            s.replace_national(national);
-        }
-        Ok(s)
+        Ok(Synonyms::load(
+            &self.faq,
+            self.synonyms.as_deref(),
+            analyzer,
+        )?)
     }
 
     /// Loads the configuration file.
@@ -409,7 +404,7 @@ fn search_cmd(a: &SearchArgs) -> Result<ExitCode> {
 fn check_cmd(a: &CheckArgs) -> Result<ExitCode> {
     let corpus = crate::faq::load_dir(&a.faq)?;
     let analyzer = Analyzer::load(&DictSource::default_source())?;
-    let synonyms = Synonyms::load_dir(&a.faq, &analyzer)?;
+    let synonyms = Synonyms::load(&a.faq, None, &analyzer)?;
     let national = corpus.entries.iter().filter(|e| e.is_national()).count();
     println!(
         "{}: OK, {} national entries, {} municipal entries in {} municipalities, {} synonym groups",

@@ -61,13 +61,21 @@ impl Synonyms {
         Synonyms::default()
     }
 
-    /// Loads `faq_dir/synonyms.csv` and every `faq_dir/municipalities/<code>/synonyms.csv`
-    /// that exists; a missing file means no groups.
-    pub fn load_dir(faq_dir: &Path, analyzer: &Analyzer) -> Result<Synonyms, Error> {
+    /// Loads the national groups from `national` when given (the file must exist), otherwise
+    /// from `faq_dir/synonyms.csv` when it exists, and every
+    /// `faq_dir/municipalities/<code>/synonyms.csv` that exists. A missing FAQ directory or
+    /// file means no groups.
+    pub fn load(
+        faq_dir: &Path,
+        national: Option<&Path>,
+        analyzer: &Analyzer,
+    ) -> Result<Synonyms, Error> {
         let mut s = Synonyms::default();
-        let national = faq_dir.join(FILE_NAME);
-        if national.is_file() {
-            s.national = s.load_file(&national, analyzer)?;
+        let default = faq_dir.join(FILE_NAME);
+        match national {
+            Some(file) => s.national = s.load_file(file, analyzer)?,
+            None if default.is_file() => s.national = s.load_file(&default, analyzer)?,
+            None => {}
         }
         let muni = faq_dir.join("municipalities");
         if muni.is_dir() {
@@ -88,13 +96,6 @@ impl Synonyms {
                 }
             }
         }
-        Ok(s)
-    }
-
-    /// Loads one file as the national groups (replacing any loaded before).
-    pub fn load_national(file: &Path, analyzer: &Analyzer) -> Result<Synonyms, Error> {
-        let mut s = Synonyms::default();
-        s.national = s.load_file(file, analyzer)?;
         Ok(s)
     }
 
@@ -164,21 +165,6 @@ impl Synonyms {
         self.sources
             .insert(name, crate::index::hex(&sha2::Sha256::digest(&bytes)));
         Ok(groups)
-    }
-
-    /// Takes `other`'s national groups (and their source) in place of these.
-    pub fn replace_national(&mut self, other: Synonyms) {
-        let national_files: Vec<String> = self
-            .sources
-            .keys()
-            .filter(|k| !k.contains("municipalities"))
-            .cloned()
-            .collect();
-        for k in national_files {
-            self.sources.remove(&k);
-        }
-        self.national = other.national;
-        self.sources.extend(other.sources);
     }
 
     /// Number of groups, national and municipal.

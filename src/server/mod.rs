@@ -147,11 +147,11 @@ pub struct ReloadError {
 }
 
 fn load_synonyms(paths: &Paths, analyzer: &Analyzer) -> anyhow::Result<Synonyms> {
-    let mut s = Synonyms::load_dir(&paths.faq, analyzer)?;
-    if let Some(file) = &paths.synonyms {
-        s.replace_national(Synonyms::load_national(file, analyzer)?);
-    }
-    Ok(s)
+    Ok(Synonyms::load(
+        &paths.faq,
+        paths.synonyms.as_deref(),
+        analyzer,
+    )?)
 }
 
 impl AppState {
