@@ -480,25 +480,13 @@ async fn history(
 /// The office to name in a fallback: the municipality's most-cited contact office, or the
 /// configured default.
 fn fallback_contact(st: &AppState, municipality: Option<&str>) -> Contact {
-    if let Some(m) = municipality {
-        let entries = st.engine().retriever.visible_entries(Some(m));
-        let mut counts: BTreeMap<&str, (usize, &Contact)> = BTreeMap::new();
-        for e in entries.iter().filter(|e| e.scope == m) {
-            if let Some(c) = &e.contact
-                && let Some(office) = c.office.as_deref()
-            {
-                counts.entry(office).or_insert((0, c)).0 += 1;
-            }
-        }
-        if let Some((_, (_, c))) = counts.iter().max_by_key(|(_, (n, _))| *n) {
-            return (*c).clone();
-        }
-    }
-    Contact {
-        office: Some(st.config.server.fallback_office.clone()),
-        phone: None,
-        url: None,
-    }
+    municipality
+        .and_then(|m| st.engine().fallback_contacts.get(m).cloned())
+        .unwrap_or_else(|| Contact {
+            office: Some(st.config.server.fallback_office.clone()),
+            phone: None,
+            url: None,
+        })
 }
 
 /// `GET /api/search` query.

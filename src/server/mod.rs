@@ -118,6 +118,56 @@ pub struct Paths {
 pub struct Engine {
     /// The searcher.
     pub retriever: Retriever,
+    /// Each municipality's most-cited contact office, named in its fallbacks.
+    pub fallback_contacts: std::collections::HashMap<String, crate::faq::Contact>,
+}
+
+impl Engine {
+    /// Loads synonyms and the index (`rebuild`: always build it anew from the FAQ files, so
+    /// that invalid files are an error; otherwise build only when missing or stale) and
+    /// derives what fallbacks need. Blocking.
+    fn load(
+        paths: &Paths,
+        analyzer: Analyzer,
+        search: crate::retrieve::SearchConfig,
+        rebuild: bool,
+    ) -> anyhow::Result<Engine> {
+        let synonyms = Synonyms::load(&paths.faq, paths.synonyms.as_deref(), &analyzer)?;
+        let (idx, manifest) = if rebuild {
+            index::build(&paths.faq, &paths.index, &analyzer)?;
+            index::open(&paths.index, &analyzer)?
+        } else {
+            index::ensure(&paths.faq, &paths.index, &analyzer)?
+        };
+        let retriever = Retriever::new(idx, manifest, analyzer, search)?.with_synonyms(synonyms);
+        let fallback_contacts = retriever
+            .municipalities()
+            .iter()
+            .filter_map(|m| most_cited_contact(&retriever, m).map(|c| (m.clone(), c)))
+            .collect();
+        Ok(Engine {
+            retriever,
+            fallback_contacts,
+        })
+    }
+}
+
+/// The contact office that most of a municipality's own entries name.
+fn most_cited_contact(retriever: &Retriever, m: &str) -> Option<crate::faq::Contact> {
+    let entries = retriever.visible_entries(Some(m));
+    let mut counts: std::collections::BTreeMap<&str, (usize, &crate::faq::Contact)> =
+        std::collections::BTreeMap::new();
+    for e in entries.iter().filter(|e| e.scope == m) {
+        if let Some(c) = &e.contact
+            && let Some(office) = c.office.as_deref()
+        {
+            counts.entry(office).or_insert((0, c)).0 += 1;
+        }
+    }
+    counts
+        .iter()
+        .max_by_key(|(_, (n, _))| *n)
+        .map(|(_, (_, c))| (*c).clone())
 }
 
 /// Everything the handlers share.
@@ -146,14 +196,6 @@ pub struct ReloadError {
     pub problems: Vec<String>,
 }
 
-fn load_synonyms(paths: &Paths, analyzer: &Analyzer) -> anyhow::Result<Synonyms> {
-    Ok(Synonyms::load(
-        &paths.faq,
-        paths.synonyms.as_deref(),
-        analyzer,
-    )?)
-}
-
 impl AppState {
     /// Opens (building when missing or stale) the index and the store.
     pub async fn open(
@@ -163,13 +205,8 @@ impl AppState {
     ) -> anyhow::Result<Arc<AppState>> {
         let store = Store::connect(&config.server.database_url()).await?;
         let (a, p, search) = (analyzer.clone(), paths.clone(), config.search.clone());
-        let engine = tokio::task::spawn_blocking(move || -> anyhow::Result<Engine> {
-            let synonyms = load_synonyms(&p, &a)?;
-            let (idx, manifest) = index::ensure(&p.faq, &p.index, &a)?;
-            let retriever = Retriever::new(idx, manifest, a, search)?.with_synonyms(synonyms);
-            Ok(Engine { retriever })
-        })
-        .await??;
+        let engine =
+            tokio::task::spawn_blocking(move || Engine::load(&p, a, search, false)).await??;
         let limiter = http::RateLimiter::new(
             config.server.rate_limit_per_minute,
             config.server.rate_limit_burst,
@@ -208,14 +245,7 @@ impl AppState {
             self.paths.clone(),
             self.config.search.clone(),
         );
-        let built = tokio::task::spawn_blocking(move || -> anyhow::Result<Engine> {
-            let synonyms = load_synonyms(&p, &a)?;
-            index::build(&p.faq, &p.index, &a)?;
-            let (idx, manifest) = index::open(&p.index, &a)?;
-            let retriever = Retriever::new(idx, manifest, a, search)?.with_synonyms(synonyms);
-            Ok(Engine { retriever })
-        })
-        .await;
+        let built = tokio::task::spawn_blocking(move || Engine::load(&p, a, search, true)).await;
         let result = match built {
             Ok(Ok(engine)) => Ok(engine),
             Ok(Err(e)) => Err(ReloadError {
