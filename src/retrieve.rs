@@ -108,6 +108,17 @@ struct DocInfo {
     hidden_in: Vec<String>,
 }
 
+impl DocInfo {
+    /// Whether a resident of `municipality` (national only when `None`) sees this entry.
+    fn visible_to(&self, municipality: Option<&str>) -> bool {
+        match municipality {
+            None => self.entry.is_national(),
+            Some(m) if self.entry.is_national() => !self.hidden_in.iter().any(|h| h == m),
+            Some(m) => self.entry.scope == m,
+        }
+    }
+}
+
 /// Searches one index generation. Cheap to share behind an `Arc`; `search` takes `&self`.
 pub struct Retriever {
     index: Index,
@@ -119,6 +130,8 @@ pub struct Retriever {
     /// Every indexed entry, by segment ordinal and doc id: reading stored documents per query
     /// would cost more than the search itself on a corpus this size.
     docs: Vec<Vec<DocInfo>>,
+    /// Where each id's documents are in `docs` (a national entry and its overrides share an id).
+    by_id: HashMap<String, Vec<(usize, usize)>>,
     /// Number of entries containing each term, for coverage IDF.
     df: HashMap<String, u32>,
     /// Number of entries.
@@ -175,6 +188,12 @@ impl Retriever {
             }
             docs.push(entries);
         }
+        let mut by_id: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        for (seg, entries) in docs.iter().enumerate() {
+            for (i, d) in entries.iter().enumerate() {
+                by_id.entry(d.entry.id.clone()).or_default().push((seg, i));
+            }
+        }
         Ok(Retriever {
             index,
             reader,
@@ -183,6 +202,7 @@ impl Retriever {
             config,
             manifest,
             docs,
+            by_id,
             df,
             n_docs,
             synonyms: Synonyms::empty(),
@@ -427,11 +447,7 @@ impl Retriever {
             .docs
             .iter()
             .flatten()
-            .filter(|d| match municipality {
-                None => d.entry.is_national(),
-                Some(m) if d.entry.is_national() => !d.hidden_in.iter().any(|h| h == m),
-                Some(m) => d.entry.scope == m,
-            })
+            .filter(|d| d.visible_to(municipality))
             .map(|d| d.entry.clone())
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -440,17 +456,11 @@ impl Retriever {
 
     /// One entry as `municipality` sees it.
     pub fn entry(&self, id: &str, municipality: Option<&str>) -> Option<Arc<Entry>> {
-        self.docs
+        self.by_id
+            .get(id)?
             .iter()
-            .flatten()
-            .find(|d| {
-                d.entry.id == id
-                    && match municipality {
-                        None => d.entry.is_national(),
-                        Some(m) if d.entry.is_national() => !d.hidden_in.iter().any(|h| h == m),
-                        Some(m) => d.entry.scope == m,
-                    }
-            })
+            .map(|&(seg, i)| &self.docs[seg][i])
+            .find(|d| d.visible_to(municipality))
             .map(|d| d.entry.clone())
     }
 
