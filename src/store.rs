@@ -211,8 +211,15 @@ pub struct Store {
     backend: Backend,
 }
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+/// The current time as stored: RFC 3339 UTC with microseconds, so that text comparison is
+/// time order in both databases.
+pub fn now() -> String {
+    from_now(chrono::Duration::zero())
+}
+
+/// The time `offset` from now (negative: in the past), in the stored format of [`now`].
+pub fn from_now(offset: chrono::Duration) -> String {
+    (chrono::Utc::now() + offset).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 impl Store {
@@ -456,8 +463,7 @@ impl Store {
 
     /// Deletes conversations not updated since `days` days ago, with their messages and feedback.
     pub async fn purge_older_than(&self, days: u32) -> Result<Purged> {
-        let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(days)))
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let cutoff = from_now(-chrono::Duration::days(i64::from(days)));
         let mut tx = self.pool.begin().await?;
         let old = "SELECT id FROM conversations WHERE updated_at < ?";
         let feedback = sqlx::query(&self.sql(&format!(
@@ -552,8 +558,7 @@ impl Store {
             .bind(name)
             .execute(&self.pool)
             .await?;
-        let until = (chrono::Utc::now() + chrono::Duration::minutes(minutes))
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let until = from_now(chrono::Duration::minutes(minutes));
         sqlx::query(&self.sql(
             "UPDATE users SET locked_until = ?, failed_logins = 0 WHERE name = ? AND failed_logins >= ?",
         ))
@@ -711,8 +716,7 @@ impl Store {
 
     /// Sets a conversation's last-update time (tests of retention).
     pub async fn backdate_conversation(&self, id: &str, days: u32) -> Result<()> {
-        let at = (chrono::Utc::now() - chrono::Duration::days(i64::from(days)))
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let at = from_now(-chrono::Duration::days(i64::from(days)));
         sqlx::query(&self.sql("UPDATE conversations SET updated_at = ? WHERE id = ?"))
             .bind(at)
             .bind(id)

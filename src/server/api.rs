@@ -130,7 +130,7 @@ fn candidate(h: &Hit) -> Candidate {
     }
 }
 
-fn check_municipality(st: &AppState, m: Option<&str>) -> Result<(), ApiError> {
+pub(super) fn check_municipality(st: &AppState, m: Option<&str>) -> Result<(), ApiError> {
     st.engine()
         .retriever
         .check_municipality(m)
@@ -144,7 +144,7 @@ fn check_municipality(st: &AppState, m: Option<&str>) -> Result<(), ApiError> {
 }
 
 /// Runs a search on the blocking pool.
-async fn search_blocking(
+pub(super) async fn search_blocking(
     st: &Arc<AppState>,
     question: String,
     k: usize,

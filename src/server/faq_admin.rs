@@ -14,14 +14,14 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
 use super::http::ApiError;
-use super::staff::StaffUser;
+use super::staff::{StaffUser, download as attachment, require_admin};
 use crate::faq::{self, Entry};
 
 /// Largest upload, in bytes.
@@ -34,16 +34,6 @@ pub struct Target {
     pub file: Option<String>,
     /// Municipality code; national when absent.
     pub municipality: Option<String>,
-}
-
-fn admin(user: Option<axum::Extension<StaffUser>>) -> Result<StaffUser, ApiError> {
-    let u = user
-        .map(|u| u.0)
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "sign in first"))?;
-    if u.role != "admin" {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "administrators only"));
-    }
-    Ok(u)
 }
 
 /// The upload's path relative to the FAQ directory.
@@ -202,7 +192,7 @@ pub async fn preview(
     Query(t): Query<Target>,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    admin(user)?;
+    require_admin(user)?;
     let (rel, d) = preview_inner(&st, &t, body).await?;
     Ok(Json(
         json!({ "path": Path::new("faq").join(rel), "diff": d }),
@@ -217,7 +207,7 @@ pub async fn apply(
     Query(t): Query<Target>,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let u = admin(user)?;
+    let u = require_admin(user)?;
     let bytes = body.clone();
     let (rel, d) = preview_inner(&st, &t, body).await?;
     let dest = st.paths.faq.join(&rel);
@@ -272,25 +262,20 @@ pub async fn download(
     user: Option<axum::Extension<StaffUser>>,
     Query(t): Query<Target>,
 ) -> Result<Response, ApiError> {
-    admin(user)?;
-    let engine = st.engine();
-    engine
-        .retriever
-        .check_municipality(t.municipality.as_deref())
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    require_admin(user)?;
+    super::api::check_municipality(&st, t.municipality.as_deref())?;
     let mut out = String::new();
-    for e in engine.retriever.visible_entries(t.municipality.as_deref()) {
+    for e in st
+        .engine()
+        .retriever
+        .visible_entries(t.municipality.as_deref())
+    {
         out += &serde_json::to_string(e.as_ref()).unwrap_or_default();
         out.push('\n');
     }
-    let mut resp = (StatusCode::OK, out).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
-    );
-    resp.headers_mut().insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"madoguchi-faq.jsonl\""),
-    );
-    Ok(resp)
+    Ok(attachment(
+        "application/x-ndjson",
+        "madoguchi-faq.jsonl",
+        out.into_bytes(),
+    ))
 }

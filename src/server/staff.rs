@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::http::{ApiError, check_text, parse_json};
+use crate::store::{from_now, now};
 
 /// Cookie name of the staff session.
 pub const COOKIE: &str = "madoguchi_session";
@@ -145,8 +146,7 @@ pub async fn login(
         .map_err(|e| storage(&e))?;
     let token = random_token();
     let csrf = random_token();
-    let expires = (chrono::Utc::now() + chrono::Duration::hours(SESSION_HOURS))
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let expires = from_now(chrono::Duration::hours(SESSION_HOURS));
     st.store
         .create_session(&token_hash(&token), &name, &csrf, &expires)
         .await
@@ -168,10 +168,6 @@ pub async fn login(
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(resp)
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 /// Middleware for `/staff/api/*` (except sign-in): a valid, unexpired session, and the CSRF
@@ -222,6 +218,17 @@ fn user_of(req_user: Option<axum::Extension<StaffUser>>) -> Result<StaffUser, Ap
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "sign in first"))
 }
 
+/// The signed-in user, who must be an administrator.
+pub(super) fn require_admin(
+    req_user: Option<axum::Extension<StaffUser>>,
+) -> Result<StaffUser, ApiError> {
+    let u = user_of(req_user)?;
+    if u.role != "admin" {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "administrators only"));
+    }
+    Ok(u)
+}
+
 /// `GET /staff/api/me`.
 pub async fn me(
     user: Option<axum::Extension<StaffUser>>,
@@ -255,10 +262,7 @@ pub async fn users(
     State(st): State<Arc<AppState>>,
     user: Option<axum::Extension<StaffUser>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let u = user_of(user)?;
-    if u.role != "admin" {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "administrators only"));
-    }
+    require_admin(user)?;
     let list = st.store.users().await.map_err(|e| storage(&e))?;
     Ok(Json(json!({
         "users": list.into_iter().map(|(name, role)| json!({"name": name, "role": role})).collect::<Vec<_>>()
@@ -287,22 +291,8 @@ pub async fn search(
     if !(1..=20).contains(&k) {
         return Err(ApiError::bad_request("k must be between 1 and 20"));
     }
-    let engine = st.engine();
-    engine
-        .retriever
-        .check_municipality(p.municipality.as_deref())
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let municipality = p.municipality.clone();
-    let e2 = engine.clone();
-    let hits =
-        tokio::task::spawn_blocking(move || e2.retriever.search(&q, k, municipality.as_deref()))
-            .await
-            .map_err(|e| {
-                ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "search failed", &e)
-            })?
-            .map_err(|e| {
-                ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "search failed", &e)
-            })?;
+    super::api::check_municipality(&st, p.municipality.as_deref())?;
+    let hits = super::api::search_blocking(&st, q, k, p.municipality).await?;
     let decision = crate::answer::decide(&hits, &st.config.decision);
     Ok(Json(json!({
         "decision": decision,
@@ -400,7 +390,7 @@ pub async fn logs(
     }
 }
 
-fn download(content_type: &'static str, file: &str, body: Vec<u8>) -> Response {
+pub(super) fn download(content_type: &'static str, file: &str, body: Vec<u8>) -> Response {
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -469,10 +459,8 @@ async fn recent_rows(
     days: Option<i64>,
 ) -> Result<Vec<crate::store::LogRow>, ApiError> {
     let days = days.unwrap_or(30).clamp(1, 366);
-    let from = (chrono::Utc::now() - chrono::Duration::days(days))
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let to = (chrono::Utc::now() + chrono::Duration::days(1))
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let from = from_now(-chrono::Duration::days(days));
+    let to = from_now(chrono::Duration::days(1));
     st.store
         .logs(&from, &to, 100_000)
         .await
