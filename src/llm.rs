@@ -371,9 +371,14 @@ impl LlmClient {
         r
     }
 
-    async fn call_once(&self, messages: &[Message]) -> Result<String, LlmError> {
+    /// Sends the request; an error status is an error.
+    async fn send(
+        &self,
+        messages: &[Message],
+        stream: bool,
+    ) -> Result<reqwest::Response, LlmError> {
         let resp = self
-            .request(messages, false)
+            .request(messages, stream)
             .send()
             .await
             .map_err(|e| transport_error(&e))?;
@@ -381,6 +386,11 @@ impl LlmClient {
         if !status.is_success() {
             return Err(LlmError::Status(status.as_u16()));
         }
+        Ok(resp)
+    }
+
+    async fn call_once(&self, messages: &[Message]) -> Result<String, LlmError> {
+        let resp = self.send(messages, false).await?;
         let v: serde_json::Value = resp.json().await.map_err(|e| {
             if e.is_timeout() {
                 LlmError::Timeout
@@ -460,16 +470,7 @@ impl LlmClient {
         messages: &[Message],
         on_delta: &mut impl FnMut(&str),
     ) -> Result<String, LlmError> {
-        let resp = self
-            .request(messages, true)
-            .send()
-            .await
-            .map_err(|e| transport_error(&e))?;
-        let status = resp.status();
-        if !status.is_success() {
-            return Err(LlmError::Status(status.as_u16()));
-        }
-        let mut body = resp.bytes_stream();
+        let mut body = self.send(messages, true).await?.bytes_stream();
         let mut buf: Vec<u8> = Vec::new();
         let mut text = String::new();
         let mut done = false;
