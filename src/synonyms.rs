@@ -148,17 +148,12 @@ impl Synonyms {
             source,
         })?;
         let name = file.display().to_string();
-        let text = match std::str::from_utf8(&bytes) {
-            Ok(t) => t.to_owned(),
-            Err(_) => {
-                let (t, _, bad) = encoding_rs::SHIFT_JIS.decode(&bytes);
-                if bad {
-                    return Err(Error::Invalid(vec![format!(
-                        "{name}:0: neither UTF-8 nor Shift_JIS"
-                    )]));
-                }
-                t.into_owned()
-            }
+        // The same decoding as FAQ CSV files: UTF-8 (BOM dropped) or Shift_JIS/CP932.
+        let mut problems = Vec::new();
+        let Some(text) = crate::faq::decode(file, &bytes, &mut problems) else {
+            return Err(Error::Invalid(
+                problems.iter().map(ToString::to_string).collect(),
+            ));
         };
         let groups = Synonyms::parse(&name, &text, analyzer)?;
         use sha2::Digest;
@@ -258,6 +253,22 @@ mod tests {
         assert!(s.expand(&q, None).terms.is_empty());
         assert!(s.expand(&q, Some("999002")).terms.is_empty());
         assert!(s.expand(&q, Some("999001")).terms.contains_key("粗大ごみ"));
+    }
+
+    #[test]
+    fn shift_jis_files_load_and_undecodable_ones_name_the_line() {
+        let a = analyzer();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("syn.csv");
+        let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("子供,子ども\n");
+        std::fs::write(&file, &sjis).unwrap();
+        let s = Synonyms::load(dir.path(), Some(&file), &a).unwrap();
+        assert_eq!(s.len(), 1);
+        std::fs::write(&file, b"a,b\n\xff\xfe\xfd\n").unwrap();
+        let err = Synonyms::load(dir.path(), Some(&file), &a)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("syn.csv:2: undecodable bytes"), "{err}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use load::{load_dir, load_file, parse_str};
+pub(crate) use tabular::decode;
 
 /// The scope value of entries shared by every municipality.
 pub const NATIONAL: &str = "national";

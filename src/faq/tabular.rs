@@ -224,7 +224,7 @@ fn row_to_raw(
 }
 
 /// Decodes CSV bytes: UTF-8 (BOM stripped) or, failing that, Shift_JIS/CP932 as Excel writes it.
-fn decode(file: &Path, bytes: &[u8], problems: &mut Vec<Problem>) -> Option<String> {
+pub(crate) fn decode(file: &Path, bytes: &[u8], problems: &mut Vec<Problem>) -> Option<String> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     if let Ok(s) = std::str::from_utf8(bytes) {
         return Some(s.to_owned());
