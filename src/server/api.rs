@@ -489,7 +489,7 @@ fn fallback_contact(st: &AppState, municipality: Option<&str>) -> Contact {
         })
 }
 
-/// `GET /api/search` query.
+/// `GET /api/search` (and staff search) query.
 #[derive(Debug, Deserialize)]
 pub struct SearchParams {
     /// The question.

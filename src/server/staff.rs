@@ -269,22 +269,11 @@ pub async fn users(
     })))
 }
 
-/// Staff search parameters.
-#[derive(Debug, Deserialize)]
-pub struct StaffSearch {
-    /// The inquiry as the resident put it.
-    pub q: Option<String>,
-    /// How many candidates (1–20, default 10).
-    pub k: Option<usize>,
-    /// Municipality code.
-    pub municipality: Option<String>,
-}
-
-/// `GET /staff/api/search`: ranked candidates with full answers, sources and contacts, for
-/// answering phone and counter inquiries.
+/// `GET /staff/api/search?q=&k=&municipality=`: ranked candidates (k 1–20, default 10) with
+/// full answers, sources and contacts, for answering phone and counter inquiries.
 pub async fn search(
     State(st): State<Arc<AppState>>,
-    Query(p): Query<StaffSearch>,
+    Query(p): Query<super::api::SearchParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let q = check_text(p.q.as_deref().unwrap_or(""), "q", 2000)?;
     let k = p.k.unwrap_or(10);
