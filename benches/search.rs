@@ -103,7 +103,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             texts
                 .iter()
-                .map(|t| bigrams(black_box(t)).len())
+                .map(|t| bigrams(black_box(t), true).len())
                 .sum::<usize>()
         })
     });

@@ -372,8 +372,9 @@ fn katakana_stem(word: &str) -> String {
 
 /// Character bigrams of the normalised text, over runs of letters and digits; a run of one
 /// character yields that character. Used for a second field that still matches compounds the
-/// dictionary does not know and words with a typo.
-pub fn bigrams(text: &str) -> Vec<String> {
+/// dictionary does not know and words with a typo. `fold_kana` folds katakana to hiragana, as
+/// [`AnalysisOptions::fold_kana`] does for word terms.
+pub fn bigrams(text: &str, fold_kana: bool) -> Vec<String> {
     let normalized = normalize(text);
     let mut out = Vec::new();
     let mut run: Vec<char> = Vec::new();
@@ -393,7 +394,11 @@ pub fn bigrams(text: &str) -> Vec<String> {
         }
     }
     flush(&mut run);
-    out.into_iter().map(|g| hiragana_fold(&g)).collect()
+    if fold_kana {
+        out.iter().map(|g| hiragana_fold(g)).collect()
+    } else {
+        out
+    }
 }
 
 /// Registers both analyzers on `index`. Registrations live in memory, so this runs on every
@@ -408,7 +413,7 @@ pub fn register(index: &Index, analyzer: &Analyzer) {
     index.tokenizers().register(
         BIGRAM_TOKENIZER,
         TextAnalyzer::from(TermTokenizer {
-            analyze: TermFn::Bigrams,
+            analyze: TermFn::Bigrams(analyzer.options.fold_kana),
         }),
     );
 }
@@ -416,7 +421,8 @@ pub fn register(index: &Index, analyzer: &Analyzer) {
 #[derive(Clone)]
 enum TermFn {
     Words(Analyzer),
-    Bigrams,
+    /// Character bigrams; whether katakana is folded.
+    Bigrams(bool),
 }
 
 /// tantivy adapter: runs one of our analyzers and hands its terms to tantivy.
@@ -437,7 +443,7 @@ impl Tokenizer for TermTokenizer {
     fn token_stream<'a>(&'a mut self, text: &'a str) -> TermStream {
         let terms = match &self.analyze {
             TermFn::Words(a) => a.terms(text),
-            TermFn::Bigrams => bigrams(text),
+            TermFn::Bigrams(fold) => bigrams(text, *fold),
         };
         // Offsets are not used (no highlighting); positions count the terms kept.
         let tokens = terms
@@ -516,7 +522,7 @@ pub(crate) mod tests {
         let a = analyzer();
         assert_eq!(a.terms("ゴミ"), a.terms("ごみ"));
         assert_eq!(hiragana_fold("マイナポータル・ヴ"), "まいなぽーたる・ゔ");
-        assert_eq!(bigrams("ゴミ"), bigrams("ごみ"));
+        assert_eq!(bigrams("ゴミ", true), bigrams("ごみ", true));
     }
 
     #[test]
@@ -552,10 +558,10 @@ pub(crate) mod tests {
     #[test]
     fn bigrams_split_on_punctuation() {
         assert_eq!(
-            bigrams("マイナ保険証、ok"),
+            bigrams("マイナ保険証、ok", true),
             ["まい", "いな", "な保", "保険", "険証", "ok"]
         );
-        assert_eq!(bigrams("「a」"), ["a"]);
+        assert_eq!(bigrams("「a」", true), ["a"]);
     }
 
     #[test]

@@ -391,7 +391,10 @@ impl Retriever {
         let c = &self.config;
         let f = &self.fields;
         let words = counts(words.to_vec());
-        let grams = counts(analysis::bigrams(question));
+        let grams = counts(analysis::bigrams(
+            question,
+            self.analyzer.options().fold_kana,
+        ));
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (field, boost) in [
             (f.question, c.question),
