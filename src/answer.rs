@@ -1,11 +1,15 @@
 //! The answer policy: from ranked hits to one of three decisions — a direct answer, a list of
 //! candidate questions (もしかして), or an honest fallback to the office to contact.
 //!
-//! The decision reads two numbers that are comparable across questions: the top hit's
-//! [`coverage`](crate::retrieve::Hit::coverage) (how much of the question the entry covers) and
-//! the score margin between the first and second hit (how clearly the first one wins). BM25 scores
-//! themselves grow with question length and are not thresholded. The thresholds are chosen by
-//! `madoguchi eval --calibrate` on a labelled dev set.
+//! The decision reads the top hit's [`coverage`](crate::retrieve::Hit::coverage) (how much of the
+//! question the entry covers, comparable across questions), the score margin between the first
+//! and second hit (how clearly the first one wins), and the top hit's ranking score as a measure
+//! of absolute evidence. Coverage alone cannot tell a short out-of-scope question that shares its
+//! common words with an entry (生活保護の申請方法: 申請, 方法) from a long, chatty in-scope one whose
+//! many incidental words dilute the share (来月となりの県に引っ越します…児童手当…): the long one
+//! still matches much more of the entry. So a hit below `evidence_coverage` must also reach
+//! `evidence_score`. Scores depend on the corpus and the field weights, which is why every
+//! threshold is chosen by `madoguchi eval --calibrate` on a labelled dev set of the deployment.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +25,12 @@ pub struct DecisionConfig {
     pub answer_margin: f32,
     /// Minimum coverage of the top hit for candidates; below it, fallback.
     pub candidates_coverage: f32,
+    /// Below this coverage, the top hit must also have a ranking score of at least
+    /// `evidence_score` to be offered at all; otherwise, fallback.
+    pub evidence_coverage: f32,
+    /// The ranking score (BM25 × coverage factor) the top hit needs when its coverage is below
+    /// `evidence_coverage`; 0 turns the rule off.
+    pub evidence_score: f32,
     /// How many candidate questions to offer.
     pub max_candidates: usize,
 }
@@ -34,6 +44,8 @@ impl Default for DecisionConfig {
             answer_coverage: 0.5,
             answer_margin: 0.2,
             candidates_coverage: 0.3,
+            evidence_coverage: 0.0,
+            evidence_score: 0.0,
             max_candidates: 5,
         }
     }
@@ -62,13 +74,15 @@ impl Decision {
     }
 }
 
-/// The two signals the decision reads, exposed for reports and calibration.
+/// The signals the decision reads, exposed for reports and calibration.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct Signals {
     /// Coverage of the top hit.
     pub coverage: f32,
     /// Relative score margin between the first two hits (1 when there is one hit).
     pub margin: f32,
+    /// Ranking score of the top hit (0 when there is none).
+    pub score: f32,
 }
 
 /// Reads the signals off ranked hits.
@@ -78,9 +92,11 @@ pub fn signals(hits: &[Hit]) -> Signals {
         [only] => Signals {
             coverage: only.coverage,
             margin: 1.0,
+            score: only.score,
         },
         [first, second, ..] => Signals {
             coverage: first.coverage,
+            score: first.score,
             margin: if first.score > 0.0 {
                 (first.score - second.score) / first.score
             } else {
@@ -92,9 +108,12 @@ pub fn signals(hits: &[Hit]) -> Signals {
 
 /// Decides from the signals.
 pub fn decide_signals(s: Signals, c: &DecisionConfig) -> Decision {
-    if s.coverage >= c.answer_coverage && s.margin >= c.answer_margin {
+    let weak = s.coverage < c.evidence_coverage && s.score < c.evidence_score;
+    if weak || s.coverage <= 0.0 {
+        Decision::Fallback
+    } else if s.coverage >= c.answer_coverage && s.margin >= c.answer_margin {
         Decision::Answer
-    } else if s.coverage >= c.candidates_coverage && s.coverage > 0.0 {
+    } else if s.coverage >= c.candidates_coverage {
         Decision::Candidates
     } else {
         Decision::Fallback
@@ -111,7 +130,11 @@ mod tests {
     use super::*;
 
     fn s(coverage: f32, margin: f32) -> Signals {
-        Signals { coverage, margin }
+        Signals {
+            coverage,
+            margin,
+            score: 10.0,
+        }
     }
 
     #[test]
@@ -126,6 +149,37 @@ mod tests {
         assert_eq!(decide_signals(s(0.4, 0.5), &c), Decision::Candidates);
         assert_eq!(decide_signals(s(0.1, 0.9), &c), Decision::Fallback);
         assert_eq!(decide(&[], &c), Decision::Fallback);
+    }
+
+    #[test]
+    fn low_coverage_needs_evidence() {
+        let c = DecisionConfig {
+            answer_coverage: 0.4,
+            candidates_coverage: 0.1,
+            evidence_coverage: 0.6,
+            evidence_score: 16.0,
+            ..DecisionConfig::default()
+        };
+        let with = |coverage, margin, score| Signals {
+            coverage,
+            margin,
+            score,
+        };
+        // Short question, common words only: little evidence, so fallback.
+        assert_eq!(decide_signals(with(0.55, 0.5, 9.0), &c), Decision::Fallback);
+        // A long question matching much of the entry keeps its candidates.
+        assert_eq!(
+            decide_signals(with(0.25, 0.1, 30.0), &c),
+            Decision::Candidates
+        );
+        // At or above evidence_coverage the score is not asked.
+        assert_eq!(decide_signals(with(0.6, 0.5, 1.0), &c), Decision::Answer);
+        // evidence_score 0 turns the rule off.
+        let off = DecisionConfig {
+            evidence_score: 0.0,
+            ..c
+        };
+        assert_eq!(decide_signals(with(0.55, 0.5, 9.0), &off), Decision::Answer);
     }
 
     #[test]

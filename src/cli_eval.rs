@@ -50,6 +50,10 @@ pub struct EvalArgs {
     /// write them into the configuration file.
     #[arg(long)]
     calibrate: bool,
+    /// With --calibrate: only consider thresholds that send at most this share of in-scope
+    /// queries to fallback (a resident with an answerable question should rarely be turned away).
+    #[arg(long, default_value_t = 0.05, requires = "calibrate")]
+    max_in_scope_fallback: f64,
     /// Also send every answer decision to this OpenAI-compatible endpoint (…/v1) and report
     /// generation metrics (citation accuracy, fallback rate, latency); the key is read from
     /// MADOGUCHI_LLM_API_KEY.
@@ -136,20 +140,23 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
     let results = eval::run(&retriever, &queries, &qrels, &config.decision)?;
 
     if a.calibrate {
-        let (best, utility) = eval::calibrate(&results, &config.decision);
+        let (best, utility) = eval::calibrate(&results, &config.decision, a.max_in_scope_fallback);
         let header = format!(
-            "madoguchi configuration.\nThe [decision] thresholds were chosen by `madoguchi eval --calibrate` on\n{} / {} (mean utility {utility:.4}, commit {}).",
+            "madoguchi configuration.\nThe [decision] thresholds were chosen by `madoguchi eval --calibrate` on\n{} / {} with at most {} of in-scope queries sent to fallback\n(mean utility {utility:.4}, commit {}).",
             a.queries.display(),
             a.qrels.display(),
+            a.max_in_scope_fallback,
             git_commit()
         );
         config.decision = best;
         config.save(&a.data.config, &header)?;
         eprintln!(
-            "calibrated: answer_coverage {:.3}, answer_margin {:.2}, candidates_coverage {:.3} (mean utility {utility:.4}) -> {}",
+            "calibrated: answer_coverage {:.3}, answer_margin {:.2}, candidates_coverage {:.3}, evidence_coverage {:.2}, evidence_score {:.1} (mean utility {utility:.4}) -> {}",
             config.decision.answer_coverage,
             config.decision.answer_margin,
             config.decision.candidates_coverage,
+            config.decision.evidence_coverage,
+            config.decision.evidence_score,
             a.data.config.display()
         );
     }

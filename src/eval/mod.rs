@@ -499,35 +499,89 @@ pub fn utility(
 }
 
 /// Grid search of the thresholds maximising mean [`utility`]; ties keep the earlier (stricter)
-/// setting. Returns the best configuration and its utility.
-pub fn calibrate(results: &[QueryResult], base: &DecisionConfig) -> (DecisionConfig, f64) {
+/// setting. The coverage and margin thresholds and the evidence pair are searched in turn, each
+/// grid with the other's best values, until neither moves (at most four rounds): the full
+/// product of both grids would take minutes. Evidence scores are tried at the observed top-hit
+/// scores' percentiles, since their scale depends on the corpus and the weights. Returns the
+/// best configuration and its utility. Settings that send more than `max_in_scope_fallback` of
+/// the in-scope queries to fallback are skipped (when even the base setting does, the best
+/// utility is taken regardless).
+pub fn calibrate(
+    results: &[QueryResult],
+    base: &DecisionConfig,
+    max_in_scope_fallback: f64,
+) -> (DecisionConfig, f64) {
     let steps = |lo: f32, hi: f32, step: f32| {
         let n = ((hi - lo) / step).round() as usize;
         // Rounded to 1/1000 so that written thresholds read as 0.2, not 0.19999999.
         (0..=n).map(move |i| ((lo + step * i as f32) * 1000.0).round() / 1000.0)
     };
-    let mut best = (base.clone(), f64::NEG_INFINITY);
-    for answer_coverage in steps(0.3, 1.0, 0.025) {
-        for answer_margin in steps(0.0, 0.4, 0.02) {
-            for candidates_coverage in steps(0.0, answer_coverage, 0.025) {
-                let c = DecisionConfig {
-                    answer_coverage,
-                    answer_margin,
-                    candidates_coverage,
-                    ..base.clone()
-                };
-                let total: f64 = results
-                    .iter()
-                    .map(|r| {
-                        let d = answer::decide_signals(r.signals, &c);
-                        utility(d, r.in_scope(), r.first_relevant_rank, &c)
-                    })
-                    .sum();
-                let mean = total / results.len().max(1) as f64;
-                if mean > best.1 + 1e-12 {
-                    best = (c, mean);
+    let in_scope = results.iter().filter(|r| r.in_scope()).count().max(1) as f64;
+    // Mean utility, and whether the in-scope fallback share is within the limit.
+    let assess = |c: &DecisionConfig| -> (f64, bool) {
+        let mut total = 0.0;
+        let mut turned_away = 0usize;
+        for r in results {
+            let d = answer::decide_signals(r.signals, c);
+            total += utility(d, r.in_scope(), r.first_relevant_rank, c);
+            turned_away += usize::from(r.in_scope() && d == Decision::Fallback);
+        }
+        let ok = turned_away as f64 / in_scope <= max_in_scope_fallback + 1e-9;
+        (total / results.len().max(1) as f64, ok)
+    };
+    let mut scores: Vec<f32> = results.iter().map(|r| r.signals.score).collect();
+    scores.sort_by(f32::total_cmp);
+    let mut evidence_scores = vec![0.0f32];
+    if let Some(last) = scores.len().checked_sub(1) {
+        for p in (2..=60).step_by(2) {
+            // Rounded to 1/10 so that written scores read as 16.3.
+            let s = (scores[last * p / 100] * 10.0).round() / 10.0;
+            if s > 0.0 && !evidence_scores.contains(&s) {
+                evidence_scores.push(s);
+            }
+        }
+    }
+    let (base_utility, base_ok) = assess(base);
+    let mut best = (base.clone(), base_utility);
+    // Whether `best` respects the limit: once one setting does, only such settings compete.
+    let mut best_ok = base_ok;
+    let mut consider = |c: DecisionConfig, best: &mut (DecisionConfig, f64)| {
+        let (u, ok) = assess(&c);
+        let better = u > best.1 + 1e-12;
+        if (ok && !best_ok) || ((ok || !best_ok) && better) {
+            best_ok |= ok;
+            *best = (c, u);
+        }
+    };
+    for _ in 0..4 {
+        let before = best.0.clone();
+        let fixed = best.0.clone();
+        for answer_coverage in steps(0.3, 1.0, 0.025) {
+            for answer_margin in steps(0.0, 0.4, 0.02) {
+                for candidates_coverage in steps(0.0, answer_coverage, 0.025) {
+                    let c = DecisionConfig {
+                        answer_coverage,
+                        answer_margin,
+                        candidates_coverage,
+                        ..fixed.clone()
+                    };
+                    consider(c, &mut best);
                 }
             }
+        }
+        let fixed = best.0.clone();
+        for evidence_coverage in steps(0.0, 1.0, 0.05) {
+            for &evidence_score in &evidence_scores {
+                let c = DecisionConfig {
+                    evidence_coverage,
+                    evidence_score,
+                    ..fixed.clone()
+                };
+                consider(c, &mut best);
+            }
+        }
+        if best.0 == before {
+            break;
         }
     }
     best
