@@ -98,7 +98,14 @@ pub enum Error {
     /// lindera failed to load the dictionary or to segment text.
     #[error("lindera: {0}")]
     Lindera(String),
+    /// The user dictionary could not be read or has a malformed line.
+    #[error("invalid user dictionary:\n{}", .0.join("\n"))]
+    UserDictionary(Vec<String>),
 }
+
+/// The user dictionary's file name in the FAQ directory (national: one analyzer serves the whole
+/// index, so municipalities cannot have their own).
+pub const USER_DICT_FILE: &str = "userdict.csv";
 
 /// Result alias for this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -138,7 +145,7 @@ impl DictSource {
     }
 }
 
-/// Switches of the word pipeline (the `[analysis]` section of the configuration file). Both are
+/// Switches of the word pipeline (the `[analysis]` section of the configuration file). All are
 /// on by default; they exist so that `madoguchi eval` can measure what each one is worth. An
 /// index records the options it was built with and is rebuilt when they change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -148,6 +155,8 @@ pub struct AnalysisOptions {
     pub fold_kana: bool,
     /// Drop okurigana from kanji compounds ([`drop_okurigana`]).
     pub drop_okurigana: bool,
+    /// Use the FAQ directory's user dictionary ([`USER_DICT_FILE`]) when there is one.
+    pub user_dictionary: bool,
 }
 
 impl Default for AnalysisOptions {
@@ -155,6 +164,7 @@ impl Default for AnalysisOptions {
         AnalysisOptions {
             fold_kana: true,
             drop_okurigana: true,
+            user_dictionary: true,
         }
     }
 }
@@ -164,6 +174,8 @@ impl Default for AnalysisOptions {
 pub struct Analyzer {
     segmenter: Arc<Segmenter>,
     options: AnalysisOptions,
+    /// Number of words in the user dictionary (0 without one).
+    user_words: usize,
 }
 
 /// One analysed token, for inspection (`madoguchi analyze`).
@@ -198,7 +210,77 @@ impl Analyzer {
         Ok(Analyzer {
             segmenter: Arc::new(segmenter),
             options: AnalysisOptions::default(),
+            user_words: 0,
         })
+    }
+
+    /// The same analyzer with the words of `faq_dir/`[`USER_DICT_FILE`] added to the system
+    /// dictionary, or with the system dictionary alone when that file does not exist or
+    /// [`AnalysisOptions::user_dictionary`] is off. Always
+    /// starts from the system dictionary, so calling it again replaces an earlier user dictionary.
+    pub fn with_faq_user_dictionary(&self, faq_dir: &Path) -> Result<Analyzer> {
+        let path = faq_dir.join(USER_DICT_FILE);
+        if !self.options.user_dictionary {
+            return self.with_user_dictionary(&path.display().to_string(), None);
+        }
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let mut problems = Vec::new();
+                let Some(text) = crate::faq::decode(&path, &bytes, &mut problems) else {
+                    return Err(Error::UserDictionary(
+                        problems.iter().map(ToString::to_string).collect(),
+                    ));
+                };
+                Some(text)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(Error::UserDictionary(vec![format!(
+                    "{}: {e}",
+                    path.display()
+                )]));
+            }
+        };
+        self.with_user_dictionary(&path.display().to_string(), text.as_deref())
+    }
+
+    /// The same analyzer with the words of a user dictionary (`text` of the file `label`, or
+    /// none). Lines are lindera's simple format `surface,part of speech,reading` (名詞 for
+    /// administrative terms) or IPADIC's detailed 13-column format; `#` starts a comment line.
+    /// Surfaces are normalised like the text they will meet. Every malformed line is reported as
+    /// `label:line: message`.
+    pub fn with_user_dictionary(&self, label: &str, text: Option<&str>) -> Result<Analyzer> {
+        let system = self.segmenter.dictionary.clone();
+        let mut user_words = 0;
+        let user = match text {
+            None => None,
+            Some(text) => {
+                let csv = user_dictionary_csv(label, text)?;
+                user_words = csv.lines().count();
+                if csv.is_empty() {
+                    None
+                } else {
+                    let builder = lindera::dictionary::DictionaryBuilder::new(
+                        system.metadata.as_ref().clone(),
+                    );
+                    Some(
+                        builder
+                            .build_user_dict_from_reader(csv.as_bytes())
+                            .map_err(|e| Error::UserDictionary(vec![format!("{label}: {e}")]))?,
+                    )
+                }
+            }
+        };
+        Ok(Analyzer {
+            segmenter: Arc::new(Segmenter::new(Mode::Normal, system, user)),
+            options: self.options,
+            user_words,
+        })
+    }
+
+    /// Number of words the user dictionary adds (0 without one).
+    pub fn user_words(&self) -> usize {
+        self.user_words
     }
 
     /// The same analyzer with other pipeline switches.
@@ -251,6 +333,46 @@ pub fn normalize(text: &str) -> String {
         .flat_map(char::to_lowercase)
         .map(|c| if c == '〜' { '~' } else { c })
         .collect()
+}
+
+/// Checks a user dictionary and returns it as lindera reads it: comments and blank lines
+/// dropped, surfaces normalised, every field trimmed.
+fn user_dictionary_csv(label: &str, text: &str) -> Result<String> {
+    let mut out = String::new();
+    let mut problems = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim().trim_start_matches('\u{feff}');
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut fields: Vec<String> = line.split(',').map(|f| f.trim().to_owned()).collect();
+        let problem = match fields.len() {
+            3 | 13 if fields[0].is_empty() => Some("the surface (first field) is empty".to_owned()),
+            3 if fields[1].is_empty() => {
+                Some("the part of speech (second field) is empty".to_owned())
+            }
+            3 | 13 => None,
+            n => Some(format!(
+                "{n} fields; expected 3 (surface,part of speech,reading) or IPADIC's 13"
+            )),
+        };
+        if let Some(p) = problem {
+            problems.push(format!("{label}:{}: {p}", i + 1));
+            continue;
+        }
+        fields[0] = normalize(&fields[0]);
+        if fields.iter().any(|f| f.contains('"')) {
+            problems.push(format!("{label}:{}: quotes are not allowed", i + 1));
+            continue;
+        }
+        out.push_str(&fields.join(","));
+        out.push('\n');
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::UserDictionary(problems))
+    }
 }
 
 fn pos_tag(details: &[String]) -> String {
@@ -562,6 +684,56 @@ pub(crate) mod tests {
             ["まい", "いな", "な保", "保険", "険証", "ok"]
         );
         assert_eq!(bigrams("「a」", true), ["a"]);
+    }
+
+    #[test]
+    fn user_dictionary_splits_unknown_katakana_compounds() {
+        let a = analyzer();
+        // Without it, IPADIC reads the unknown katakana run as one word.
+        assert_eq!(a.terms("マイナポータル"), ["まいなぽーたる"]);
+        let text = "# comment\n\nマイナ,名詞,マイナ\n ﾎﾟｰﾀﾙ , 名詞 , ポータル \n";
+        let u = a.with_user_dictionary("userdict.csv", Some(text)).unwrap();
+        // Half-width surfaces are normalised like the text they meet.
+        assert_eq!(
+            u.terms("マイナポータルで確認"),
+            ["まいな", "ぽーたる", "確認"]
+        );
+        assert_eq!(u.user_words(), 2);
+        // Starting again from the system dictionary drops the user words.
+        let none = u.with_user_dictionary("userdict.csv", None).unwrap();
+        assert_eq!(none.terms("マイナポータル"), ["まいなぽーたる"]);
+        assert_eq!(none.user_words(), 0);
+    }
+
+    #[test]
+    fn malformed_user_dictionary_lines_are_named() {
+        let text = "マイナ,名詞,マイナ\nポータル,名詞\n,名詞,カラ\nカード,,カード\n";
+        let err = analyzer()
+            .with_user_dictionary("faq/userdict.csv", Some(text))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("faq/userdict.csv:2: 2 fields"), "{err}");
+        assert!(err.contains("faq/userdict.csv:3: the surface"), "{err}");
+        assert!(
+            err.contains("faq/userdict.csv:4: the part of speech"),
+            "{err}"
+        );
+        assert!(!err.contains("userdict.csv:1:"), "{err}");
+    }
+
+    #[test]
+    fn user_dictionary_file_in_the_faq_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = analyzer().with_faq_user_dictionary(dir.path()).unwrap();
+        assert_eq!(a.user_words(), 0);
+        std::fs::write(
+            dir.path().join(USER_DICT_FILE),
+            "マイナ,名詞,マイナ\nポータル,名詞,ポータル\n",
+        )
+        .unwrap();
+        let a = analyzer().with_faq_user_dictionary(dir.path()).unwrap();
+        assert_eq!(a.terms("マイナポータル"), ["まいな", "ぽーたる"]);
     }
 
     #[test]

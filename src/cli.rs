@@ -71,12 +71,13 @@ impl DataArgs {
             .map_or_else(DictSource::default_source, DictSource::Path)
     }
 
-    /// Loads the analyzer.
+    /// Loads the analyzer, with the FAQ directory's user dictionary when it has one.
     pub fn analyzer(&self) -> Result<Analyzer> {
         let options = self.config()?.analysis;
         Ok(Analyzer::load(&self.dict_source())
             .context("loading the Japanese analyzer")?
-            .with_options(options))
+            .with_options(options)
+            .with_faq_user_dictionary(&self.faq)?)
     }
 
     /// Loads the synonym dictionaries: the FAQ directory's national and municipal
@@ -316,6 +317,9 @@ pub struct AnalyzeArgs {
     /// IPADIC directory [default: .lindera-cache/ipadic]
     #[arg(long, env = "MADOGUCHI_DICT")]
     dict: Option<PathBuf>,
+    /// FAQ directory whose user dictionary (userdict.csv) is used, when it has one.
+    #[arg(long, env = "MADOGUCHI_FAQ", default_value = "faq")]
+    faq: PathBuf,
 }
 
 /// Runs one subcommand.
@@ -403,16 +407,18 @@ fn search_cmd(a: &SearchArgs) -> Result<ExitCode> {
 
 fn check_cmd(a: &CheckArgs) -> Result<ExitCode> {
     let corpus = crate::faq::load_dir(&a.faq)?;
-    let analyzer = Analyzer::load(&DictSource::default_source())?;
+    let analyzer =
+        Analyzer::load(&DictSource::default_source())?.with_faq_user_dictionary(&a.faq)?;
     let synonyms = Synonyms::load(&a.faq, None, &analyzer)?;
     let national = corpus.entries.iter().filter(|e| e.is_national()).count();
     println!(
-        "{}: OK, {} national entries, {} municipal entries in {} municipalities, {} synonym groups",
+        "{}: OK, {} national entries, {} municipal entries in {} municipalities, {} synonym groups, {} user dictionary words",
         a.faq.display(),
         national,
         corpus.entries.len() - national,
         corpus.municipalities().len(),
-        synonyms.len()
+        synonyms.len(),
+        analyzer.user_words()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -508,7 +514,7 @@ fn analyze_cmd(a: &AnalyzeArgs) -> Result<ExitCode> {
         .dict
         .clone()
         .map_or_else(DictSource::default_source, DictSource::Path);
-    let analyzer = Analyzer::load(&source)?;
+    let analyzer = Analyzer::load(&source)?.with_faq_user_dictionary(&a.faq)?;
     if a.lines {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for line in std::io::stdin().lines() {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use sha2::Digest;
 
 use crate::cli::DataArgs;
 use crate::eval::{self, data};
@@ -151,7 +152,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         config.decision = best;
         config.save(&a.data.config, &header)?;
         eprintln!(
-            "calibrated: answer_coverage {:.3}, answer_margin {:.2}, candidates_coverage {:.3}, evidence_coverage {:.2}, evidence_score {:.1} (mean utility {utility:.4}) -> {}",
+            "calibrated: answer_coverage {:.3}, answer_margin {:.2}, candidates_coverage {:.3}, evidence_coverage {:.2}, evidence_score {:.2} (mean utility {utility:.4}) -> {}",
             config.decision.answer_coverage,
             config.decision.answer_margin,
             config.decision.candidates_coverage,
@@ -196,6 +197,9 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         "schema_version": index::SCHEMA_VERSION,
         "search": config.search,
         "synonyms": synonym_sources,
+        "user_dictionary": std::fs::read(a.data.faq.join(crate::analysis::USER_DICT_FILE))
+            .ok()
+            .map(|b| crate::index::hex(&sha2::Sha256::digest(&b))),
         "decision": config.decision,
         "dictionary": {
             "source": a.data.dict_source().describe(),

@@ -67,9 +67,11 @@ impl OneOrMany {
 /// Loads and validates every FAQ file under `dir`, recursively, in path order.
 ///
 /// Files under `municipalities/<6-digit code>/` belong to that municipality unless an entry says
-/// otherwise; all other files are national. `.md` and `.txt` files (read-me notes) and the synonym
-/// dictionaries (`synonyms.csv`, see [`crate::synonyms`]) are skipped;
-/// any other unknown extension is a problem, so a mistyped file is never silently ignored.
+/// otherwise; all other files are national. `.md` and `.txt` files (read-me notes), the synonym
+/// dictionaries (`synonyms.csv`, see [`crate::synonyms`]) and the analyzer's user dictionary
+/// (`userdict.csv` at the top, see [`crate::analysis::USER_DICT_FILE`]) are skipped; a user
+/// dictionary anywhere else is a problem, and so is any other unknown extension, so a mistyped
+/// or misplaced file is never silently ignored.
 pub fn load_dir(dir: &Path) -> Result<Corpus> {
     let mut files = Vec::new();
     walk(dir, &mut files).map_err(|source| Error::Io {
@@ -81,6 +83,19 @@ pub fn load_dir(dir: &Path) -> Result<Corpus> {
     let mut entries = Vec::new();
     for file in &files {
         let rel = file.strip_prefix(dir).unwrap_or(file);
+        if file.file_name() == Some(std::ffi::OsStr::new(crate::analysis::USER_DICT_FILE)) {
+            if rel.components().count() > 1 {
+                problems.push(Problem {
+                    file: file.clone(),
+                    line: 0,
+                    message: format!(
+                        "a user dictionary applies to the whole index: move it to {}",
+                        dir.join(crate::analysis::USER_DICT_FILE).display()
+                    ),
+                });
+            }
+            continue;
+        }
         let scope = default_scope(rel);
         entries.extend(load_one(file, &scope, &mut problems));
     }

@@ -123,15 +123,16 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Loads synonyms and the index (`rebuild`: always build it anew from the FAQ files, so
-    /// that invalid files are an error; otherwise build only when missing or stale) and
-    /// derives what fallbacks need. Blocking.
+    /// Loads the user dictionary, synonyms and the index (`rebuild`: always build it anew from
+    /// the FAQ files, so that invalid files are an error; otherwise build only when missing or
+    /// stale) and derives what fallbacks need. Blocking.
     fn load(
         paths: &Paths,
-        analyzer: Analyzer,
+        analyzer: &Analyzer,
         search: crate::retrieve::SearchConfig,
         rebuild: bool,
     ) -> anyhow::Result<Engine> {
+        let analyzer = analyzer.with_faq_user_dictionary(&paths.faq)?;
         let synonyms = Synonyms::load(&paths.faq, paths.synonyms.as_deref(), &analyzer)?;
         let (idx, manifest) = if rebuild {
             index::build(&paths.faq, &paths.index, &analyzer)?;
@@ -206,7 +207,7 @@ impl AppState {
         let store = Store::connect(&config.server.database_url()).await?;
         let (a, p, search) = (analyzer.clone(), paths.clone(), config.search.clone());
         let engine =
-            tokio::task::spawn_blocking(move || Engine::load(&p, a, search, false)).await??;
+            tokio::task::spawn_blocking(move || Engine::load(&p, &a, search, false)).await??;
         let limiter = http::RateLimiter::new(
             config.server.rate_limit_per_minute,
             config.server.rate_limit_burst,
@@ -245,7 +246,7 @@ impl AppState {
             self.paths.clone(),
             self.config.search.clone(),
         );
-        let built = tokio::task::spawn_blocking(move || Engine::load(&p, a, search, true)).await;
+        let built = tokio::task::spawn_blocking(move || Engine::load(&p, &a, search, true)).await;
         let result = match built {
             Ok(Ok(engine)) => Ok(engine),
             Ok(Err(e)) => Err(ReloadError {

@@ -124,7 +124,47 @@ fn check_reports_counts() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out).trim(),
-        "faq: OK, 4 national entries, 3 municipal entries in 1 municipalities, 1 synonym groups"
+        "faq: OK, 4 national entries, 3 municipal entries in 1 municipalities, 1 synonym groups, 0 user dictionary words"
+    );
+}
+
+#[test]
+fn user_dictionary_changes_the_analysis_and_bad_lines_are_named() {
+    let dir = workdir();
+    let analyze = |dir: &std::path::Path| {
+        let out = madoguchi(dir, &["analyze", "マイナポータル"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert!(analyze(dir.path()).contains("terms: まいなぽーたる"));
+    // マイナ alone matches nothing while マイナカード is one unknown word.
+    assert_eq!(
+        search_json(dir.path(), &["マイナ"])["hits"],
+        serde_json::json!([])
+    );
+    std::fs::write(
+        dir.path().join("faq/userdict.csv"),
+        "# split the katakana compound\nマイナ,名詞,マイナ\nポータル,名詞,ポータル\nカード,名詞,カード\n",
+    )
+    .unwrap();
+    assert!(analyze(dir.path()).contains("terms: まいな ぽーたる"));
+    let out = madoguchi(dir.path(), &["check"]);
+    assert!(
+        stdout(&out).contains(", 3 user dictionary words"),
+        "{}",
+        stdout(&out)
+    );
+    // The index built before is stale now: search rebuilds it, and マイナカード is split.
+    let v = search_json(dir.path(), &["マイナ"]);
+    assert_eq!(v["hits"][0]["id"], "card-renew", "{v}");
+
+    std::fs::write(dir.path().join("faq/userdict.csv"), "マイナ,名詞\n").unwrap();
+    let out = madoguchi(dir.path(), &["check"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("userdict.csv:1: 2 fields"),
+        "{}",
+        stderr(&out)
     );
 }
 

@@ -246,3 +246,21 @@ fn municipal_layer_rules_are_enforced() {
         "{p:#?}"
     );
 }
+
+#[test]
+fn user_dictionary_is_skipped_at_the_top_and_refused_in_a_municipality() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("faq_small"), dir.path());
+    std::fs::write(dir.path().join("userdict.csv"), "マイナ,名詞,マイナ\n").unwrap();
+    let corpus = faq::load_dir(dir.path()).unwrap();
+    assert!(corpus.get("sodai-gomi", Some("999901")).is_some());
+    let misplaced = dir.path().join("municipalities/999901/userdict.csv");
+    std::fs::write(&misplaced, "マイナ,名詞,マイナ\n").unwrap();
+    let p = problems(dir.path());
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with(&misplaced.display().to_string())
+            && p[0].contains("applies to the whole index"),
+        "{p:?}"
+    );
+}

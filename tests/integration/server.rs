@@ -397,6 +397,31 @@ async fn reload_needs_the_token_and_keeps_the_old_index_on_bad_files() {
     assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     let (_, v) = get(&h, "/api/search?q=%E7%8A%AC%E3%81%AE%E7%99%BB%E9%8C%B2").await;
     assert_eq!(v["hits"][0]["faq_id"], "pet-dog", "{v}");
+
+    // A malformed user dictionary is refused with its line; the running index stays.
+    let q_myna = "/api/search?q=%E3%83%9E%E3%82%A4%E3%83%8A"; // マイナ
+    std::fs::write(h.faq().join("userdict.csv"), "マイナ,名詞\n").unwrap();
+    let (s, _, body) = send(&h, reload(Some("s3cret"))).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["problems"].to_string().contains("userdict.csv:1:"), "{v}");
+    let (_, v) = get(&h, "/api/search?q=%E7%8A%AC%E3%81%AE%E7%99%BB%E9%8C%B2").await;
+    assert_eq!(
+        v["hits"][0]["faq_id"], "pet-dog",
+        "old index still serves: {v}"
+    );
+    // A good one is applied by the reload: マイナカード now splits, so マイナ finds it.
+    let (_, v) = get(&h, q_myna).await;
+    assert_eq!(v["hits"], serde_json::json!([]), "{v}");
+    std::fs::write(
+        h.faq().join("userdict.csv"),
+        "マイナ,名詞,マイナ\nカード,名詞,カード\n",
+    )
+    .unwrap();
+    let (s, _, body) = send(&h, reload(Some("s3cret"))).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let (_, v) = get(&h, q_myna).await;
+    assert_eq!(v["hits"][0]["faq_id"], "card-renew", "{v}");
 }
 
 #[tokio::test]
