@@ -2,14 +2,15 @@
 //! candidate questions (もしかして), or an honest fallback to the office to contact.
 //!
 //! The decision reads the top hit's [`coverage`](crate::retrieve::Hit::coverage) (how much of the
-//! question the entry covers, comparable across questions), the score margin between the first
-//! and second hit (how clearly the first one wins), and the top hit's ranking score as a measure
-//! of absolute evidence. Coverage alone cannot tell a short out-of-scope question that shares its
-//! common words with an entry (生活保護の申請方法: 申請, 方法) from a long, chatty in-scope one whose
-//! many incidental words dilute the share (来月となりの県に引っ越します…児童手当…): the long one
-//! still matches much more of the entry. So a hit below `evidence_coverage` must also reach
-//! `evidence_score`. Scores depend on the corpus and the field weights, which is why every
-//! threshold is chosen by `madoguchi eval --calibrate` on a labelled dev set of the deployment.
+//! question the entry covers), the score margin between the first and second hit (how clearly
+//! the first one wins), and the top hit's [`evidence`](crate::retrieve::Hit::evidence) (its
+//! score in units of the most one rare word could add to that entry). Coverage alone cannot tell
+//! a short out-of-scope question that shares its common words with an entry (生活保護の申請方法:
+//! 申請, 方法) from a long, chatty in-scope one whose many incidental words dilute the share
+//! (来月となりの県に引っ越します…児童手当…): the long one still echoes much more of the entry.
+//! So a hit below `evidence_coverage` must also reach `evidence_score`. Coverage and evidence
+//! are comparable across questions and FAQ sizes; the thresholds are chosen by
+//! `madoguchi eval --calibrate` on a labelled dev set.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,11 +26,12 @@ pub struct DecisionConfig {
     pub answer_margin: f32,
     /// Minimum coverage of the top hit for candidates; below it, fallback.
     pub candidates_coverage: f32,
-    /// Below this coverage, the top hit must also have a ranking score of at least
+    /// Below this coverage, the top hit must also have an evidence of at least
     /// `evidence_score` to be offered at all; otherwise, fallback.
     pub evidence_coverage: f32,
-    /// The ranking score (BM25 × coverage factor) the top hit needs when its coverage is below
-    /// `evidence_coverage`; 0 turns the rule off.
+    /// The [`evidence`](crate::retrieve::Hit::evidence) (ranking score in units of the largest
+    /// IDF) the top hit needs when its coverage is below `evidence_coverage`; 0 turns the rule
+    /// off.
     pub evidence_score: f32,
     /// How many candidate questions to offer.
     pub max_candidates: usize,
@@ -41,11 +43,11 @@ impl Default for DecisionConfig {
             // Calibrated on the bundled dev set (scripts/bench-quality.sh shows the effect):
             // madoguchi eval --faq faq --queries tests/eval/queries.tsv \
             //   --qrels tests/eval/qrels.txt --calibrate
-            answer_coverage: 0.5,
-            answer_margin: 0.2,
-            candidates_coverage: 0.3,
-            evidence_coverage: 0.0,
-            evidence_score: 0.0,
+            answer_coverage: 0.3,
+            answer_margin: 0.24,
+            candidates_coverage: 0.0,
+            evidence_coverage: 0.6,
+            evidence_score: 0.49,
             max_candidates: 5,
         }
     }
@@ -81,8 +83,8 @@ pub struct Signals {
     pub coverage: f32,
     /// Relative score margin between the first two hits (1 when there is one hit).
     pub margin: f32,
-    /// Ranking score of the top hit (0 when there is none).
-    pub score: f32,
+    /// Evidence of the top hit (0 when there is none).
+    pub evidence: f32,
 }
 
 /// Reads the signals off ranked hits.
@@ -92,11 +94,11 @@ pub fn signals(hits: &[Hit]) -> Signals {
         [only] => Signals {
             coverage: only.coverage,
             margin: 1.0,
-            score: only.score,
+            evidence: only.evidence,
         },
         [first, second, ..] => Signals {
             coverage: first.coverage,
-            score: first.score,
+            evidence: first.evidence,
             margin: if first.score > 0.0 {
                 (first.score - second.score) / first.score
             } else {
@@ -108,7 +110,7 @@ pub fn signals(hits: &[Hit]) -> Signals {
 
 /// Decides from the signals.
 pub fn decide_signals(s: Signals, c: &DecisionConfig) -> Decision {
-    let weak = s.coverage < c.evidence_coverage && s.score < c.evidence_score;
+    let weak = s.coverage < c.evidence_coverage && s.evidence < c.evidence_score;
     if weak || s.coverage <= 0.0 {
         Decision::Fallback
     } else if s.coverage >= c.answer_coverage && s.margin >= c.answer_margin {
@@ -133,13 +135,19 @@ mod tests {
         Signals {
             coverage,
             margin,
-            score: 10.0,
+            evidence: 1.0,
         }
     }
 
     #[test]
     fn thresholds_split_three_ways() {
-        let c = DecisionConfig::default();
+        let c = DecisionConfig {
+            answer_coverage: 0.5,
+            answer_margin: 0.2,
+            candidates_coverage: 0.3,
+            evidence_score: 0.0,
+            ..DecisionConfig::default()
+        };
         assert_eq!(decide_signals(s(0.9, 0.5), &c), Decision::Answer);
         assert_eq!(
             decide_signals(s(0.9, 0.01), &c),
@@ -157,29 +165,29 @@ mod tests {
             answer_coverage: 0.4,
             candidates_coverage: 0.1,
             evidence_coverage: 0.6,
-            evidence_score: 16.0,
+            evidence_score: 0.5,
             ..DecisionConfig::default()
         };
-        let with = |coverage, margin, score| Signals {
+        let with = |coverage, margin, evidence| Signals {
             coverage,
             margin,
-            score,
+            evidence,
         };
         // Short question, common words only: little evidence, so fallback.
-        assert_eq!(decide_signals(with(0.55, 0.5, 9.0), &c), Decision::Fallback);
+        assert_eq!(decide_signals(with(0.55, 0.5, 0.2), &c), Decision::Fallback);
         // A long question matching much of the entry keeps its candidates.
         assert_eq!(
-            decide_signals(with(0.25, 0.1, 30.0), &c),
+            decide_signals(with(0.25, 0.1, 1.0), &c),
             Decision::Candidates
         );
-        // At or above evidence_coverage the score is not asked.
-        assert_eq!(decide_signals(with(0.6, 0.5, 1.0), &c), Decision::Answer);
+        // At or above evidence_coverage the evidence is not asked.
+        assert_eq!(decide_signals(with(0.6, 0.5, 0.01), &c), Decision::Answer);
         // evidence_score 0 turns the rule off.
         let off = DecisionConfig {
             evidence_score: 0.0,
             ..c
         };
-        assert_eq!(decide_signals(with(0.55, 0.5, 9.0), &off), Decision::Answer);
+        assert_eq!(decide_signals(with(0.55, 0.5, 0.2), &off), Decision::Answer);
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub struct SearchConfig {
     pub rerank_depth: usize,
     /// Weight of a word the synonym dictionary adds, relative to a word the resident typed.
     pub synonym_weight: f32,
+    /// Final score also × (1 + phrasing_weight × the best phrasing coverage): the share of the
+    /// question's meaning found in one single phrasing of the entry (its question or one
+    /// alternative phrasing), so an entry with one phrasing close to the resident's words rises
+    /// above one that only scatters them over its fields; 0 turns it off.
+    pub phrasing_weight: f32,
     /// Analysed terms dropped from questions before searching (request phrases such as 教える);
     /// a question made only of them keeps them.
     pub query_stop_terms: Vec<String>,
@@ -58,7 +63,8 @@ impl Default for SearchConfig {
             question_bigram: 0.0,
             coverage_exponent: 0.5,
             rerank_depth: 100,
-            synonym_weight: 0.2,
+            synonym_weight: 0.3,
+            phrasing_weight: 0.0,
             query_stop_terms: Vec::new(),
         }
     }
@@ -98,12 +104,23 @@ pub struct Hit {
     /// question's terms that occur anywhere in the entry, in `[0, 1]`. Unlike `score` it is
     /// comparable across questions, so the answer policy thresholds it.
     pub coverage: f32,
+    /// `score` in units of the most one term could add to this entry: the largest IDF this
+    /// index gives (a word found in one entry) times the summed weights of the fields the entry
+    /// has text in. Roughly how many rare words of the question the whole entry echoes. Unlike
+    /// `score` it does not grow with the size of the FAQ or with how many fields an entry
+    /// fills, so one threshold on it ([`crate::answer::DecisionConfig::evidence_score`]) can
+    /// serve a small FAQ without alternative phrasings and the national one alike.
+    pub evidence: f32,
 }
 
 /// An indexed entry with the terms it contains (for [`Hit::coverage`]).
 struct DocInfo {
     entry: Arc<Entry>,
     terms: HashSet<String>,
+    /// The terms of the question and of each alternative phrasing, one set each.
+    phrasings: Vec<HashSet<String>>,
+    /// Sum of the weights of the fields this entry has text in (for [`Hit::evidence`]).
+    field_weight: f32,
     /// Municipalities that override or hide this (national) entry.
     hidden_in: Vec<String>,
 }
@@ -176,13 +193,20 @@ impl Retriever {
                     .filter_map(|v| v.as_str().map(str::to_owned))
                     .collect();
                 let terms = entry_terms(&analyzer, &entry);
+                let phrasings = std::iter::once(&entry.question)
+                    .chain(&entry.alt_questions)
+                    .map(|p| analyzer.terms(p).into_iter().collect())
+                    .collect();
                 for t in &terms {
                     *df.entry(t.clone()).or_insert(0) += 1;
                 }
                 n_docs += 1;
+                let field_weight = field_weight(&config, &entry);
                 entries.push(DocInfo {
                     entry: Arc::new(entry),
                     terms,
+                    phrasings,
+                    field_weight,
                     hidden_in,
                 });
             }
@@ -316,16 +340,26 @@ impl Retriever {
             .into_iter()
             .map(|(bm25, addr)| {
                 let doc = &self.docs[addr.segment_ord as usize][addr.doc_id as usize];
-                let coverage = self.coverage(&weighted, total, doc, &expansion);
-                let score = if exponent > 0.0 {
+                let coverage = self.coverage(&weighted, total, &doc.terms, &expansion);
+                let mut score = if exponent > 0.0 {
                     bm25 * coverage.powf(exponent)
                 } else {
                     bm25
                 };
+                if self.config.phrasing_weight > 0.0 {
+                    let best = doc
+                        .phrasings
+                        .iter()
+                        .map(|p| self.coverage(&weighted, total, p, &expansion))
+                        .fold(0.0f32, f32::max);
+                    score *= 1.0 + self.config.phrasing_weight * best;
+                }
+                let unit = self.idf_max() * doc.field_weight;
                 Hit {
                     entry: doc.entry.clone(),
                     score,
                     coverage,
+                    evidence: if unit > 0.0 { score / unit } else { 0.0 },
                 }
             })
             .collect();
@@ -339,13 +373,19 @@ impl Retriever {
         Ok(hits)
     }
 
+    /// The IDF of a term found in one entry: the most any term can weigh in this index.
+    fn idf_max(&self) -> f32 {
+        let n = self.n_docs as f32;
+        (1.0 + (n - 1.0 + 0.5) / (1.0 + 0.5)).ln()
+    }
+
     fn idf(&self, term: &str) -> f32 {
         let n = self.n_docs as f32;
         let df = self.df.get(term).copied().unwrap_or(0) as f32;
         (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
     }
 
-    /// The IDF-weighted share of `query` terms found in `doc`. A term that occurs in no entry
+    /// The IDF-weighted share of `query` terms found in `terms` (an entry's, or one phrasing's). A term that occurs in no entry
     /// (天気, 株価) has the highest IDF, so questions about things the FAQ does not cover get a
     /// low coverage everywhere.
     /// A term also counts as found when the entry has a word the synonym dictionary puts in
@@ -354,7 +394,7 @@ impl Retriever {
         &self,
         query: &[(&str, f32)],
         total: f32,
-        doc: &DocInfo,
+        terms: &HashSet<String>,
         expansion: &Expansion,
     ) -> f32 {
         if total <= 0.0 {
@@ -363,11 +403,11 @@ impl Retriever {
         let found: f32 = query
             .iter()
             .filter(|(t, _)| {
-                doc.terms.contains(*t)
+                terms.contains(*t)
                     || expansion
                         .links
                         .get(*t)
-                        .is_some_and(|alts| alts.iter().any(|a| doc.terms.contains(a)))
+                        .is_some_and(|alts| alts.iter().any(|a| terms.contains(a)))
             })
             .map(|(_, idf)| idf)
             .sum();
@@ -471,6 +511,22 @@ impl Retriever {
     pub fn municipalities(&self) -> &BTreeSet<String> {
         &self.manifest.municipalities
     }
+}
+
+/// The sum of the weights of the text fields `e` has text in: what a term found in every one of
+/// them would be weighted by.
+fn field_weight(c: &SearchConfig, e: &Entry) -> f32 {
+    [
+        (c.question, !e.question.is_empty()),
+        (c.alt_questions, !e.alt_questions.is_empty()),
+        (c.answer, !e.answer.is_empty()),
+        (c.category, !e.category.is_empty()),
+        (c.tags, !e.tags.is_empty()),
+    ]
+    .iter()
+    .filter(|(_, has)| *has)
+    .map(|(w, _)| w.max(0.0))
+    .sum()
 }
 
 /// Every word term an entry contains, over all its text fields.
@@ -624,6 +680,41 @@ mod tests {
         let r = retriever(sample());
         assert!(r.search("", 5, None).unwrap().is_empty());
         assert!(r.search("の、は。", 5, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn phrasing_weight_prefers_one_phrasing_with_all_the_words() {
+        let mut scattered = entry("a", NATIONAL, "児童手当の申請", "口座の届出も必要です。");
+        scattered.alt_questions = vec!["口座の変更".into()];
+        let mut together = entry("b", NATIONAL, "児童手当について", "案内します。");
+        together.alt_questions = vec!["児童手当の口座を変えたい".into()];
+        let corpus = Corpus::new(vec![scattered, together]);
+        let (index, manifest) = index::build_in_ram(&corpus, &analyzer()).unwrap();
+        let config = SearchConfig {
+            phrasing_weight: 0.0,
+            ..SearchConfig::default()
+        };
+        let r = Retriever::new(index.clone(), manifest.clone(), analyzer(), config).unwrap();
+        let off = r.search("児童手当の口座", 2, None).unwrap();
+        let on = Retriever::new(
+            index,
+            manifest,
+            analyzer(),
+            SearchConfig {
+                phrasing_weight: 1.0,
+                ..SearchConfig::default()
+            },
+        )
+        .unwrap()
+        .search("児童手当の口座", 2, None)
+        .unwrap();
+        let ratio = |h: &[Hit]| {
+            let s = |id: &str| h.iter().find(|x| x.entry.id == id).unwrap().score;
+            s("b") / s("a")
+        };
+        // Both entries contain every word; only "b" has them in one phrasing, so it gains.
+        assert!(ratio(&on) > ratio(&off), "{on:?} vs {off:?}");
+        assert_eq!(on[0].entry.id, "b");
     }
 
     #[test]

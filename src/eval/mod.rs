@@ -499,10 +499,11 @@ pub fn utility(
 }
 
 /// Grid search of the thresholds maximising mean [`utility`]; ties keep the earlier (stricter)
-/// setting. The coverage and margin thresholds and the evidence pair are searched in turn, each
-/// grid with the other's best values, until neither moves (at most four rounds): the full
-/// product of both grids would take minutes. Evidence scores are tried at the observed top-hit
-/// scores' percentiles, since their scale depends on the corpus and the weights. Returns the
+/// setting. The answer thresholds (with candidates_coverage) and the fallback thresholds
+/// (evidence pair with candidates_coverage) are searched in turn, each grid with the other's
+/// best values, until neither moves (at most four rounds): the full
+/// product of both grids would take minutes. Evidence thresholds are tried at the observed
+/// top hits' evidence percentiles, since its scale depends on the weights and the FAQ text. Returns the
 /// best configuration and its utility. Settings that send more than `max_in_scope_fallback` of
 /// the in-scope queries to fallback are skipped (when even the base setting does, the best
 /// utility is taken regardless).
@@ -529,13 +530,13 @@ pub fn calibrate(
         let ok = turned_away as f64 / in_scope <= max_in_scope_fallback + 1e-9;
         (total / results.len().max(1) as f64, ok)
     };
-    let mut scores: Vec<f32> = results.iter().map(|r| r.signals.score).collect();
+    let mut scores: Vec<f32> = results.iter().map(|r| r.signals.evidence).collect();
     scores.sort_by(f32::total_cmp);
     let mut evidence_scores = vec![0.0f32];
     if let Some(last) = scores.len().checked_sub(1) {
         for p in (2..=60).step_by(2) {
-            // Rounded to 1/10 so that written scores read as 16.3.
-            let s = (scores[last * p / 100] * 10.0).round() / 10.0;
+            // Rounded to 1/100 so that written values read as 2.35.
+            let s = (scores[last * p / 100] * 100.0).round() / 100.0;
             if s > 0.0 && !evidence_scores.contains(&s) {
                 evidence_scores.push(s);
             }
@@ -569,15 +570,19 @@ pub fn calibrate(
                 }
             }
         }
+        // Both ways to fall back compete, so candidates_coverage is searched again with them.
         let fixed = best.0.clone();
         for evidence_coverage in steps(0.0, 1.0, 0.05) {
             for &evidence_score in &evidence_scores {
-                let c = DecisionConfig {
-                    evidence_coverage,
-                    evidence_score,
-                    ..fixed.clone()
-                };
-                consider(c, &mut best);
+                for candidates_coverage in steps(0.0, fixed.answer_coverage, 0.025) {
+                    let c = DecisionConfig {
+                        evidence_coverage,
+                        evidence_score,
+                        candidates_coverage,
+                        ..fixed.clone()
+                    };
+                    consider(c, &mut best);
+                }
             }
         }
         if best.0 == before {
@@ -700,4 +705,68 @@ pub fn score_run(
     let all: Vec<QueryMetrics> = per.values().copied().collect();
     let mean = QueryMetrics::mean(&all);
     (per, mean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(in_scope: bool, first: Option<usize>, coverage: f32, evidence: f32) -> QueryResult {
+        QueryResult {
+            qid: String::new(),
+            text: String::new(),
+            municipality: None,
+            relevant: if in_scope {
+                BTreeMap::from([("e".to_owned(), 1)])
+            } else {
+                BTreeMap::new()
+            },
+            ranked: Vec::new(),
+            first_relevant_rank: first,
+            signals: Signals {
+                coverage,
+                margin: 0.5,
+                evidence,
+            },
+            decision: Decision::Candidates,
+            decision_correct: false,
+            metrics: QueryMetrics::default(),
+            latency_us: 0.0,
+            generation: None,
+        }
+    }
+
+    #[test]
+    fn calibration_finds_the_evidence_rule_and_respects_the_fallback_limit() {
+        // Out-of-scope questions share half their words with some entry but little evidence;
+        // in-scope ones cover as little but score high, and one in-scope question is weak too.
+        let mut results = Vec::new();
+        for _ in 0..10 {
+            results.push(result(false, None, 0.5, 5.0));
+            results.push(result(true, Some(1), 0.5, 30.0));
+        }
+        results.push(result(true, Some(1), 0.5, 5.0));
+        let (c, u) = calibrate(&results, &DecisionConfig::default(), 1.0);
+        assert!(c.evidence_coverage > 0.5 && c.evidence_score > 5.0, "{c:?}");
+        assert!(c.evidence_score <= 30.0, "{c:?}");
+        let fallbacks = |c: &DecisionConfig| {
+            results
+                .iter()
+                .filter(|r| answer::decide_signals(r.signals, c) == Decision::Fallback)
+                .count()
+        };
+        assert_eq!(fallbacks(&c), 11, "{c:?} (utility {u})");
+        // Turning away even one in-scope question of eleven is over a 5 % limit, so the
+        // evidence rule cannot be used; with the limit at 10 % it can.
+        let (strict, _) = calibrate(&results, &DecisionConfig::default(), 0.05);
+        let in_scope_fallbacks = results
+            .iter()
+            .filter(|r| {
+                r.in_scope() && answer::decide_signals(r.signals, &strict) == Decision::Fallback
+            })
+            .count();
+        assert_eq!(in_scope_fallbacks, 0, "{strict:?}");
+        let (loose, _) = calibrate(&results, &DecisionConfig::default(), 0.1);
+        assert_eq!(fallbacks(&loose), 11, "{loose:?}");
+    }
 }
