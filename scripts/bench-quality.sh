@@ -33,10 +33,11 @@ cfg() { # cfg NAME <<< TOML
   cat > "$OUT/cfg/$1.toml"
 }
 cfg 0-start <<'EOF'
-# The first configuration (analyzer v1 behaviour, first field weights).
+# The first configuration (analyzer v1 behaviour, first field weights, first decision rule).
 [analysis]
 fold_kana = false
 drop_okurigana = false
+user_dictionary = false
 [search]
 question = 2.0
 alt_questions = 1.5
@@ -46,35 +47,93 @@ tags = 0.8
 question_bigram = 0.3
 coverage_exponent = 0.0
 synonym_weight = 0.0
+[decision]
+answer_coverage = 0.5
+answer_margin = 0.2
+candidates_coverage = 0.3
+evidence_score = 0.0
 EOF
 cfg 1-fields <<'EOF'
 [analysis]
 fold_kana = false
 drop_okurigana = false
+user_dictionary = false
 [search]
 question = 1.0
 answer = 1.0
 question_bigram = 0.0
 coverage_exponent = 0.0
 synonym_weight = 0.0
+[decision]
+answer_coverage = 0.5
+answer_margin = 0.2
+candidates_coverage = 0.3
+evidence_score = 0.0
 EOF
 cfg 2-kana <<'EOF'
 [analysis]
 drop_okurigana = false
+user_dictionary = false
 [search]
 coverage_exponent = 0.0
 synonym_weight = 0.0
+[decision]
+answer_coverage = 0.5
+answer_margin = 0.2
+candidates_coverage = 0.3
+evidence_score = 0.0
 EOF
 cfg 3-okurigana <<'EOF'
+[analysis]
+user_dictionary = false
 [search]
 coverage_exponent = 0.0
 synonym_weight = 0.0
+[decision]
+answer_coverage = 0.5
+answer_margin = 0.2
+candidates_coverage = 0.3
+evidence_score = 0.0
 EOF
 cfg 4-coverage <<'EOF'
+[analysis]
+user_dictionary = false
 [search]
 synonym_weight = 0.0
+[decision]
+answer_coverage = 0.5
+answer_margin = 0.2
+candidates_coverage = 0.3
+evidence_score = 0.0
 EOF
 cfg 5-synonyms <<'EOF'
+[analysis]
+user_dictionary = false
+[search]
+synonym_weight = 0.2
+[decision]
+answer_coverage = 0.5
+answer_margin = 0.2
+candidates_coverage = 0.3
+evidence_score = 0.0
+EOF
+cfg 6-synonyms-03 <<'EOF'
+[analysis]
+user_dictionary = false
+[decision]
+answer_coverage = 0.5
+answer_margin = 0.2
+candidates_coverage = 0.3
+evidence_score = 0.0
+EOF
+cfg 7-userdict <<'EOF'
+[decision]
+answer_coverage = 0.5
+answer_margin = 0.2
+candidates_coverage = 0.3
+evidence_score = 0.0
+EOF
+cfg 8-evidence <<'EOF'
 # The shipped defaults.
 EOF
 cfg x-bigram <<'EOF'
@@ -93,13 +152,40 @@ cfg x-coverage-1 <<'EOF'
 [search]
 coverage_exponent = 1.0
 EOF
+cfg x-phrasing <<'EOF'
+[search]
+phrasing_weight = 0.5
+EOF
 
-ROWS=(0-start 1-fields 2-kana 3-okurigana 4-coverage 5-synonyms x-bigram x-request-stop x-answer-half x-coverage-1)
+# The user dictionary the issue suggested first: administrative compounds as single words (so
+# 児童手当 no longer matches 手当). Measured on a copy of faq/ whose userdict.csv lists them.
+rm -rf "$OUT/faq-compounds"
+cp -r faq "$OUT/faq-compounds"
+{
+  echo "# Administrative compounds as single words (bench-quality.sh row x-userdict-compounds)."
+  for w in マイナ保険証 マイナポータル マイナンバーカード マイナカード マイナンバー 罹災証明書 り災証明書 \
+    罹災証明 被災証明書 住民票 印鑑登録証明書 印鑑証明書 印鑑証明 印鑑登録 戸籍謄本 戸籍抄本 児童手当 \
+    児童扶養手当 国民健康保険 国民年金 後期高齢者医療 介護保険 電子証明書 住民基本台帳 転出届 転入届 \
+    転居届 出生届 婚姻届 死亡届 ふるさと納税 森林環境税 固定資産税 軽自動車税 住民税 市県民税 高額療養費 \
+    母子健康手帳 母子手帳 コンビニ交付 定額減税 ワンストップ特例 粗大ごみ 暗証番号 健康保険証 資格確認書 \
+    被保険者証 個人番号 口座振替 納税通知書 督促状 確定申告 期日前投票 保育所 保育園 認定こども園 \
+    放課後児童クラブ 子ども医療費 医療費助成 予防接種 特定健診 障害者手帳 療育手帳 生活保護 行政相談 \
+    地方公共団体情報システム機構 委任状 本人確認書類 交付通知書 電子申請; do
+    echo "$w,名詞,$w"
+  done
+} > "$OUT/faq-compounds/userdict.csv"
+cfg x-userdict-compounds <<'EOF'
+# Run with --faq target/bench-quality/faq-compounds (see run_set below).
+EOF
+
+ROWS=(0-start 1-fields 2-kana 3-okurigana 4-coverage 5-synonyms 6-synonyms-03 7-userdict 8-evidence x-bigram x-request-stop x-answer-half x-coverage-1 x-phrasing x-userdict-compounds)
 
 run_set() { # run_set SET ARGS...
   local set="$1"; shift
   for row in "${ROWS[@]}"; do
-    "$BIN" eval "$@" --config "$OUT/cfg/$row.toml" --tag "madoguchi-$row" \
+    local faq=faq
+    [[ $row == x-userdict-compounds ]] && faq="$OUT/faq-compounds"
+    "$BIN" eval "$@" --faq "$faq" --config "$OUT/cfg/$row.toml" --tag "madoguchi-$row" \
       --run "$OUT/runs/$set.$row.trec" --metrics "$OUT/metrics/$set.$row.json" >/dev/null 2>&1
   done
 }
@@ -109,7 +195,7 @@ if [[ -f "$LGF/corpus.jsonl" ]]; then
   HAVE_LGF=1
   run_set lgf --corpus "$LGF/corpus.jsonl" --queries "$LGF/queries_dev.tsv" --qrels "$LGF/qrels_dev.txt"
 fi
-run_set dev --faq faq --queries tests/eval/queries.tsv --qrels tests/eval/qrels.txt
+run_set dev --queries tests/eval/queries.tsv --qrels tests/eval/qrels.txt
 
 # National-only subset of the bundled dev set (peers know nothing of municipality layers).
 awk -F'\t' 'NF == 2' tests/eval/queries.tsv > "$OUT/dev-national.queries.tsv"
@@ -117,7 +203,7 @@ awk 'NR == FNR { keep[$1] = 1; next } keep[$1]' "$OUT/dev-national.queries.tsv" 
   > "$OUT/dev-national.qrels.txt"
 "$BIN" export --faq faq > "$OUT/dev-national.corpus.jsonl"
 "$BIN" eval --faq faq --queries "$OUT/dev-national.queries.tsv" --qrels "$OUT/dev-national.qrels.txt" \
-  --config "$OUT/cfg/5-synonyms.toml" --tag madoguchi --run "$OUT/runs/devn.madoguchi.trec" \
+  --config "$OUT/cfg/8-evidence.toml" --tag madoguchi --run "$OUT/runs/devn.madoguchi.trec" \
   --metrics "$OUT/metrics/devn.madoguchi.json" >/dev/null 2>&1
 
 # --- peers -------------------------------------------------------------------------------
@@ -164,11 +250,16 @@ LABELS = {
     "2-kana": "+ katakana → hiragana (ゴミ = ごみ)",
     "3-okurigana": "+ okurigana dropped in kanji compounds (手続き = 手続)",
     "4-coverage": "+ coverage factor: BM25 × coverage^0.5",
-    "5-synonyms": "+ synonym dictionary, weight 0.2 (**shipped defaults**)",
+    "5-synonyms": "+ synonym dictionary (faq/synonyms.csv), weight 0.2",
+    "6-synonyms-03": "+ synonym weight 0.3",
+    "7-userdict": "+ user dictionary (faq/userdict.csv: マイナ, ポータル, カード … split katakana compounds)",
+    "8-evidence": "+ evidence rule, thresholds recalibrated (**shipped defaults**)",
     "x-bigram": "defaults + character bigrams 0.3 (not kept)",
     "x-request-stop": "defaults + request phrases as stop terms (not kept)",
     "x-answer-half": "defaults with answer weight 0.5 (not kept)",
     "x-coverage-1": "defaults with coverage^1.0 (not kept)",
+    "x-phrasing": "defaults + best-phrasing factor 0.5 (not kept)",
+    "x-userdict-compounds": "defaults, but a user dictionary of whole compounds (児童手当, 住民票 …) (not kept)",
 }
 
 def table(set_, with_decisions):
@@ -203,8 +294,8 @@ def peers_table(set_, qrels, ours):
         lines.append(f'| {name} | {x["Hit@1"]:.3f} | {x["Hit@5"]:.3f} | {x["MRR@10"]:.3f} | {x["nDCG@10"]:.3f} | {p50} | {p99} |')
     return "\n".join(lines) + "\n"
 
-fp = m(f"{out}/metrics/dev.5-synonyms.json")["fingerprint"]
-have_lgf = os.path.exists(f"{out}/metrics/lgf.5-synonyms.json")
+fp = m(f"{out}/metrics/dev.8-evidence.json")["fingerprint"]
+have_lgf = os.path.exists(f"{out}/metrics/lgf.8-evidence.json")
 s = []
 s.append("# Benchmarks: retrieval quality and speed\n")
 s.append("Generated by `scripts/bench-quality.sh` (do not edit by hand; rerun it). "
@@ -222,7 +313,7 @@ if have_lgf:
     s.append(table("lgf", False))
     s.append("\n### Beside the peers\n")
     s.append(peer_note + "\n")
-    s.append(peers_table("lgf", f"{lgf}/qrels_dev.txt", f"{out}/metrics/lgf.5-synonyms.json"))
+    s.append(peers_table("lgf", f"{lgf}/qrels_dev.txt", f"{out}/metrics/lgf.8-evidence.json"))
 else:
     s.append("## localgovFAQ dev\n\n_Not run: `../shared/eval/localgovfaq` is missing._\n")
 s.append("\n## Bundled dev set (`tests/eval/`, 375 queries over `faq/`, 62 out of scope)\n")
