@@ -22,8 +22,9 @@ pub struct EvalArgs {
     /// Judgements: TREC `qid 0 docid rel`, or BEIR `qrels/*.tsv`.
     #[arg(long)]
     qrels: PathBuf,
-    /// Evaluate a JSONL corpus (`{"id","question","answer"}` lines) instead of the FAQ directory.
-    #[arg(long, conflicts_with = "faq")]
+    /// Evaluate a JSONL corpus (`{"id","question","answer"}` lines) instead of the FAQ directory's
+    /// entries; the FAQ directory still supplies synonyms.csv and userdict.csv.
+    #[arg(long)]
     corpus: Option<PathBuf>,
     /// Municipality for queries that do not name one.
     #[arg(long)]
