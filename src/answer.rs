@@ -33,6 +33,10 @@ pub struct DecisionConfig {
     /// IDF) the top hit needs when its coverage is below `evidence_coverage`; 0 turns the rule
     /// off.
     pub evidence_score: f32,
+    /// The largest share of the question in words no entry contains
+    /// ([`unknown`](crate::retrieve::Hit::unknown)) that still allows a direct answer: a
+    /// question about something the FAQ never mentions gets candidates at most.
+    pub answer_unknown: f32,
     /// How many candidate questions to offer.
     pub max_candidates: usize,
 }
@@ -48,6 +52,12 @@ impl Default for DecisionConfig {
             candidates_coverage: 0.0,
             evidence_coverage: 0.6,
             evidence_score: 0.49,
+            // Calibration picks 0.5 here (20 more direct answers); 0.3 is stricter by choice:
+            // on the dev set it has the better decision accuracy (0.904 against 0.901) and
+            // fewer wrong direct answers (1.9 % against 2.1 % of queries), and it keeps a
+            // question about something the FAQ never mentions (宇宙旅行の補助金) from a direct
+            // answer.
+            answer_unknown: 0.3,
             max_candidates: 5,
         }
     }
@@ -85,6 +95,8 @@ pub struct Signals {
     pub margin: f32,
     /// Evidence of the top hit (0 when there is none).
     pub evidence: f32,
+    /// Share of the question in words no entry contains.
+    pub unknown: f32,
 }
 
 /// Reads the signals off ranked hits.
@@ -95,10 +107,12 @@ pub fn signals(hits: &[Hit]) -> Signals {
             coverage: only.coverage,
             margin: 1.0,
             evidence: only.evidence,
+            unknown: only.unknown,
         },
         [first, second, ..] => Signals {
             coverage: first.coverage,
             evidence: first.evidence,
+            unknown: first.unknown,
             margin: if first.score > 0.0 {
                 (first.score - second.score) / first.score
             } else {
@@ -113,7 +127,11 @@ pub fn decide_signals(s: Signals, c: &DecisionConfig) -> Decision {
     let weak = s.coverage < c.evidence_coverage && s.evidence < c.evidence_score;
     if weak || s.coverage <= 0.0 {
         Decision::Fallback
-    } else if s.coverage >= c.answer_coverage && s.margin >= c.answer_margin {
+    } else if s.coverage >= c.answer_coverage
+        && s.margin >= c.answer_margin
+        && s.evidence >= c.evidence_score
+        && s.unknown <= c.answer_unknown
+    {
         Decision::Answer
     } else if s.coverage >= c.candidates_coverage {
         Decision::Candidates
@@ -136,6 +154,7 @@ mod tests {
             coverage,
             margin,
             evidence: 1.0,
+            unknown: 0.0,
         }
     }
 
@@ -172,6 +191,7 @@ mod tests {
             coverage,
             margin,
             evidence,
+            unknown: 0.0,
         };
         // Short question, common words only: little evidence, so fallback.
         assert_eq!(decide_signals(with(0.55, 0.5, 0.2), &c), Decision::Fallback);
@@ -180,8 +200,19 @@ mod tests {
             decide_signals(with(0.25, 0.1, 1.0), &c),
             Decision::Candidates
         );
-        // At or above evidence_coverage the evidence is not asked.
-        assert_eq!(decide_signals(with(0.6, 0.5, 0.01), &c), Decision::Answer);
+        // At or above evidence_coverage, little evidence means candidates, not fallback: a
+        // one-word question (ごみ) fully found in an entry that only mentions it in passing.
+        assert_eq!(
+            decide_signals(with(0.6, 0.5, 0.01), &c),
+            Decision::Candidates
+        );
+        assert_eq!(decide_signals(with(0.6, 0.5, 0.6), &c), Decision::Answer);
+        // A question partly about something no entry mentions is not answered directly.
+        let unknown = Signals {
+            unknown: 0.4,
+            ..with(0.6, 0.5, 0.6)
+        };
+        assert_eq!(decide_signals(unknown, &c), Decision::Candidates);
         // evidence_score 0 turns the rule off.
         let off = DecisionConfig {
             evidence_score: 0.0,

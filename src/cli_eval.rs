@@ -153,9 +153,10 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         config.decision = best;
         config.save(&a.data.config, &header)?;
         eprintln!(
-            "calibrated: answer_coverage {:.3}, answer_margin {:.2}, candidates_coverage {:.3}, evidence_coverage {:.2}, evidence_score {:.2} (mean utility {utility:.4}) -> {}",
+            "calibrated: answer_coverage {:.3}, answer_margin {:.2}, answer_unknown {:.1}, candidates_coverage {:.3}, evidence_coverage {:.2}, evidence_score {:.2} (mean utility {utility:.4}) -> {}",
             config.decision.answer_coverage,
             config.decision.answer_margin,
+            config.decision.answer_unknown,
             config.decision.candidates_coverage,
             config.decision.evidence_coverage,
             config.decision.evidence_score,

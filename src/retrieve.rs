@@ -111,6 +111,10 @@ pub struct Hit {
     /// fills, so one threshold on it ([`crate::answer::DecisionConfig::evidence_score`]) can
     /// serve a small FAQ without alternative phrasings and the national one alike.
     pub evidence: f32,
+    /// Share of the question's meaning (IDF-weighted, like `coverage`) in words that no entry
+    /// of the index contains, not even through a synonym: 宇宙 in 宇宙旅行の補助金 (numbers
+    /// excepted). The same for every hit of one question.
+    pub unknown: f32,
 }
 
 /// An indexed entry with the terms it contains (for [`Hit::coverage`]).
@@ -320,6 +324,7 @@ impl Retriever {
         let distinct: BTreeSet<&str> = words.iter().map(String::as_str).collect();
         let weighted: Vec<(&str, f32)> = distinct.iter().map(|t| (*t, self.idf(t))).collect();
         let total: f32 = weighted.iter().map(|(_, w)| w).sum();
+        let unknown = self.unknown_share(&weighted, total, &expansion);
         let searcher = self.reader.searcher();
         // Fetch a margin beyond the re-ranking pool; if the score at the pool's end is still
         // tied at the margin's end, widen until the tie group is complete, so the id tie-break
@@ -360,6 +365,7 @@ impl Retriever {
                     score,
                     coverage,
                     evidence: if unit > 0.0 { score / unit } else { 0.0 },
+                    unknown,
                 }
             })
             .collect();
@@ -371,6 +377,31 @@ impl Retriever {
         });
         hits.truncate(k);
         Ok(hits)
+    }
+
+    /// The IDF-weighted share of `query` terms that no entry contains, directly or through a
+    /// synonym; numbers do not count as missing.
+    fn unknown_share(&self, query: &[(&str, f32)], total: f32, expansion: &Expansion) -> f32 {
+        if total <= 0.0 {
+            return 0.0;
+        }
+        let known = |t: &str| self.df.get(t).is_some_and(|&n| n > 0);
+        // Numbers (amounts, dates, a phone number the resident typed) are not a topic.
+        let number = |t: &str| t.chars().all(|c| c.is_ascii_digit());
+        let missing: f32 = query
+            .iter()
+            .filter(|(t, _)| {
+                !known(t)
+                    && !number(t)
+                    && !expansion
+                        .links
+                        .get(*t)
+                        .is_some_and(|alts| alts.iter().any(|a| known(a)))
+            })
+            .map(|(_, idf)| idf)
+            .sum();
+        // abs: a sum of nothing is -0.0.
+        (missing / total).abs()
     }
 
     /// The IDF of a term found in one entry: the most any term can weigh in this index.

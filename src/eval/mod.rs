@@ -559,14 +559,17 @@ pub fn calibrate(
         let fixed = best.0.clone();
         for answer_coverage in steps(0.3, 1.0, 0.025) {
             for answer_margin in steps(0.0, 0.4, 0.02) {
-                for candidates_coverage in steps(0.0, answer_coverage, 0.025) {
-                    let c = DecisionConfig {
-                        answer_coverage,
-                        answer_margin,
-                        candidates_coverage,
-                        ..fixed.clone()
-                    };
-                    consider(c, &mut best);
+                for answer_unknown in [0.0, 0.1, 0.2, 0.3, 0.5, 1.0] {
+                    for candidates_coverage in steps(0.0, answer_coverage, 0.025) {
+                        let c = DecisionConfig {
+                            answer_coverage,
+                            answer_margin,
+                            answer_unknown,
+                            candidates_coverage,
+                            ..fixed.clone()
+                        };
+                        consider(c, &mut best);
+                    }
                 }
             }
         }
@@ -727,6 +730,7 @@ mod tests {
                 coverage,
                 margin: 0.5,
                 evidence,
+                unknown: 0.0,
             },
             decision: Decision::Candidates,
             decision_correct: false,

@@ -29,8 +29,8 @@ const FIXTURES = path.join(HERE, 'fixtures');
 const MUNI = '999001';
 const TITLE = 'よくある質問チャット';
 const LABEL = 'ご質問を入力してください';
-const Q_PIN = 'マイナンバーカードの暗証番号を忘れました';
-const A_PIN = 'マイナンバーカードの暗証番号を忘れてしまいました。';
+const Q_PIN = 'マイナンバーカードの暗証番号を変更したい';
+const A_PIN = '今の暗証番号が分かっている場合、自分で別の番号に変更できますか。';
 const Q_GOMI = 'ごみの収集日はいつですか';
 const A_GOMI = 'ごみの収集日はいつですか。';
 
@@ -171,10 +171,10 @@ scenario('1 demo page: ask a question, see the answer and its source (streaming 
   await ask(page, dialog, Q_PIN);
   const msg = answerMsg(dialog, A_PIN);
   await msg.waitFor();
-  const entry = await api(srv.base, `/api/faq/mynumber-pin-002?municipality=${MUNI}`);
+  const entry = await api(srv.base, `/api/faq/mynumber-pin-006?municipality=${MUNI}`);
   await contains(msg, entry.answer.split('\n')[0], 'answer text');
   eq(await msg.locator('p').count() >= 2, true, 'answer split into paragraphs');
-  const src = msg.getByRole('link', { name: /kojinbango-card\.go\.jp/ });
+  const src = msg.getByRole('link', { name: /j-lis\.go\.jp/ });
   eq(await src.getAttribute('href'), entry.source_url, '出典 href');
   eq(await src.getAttribute('target'), '_blank', '出典 target');
   eq(await src.getAttribute('rel'), 'noopener noreferrer', '出典 rel');
@@ -577,7 +577,7 @@ scenario('9 axe-core: no serious or critical violations (opening screen, answers
   await run('opening screen');
   await dialog.locator('button.c').first().click();
   await dialog.getByText('さらに詳しい分類').waitFor();
-  await ask(page, dialog, '宇宙旅行の補助金');
+  await ask(page, dialog, '宇宙旅行の予約はできますか');
   await dialog.getByText('お答えできるFAQが見つかりませんでした', { exact: false }).waitFor();
   await ask(page, dialog, 'ごみ');
   await dialog.getByRole('heading', { name: 'もしかして…' }).waitFor();
@@ -645,7 +645,7 @@ scenario('11 streaming: delta events appear as they arrive, then the final resul
     await contains(msg, PIECES.join(''), 'generated text');
     assert(!(await textOf(msg)).includes('[FAQ:'), 'citations are not shown raw');
     eq(await msg.locator('sup').allInnerTexts(), ['[1]'], 'citation marker');
-    await msg.getByRole('link', { name: /kojinbango-card\.go\.jp/ }).first().waitFor();
+    await msg.getByRole('link', { name: /j-lis\.go\.jp/ }).first().waitFor();
     await msg.getByRole('button', { name: '役に立った' }).waitFor();
     eq(llm.requests.length >= 1 && llm.requests[0].stream, true, 'the server streamed from the LLM');
   } finally {

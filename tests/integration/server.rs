@@ -612,9 +612,11 @@ async fn llm_harness(mode: Mode) -> (Harness, Fake) {
         c.llm.timeout_ms = 500;
         c.llm.breaker_failures = 2;
         c.llm.breaker_cooldown_secs = 60;
-        // The phone number in RENEW has no match in the FAQ and lowers coverage; these tests
-        // are about what happens after an answer decision, so accept a lower coverage.
+        // These tests are about what happens after an answer decision: the phone number in
+        // RENEW lowers coverage, and the injection text's words are in no entry, so accept a
+        // lower coverage and unknown words.
         c.decision.answer_coverage = 0.3;
+        c.decision.answer_unknown = 1.0;
     })
     .await;
     (h, fake)
