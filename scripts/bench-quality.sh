@@ -32,7 +32,15 @@ BIN="$ROOT/target/release/madoguchi"
 cfg() { # cfg NAME <<< TOML
   cat > "$OUT/cfg/$1.toml"
 }
-cfg 0-start <<'EOF'
+# Rows before the evidence rule use the decision thresholds calibrated before it.
+cfg_before_evidence() { # cfg_before_evidence NAME <<< TOML
+  {
+    cat
+    printf '%s\n' '[decision]' 'answer_coverage = 0.5' 'answer_margin = 0.2' \
+      'candidates_coverage = 0.3' 'evidence_score = 0.0' 'answer_unknown = 1.0'
+  } > "$OUT/cfg/$1.toml"
+}
+cfg_before_evidence 0-start <<'EOF'
 # The first configuration (analyzer v1 behaviour, first field weights, first decision rule).
 [analysis]
 fold_kana = false
@@ -47,14 +55,8 @@ tags = 0.8
 question_bigram = 0.3
 coverage_exponent = 0.0
 synonym_weight = 0.0
-[decision]
-answer_coverage = 0.5
-answer_margin = 0.2
-candidates_coverage = 0.3
-evidence_score = 0.0
-answer_unknown = 1.0
 EOF
-cfg 1-fields <<'EOF'
+cfg_before_evidence 1-fields <<'EOF'
 [analysis]
 fold_kana = false
 drop_okurigana = false
@@ -65,81 +67,39 @@ answer = 1.0
 question_bigram = 0.0
 coverage_exponent = 0.0
 synonym_weight = 0.0
-[decision]
-answer_coverage = 0.5
-answer_margin = 0.2
-candidates_coverage = 0.3
-evidence_score = 0.0
-answer_unknown = 1.0
 EOF
-cfg 2-kana <<'EOF'
+cfg_before_evidence 2-kana <<'EOF'
 [analysis]
 drop_okurigana = false
 user_dictionary = false
 [search]
 coverage_exponent = 0.0
 synonym_weight = 0.0
-[decision]
-answer_coverage = 0.5
-answer_margin = 0.2
-candidates_coverage = 0.3
-evidence_score = 0.0
-answer_unknown = 1.0
 EOF
-cfg 3-okurigana <<'EOF'
+cfg_before_evidence 3-okurigana <<'EOF'
 [analysis]
 user_dictionary = false
 [search]
 coverage_exponent = 0.0
 synonym_weight = 0.0
-[decision]
-answer_coverage = 0.5
-answer_margin = 0.2
-candidates_coverage = 0.3
-evidence_score = 0.0
-answer_unknown = 1.0
 EOF
-cfg 4-coverage <<'EOF'
+cfg_before_evidence 4-coverage <<'EOF'
 [analysis]
 user_dictionary = false
 [search]
 synonym_weight = 0.0
-[decision]
-answer_coverage = 0.5
-answer_margin = 0.2
-candidates_coverage = 0.3
-evidence_score = 0.0
-answer_unknown = 1.0
 EOF
-cfg 5-synonyms <<'EOF'
+cfg_before_evidence 5-synonyms <<'EOF'
 [analysis]
 user_dictionary = false
 [search]
 synonym_weight = 0.2
-[decision]
-answer_coverage = 0.5
-answer_margin = 0.2
-candidates_coverage = 0.3
-evidence_score = 0.0
-answer_unknown = 1.0
 EOF
-cfg 6-synonyms-03 <<'EOF'
+cfg_before_evidence 6-synonyms-03 <<'EOF'
 [analysis]
 user_dictionary = false
-[decision]
-answer_coverage = 0.5
-answer_margin = 0.2
-candidates_coverage = 0.3
-evidence_score = 0.0
-answer_unknown = 1.0
 EOF
-cfg 7-userdict <<'EOF'
-[decision]
-answer_coverage = 0.5
-answer_margin = 0.2
-candidates_coverage = 0.3
-evidence_score = 0.0
-answer_unknown = 1.0
+cfg_before_evidence 7-userdict <<'EOF'
 EOF
 cfg 8-evidence <<'EOF'
 [decision]
