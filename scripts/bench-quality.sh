@@ -177,11 +177,17 @@ awk 'NR == FNR { keep[$1] = 1; next } keep[$1]' "$OUT/dev-national.queries.tsv" 
 "$BIN" eval --faq faq --queries "$OUT/dev-national.queries.tsv" --qrels "$OUT/dev-national.qrels.txt" \
   --config "$OUT/cfg/9-unknown.toml" --tag madoguchi --run "$OUT/runs/devn.madoguchi.trec" \
   --metrics "$OUT/metrics/devn.madoguchi.json" >/dev/null 2>&1
-# The same national queries over the same entries reduced to question + answer (`--corpus` reads
-# only those fields), as a municipality's own FAQ without alternative phrasings would be: the
-# decision thresholds were calibrated on the full entries and must not fall apart here.
+# The same national queries over the same entries reduced to question + answer, as a
+# municipality's own FAQ without alternative phrasings would be: the decision thresholds were
+# calibrated on the full entries and must not fall apart here.
+python3 -c '
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    print(json.dumps({k: e[k] for k in ("id", "question", "answer")}, ensure_ascii=False))
+' < "$OUT/dev-national.corpus.jsonl" > "$OUT/dev-national.qa.jsonl"
 for row in 7-userdict 9-unknown; do
-  "$BIN" eval --corpus "$OUT/dev-national.corpus.jsonl" --queries "$OUT/dev-national.queries.tsv" \
+  "$BIN" eval --corpus "$OUT/dev-national.qa.jsonl" --queries "$OUT/dev-national.queries.tsv" \
     --qrels "$OUT/dev-national.qrels.txt" --config "$OUT/cfg/$row.toml" --tag "madoguchi-$row" \
     --metrics "$OUT/metrics/qa.$row.json" >/dev/null 2>&1
 done
