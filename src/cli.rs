@@ -71,12 +71,19 @@ impl DataArgs {
             .map_or_else(DictSource::default_source, DictSource::Path)
     }
 
-    /// Loads the analyzer, with the FAQ directory's user dictionary when it has one.
-    pub fn analyzer(&self) -> Result<Analyzer> {
+    /// Loads the analyzer: the system dictionary with the configured switches, without the FAQ
+    /// directory's user dictionary (the server adds it on every load and reload).
+    pub fn system_analyzer(&self) -> Result<Analyzer> {
         let options = self.config()?.analysis;
         Ok(Analyzer::load(&self.dict_source())
             .context("loading the Japanese analyzer")?
-            .with_options(options)
+            .with_options(options))
+    }
+
+    /// Loads the analyzer, with the FAQ directory's user dictionary when it has one.
+    pub fn analyzer(&self) -> Result<Analyzer> {
+        Ok(self
+            .system_analyzer()?
             .with_faq_user_dictionary(&self.faq)?)
     }
 
@@ -456,7 +463,7 @@ fn serve_cmd(a: ServeArgs) -> Result<ExitCode> {
     if let Some(m) = a.llm_model {
         config.llm.model = m;
     }
-    let analyzer = a.data.analyzer()?;
+    let analyzer = a.data.system_analyzer()?;
     let paths = crate::server::Paths {
         faq: a.data.faq.clone(),
         index: a.data.index.clone(),

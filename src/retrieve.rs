@@ -196,11 +196,7 @@ impl Retriever {
                     .get_all(fields.hidden_in)
                     .filter_map(|v| v.as_str().map(str::to_owned))
                     .collect();
-                let terms = entry_terms(&analyzer, &entry);
-                let phrasings = std::iter::once(&entry.question)
-                    .chain(&entry.alt_questions)
-                    .map(|p| analyzer.terms(p).into_iter().collect())
-                    .collect();
+                let (terms, phrasings) = entry_terms(&analyzer, &entry);
                 for t in &terms {
                     *df.entry(t.clone()).or_insert(0) += 1;
                 }
@@ -341,6 +337,7 @@ impl Retriever {
             limit *= 4;
         };
         let exponent = self.config.coverage_exponent;
+        let idf_max = self.idf_max();
         let mut hits: Vec<Hit> = top
             .into_iter()
             .map(|(bm25, addr)| {
@@ -359,7 +356,7 @@ impl Retriever {
                         .fold(0.0f32, f32::max);
                     score *= 1.0 + self.config.phrasing_weight * best;
                 }
-                let unit = self.idf_max() * doc.field_weight;
+                let unit = idf_max * doc.field_weight;
                 Hit {
                     entry: doc.entry.clone(),
                     score,
@@ -390,14 +387,7 @@ impl Retriever {
         let number = |t: &str| t.chars().all(|c| c.is_ascii_digit());
         let missing: f32 = query
             .iter()
-            .filter(|(t, _)| {
-                !known(t)
-                    && !number(t)
-                    && !expansion
-                        .links
-                        .get(*t)
-                        .is_some_and(|alts| alts.iter().any(|a| known(a)))
-            })
+            .filter(|(t, _)| !number(t) && !present(t, expansion, known))
             .map(|(_, idf)| idf)
             .sum();
         // abs: a sum of nothing is -0.0.
@@ -416,9 +406,9 @@ impl Retriever {
         (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
     }
 
-    /// The IDF-weighted share of `query` terms found in `terms` (an entry's, or one phrasing's). A term that occurs in no entry
-    /// (天気, 株価) has the highest IDF, so questions about things the FAQ does not cover get a
-    /// low coverage everywhere.
+    /// The IDF-weighted share of `query` terms found in `terms` (an entry's, or one phrasing's).
+    /// A term that occurs in no entry (天気, 株価) has the highest IDF, so questions about things
+    /// the FAQ does not cover get a low coverage everywhere.
     /// A term also counts as found when the entry has a word the synonym dictionary puts in
     /// its place (子ども for 子供).
     fn coverage(
@@ -433,13 +423,7 @@ impl Retriever {
         }
         let found: f32 = query
             .iter()
-            .filter(|(t, _)| {
-                terms.contains(*t)
-                    || expansion
-                        .links
-                        .get(*t)
-                        .is_some_and(|alts| alts.iter().any(|a| terms.contains(a)))
-            })
+            .filter(|(t, _)| present(t, expansion, |x| terms.contains(x)))
             .map(|(_, idf)| idf)
             .sum();
         found / total
@@ -544,6 +528,16 @@ impl Retriever {
     }
 }
 
+/// Whether query term `t` is present by `has`, itself or through a word the synonym dictionary
+/// puts in its place.
+fn present(t: &str, expansion: &Expansion, has: impl Fn(&str) -> bool) -> bool {
+    has(t)
+        || expansion
+            .links
+            .get(t)
+            .is_some_and(|alts| alts.iter().any(|a| has(a)))
+}
+
 /// The sum of the weights of the text fields `e` has text in: what a term found in every one of
 /// them would be weighted by.
 fn field_weight(c: &SearchConfig, e: &Entry) -> f32 {
@@ -560,18 +554,18 @@ fn field_weight(c: &SearchConfig, e: &Entry) -> f32 {
     .sum()
 }
 
-/// Every word term an entry contains, over all its text fields.
-fn entry_terms(analyzer: &Analyzer, e: &Entry) -> HashSet<String> {
-    let mut terms = HashSet::new();
-    let texts = [&e.question, &e.answer]
-        .into_iter()
+/// Every word term an entry contains, over all its text fields, and the terms of each of its
+/// phrasings (the question, then the alternative phrasings); each text is analysed once.
+fn entry_terms(analyzer: &Analyzer, e: &Entry) -> (HashSet<String>, Vec<HashSet<String>>) {
+    let phrasings: Vec<HashSet<String>> = std::iter::once(&e.question)
         .chain(&e.alt_questions)
-        .chain(&e.category)
-        .chain(&e.tags);
-    for text in texts {
+        .map(|p| analyzer.terms(p).into_iter().collect())
+        .collect();
+    let mut terms: HashSet<String> = phrasings.iter().flatten().cloned().collect();
+    for text in std::iter::once(&e.answer).chain(&e.category).chain(&e.tags) {
         terms.extend(analyzer.terms(text));
     }
-    terms
+    (terms, phrasings)
 }
 
 fn counts(terms: Vec<String>) -> BTreeMap<String, usize> {

@@ -501,12 +501,11 @@ pub fn utility(
 /// Grid search of the thresholds maximising mean [`utility`]; ties keep the earlier (stricter)
 /// setting. The answer thresholds (with candidates_coverage) and the fallback thresholds
 /// (evidence pair with candidates_coverage) are searched in turn, each grid with the other's
-/// best values, until neither moves (at most four rounds): the full
-/// product of both grids would take minutes. Evidence thresholds are tried at the observed
-/// top hits' evidence percentiles, since its scale depends on the weights and the FAQ text. Returns the
-/// best configuration and its utility. Settings that send more than `max_in_scope_fallback` of
-/// the in-scope queries to fallback are skipped (when even the base setting does, the best
-/// utility is taken regardless).
+/// best values, until neither moves (at most four rounds): the full product of both grids would
+/// take minutes. Evidence thresholds are tried at the observed top hits' evidence percentiles,
+/// since its scale depends on the weights and the FAQ text. Once any setting sends at most
+/// `max_in_scope_fallback` of the in-scope queries to fallback, only such settings compete.
+/// Returns the best configuration and its utility.
 pub fn calibrate(
     results: &[QueryResult],
     base: &DecisionConfig,

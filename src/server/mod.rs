@@ -198,7 +198,8 @@ pub struct ReloadError {
 }
 
 impl AppState {
-    /// Opens (building when missing or stale) the index and the store.
+    /// Opens (building when missing or stale) the index and the store. `analyzer` is the system
+    /// dictionary's: the FAQ directory's user dictionary is added by every (re)load.
     pub async fn open(
         config: Config,
         paths: Paths,
