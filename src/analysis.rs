@@ -22,6 +22,7 @@ use unicode_normalization::UnicodeNormalization;
 pub const TOKENIZER: &str = "ja";
 /// Name of the character-bigram analyzer registered on every index.
 pub const BIGRAM_TOKENIZER: &str = "ja_bigram";
+
 /// Bumped whenever analysis output changes, so that stale indexes are rebuilt.
 pub const ANALYZER_VERSION: u32 = 2;
 
@@ -189,6 +190,24 @@ pub struct Analysed {
     pub base: Option<String>,
     /// The term indexed, or `None` when the token was dropped.
     pub term: Option<String>,
+    /// The reading in hiragana (the surface, folded, when the dictionary has none); empty for
+    /// symbols and spaces.
+    pub reading: String,
+}
+
+/// The readings of `tokens` in a row; a symbol or space becomes one space.
+pub fn join_readings<'a>(tokens: impl IntoIterator<Item = &'a Analysed>) -> String {
+    let mut out = String::new();
+    for t in tokens {
+        if t.reading.is_empty() {
+            if !out.is_empty() && !out.ends_with(' ') {
+                out.push(' ');
+            }
+        } else {
+            out.push_str(&t.reading);
+        }
+    }
+    out
 }
 
 impl Analyzer {
@@ -302,6 +321,13 @@ impl Analyzer {
             .collect()
     }
 
+    /// The reading of `text` in hiragana: each dictionary word by its IPADIC reading, words
+    /// the dictionary does not know as written; runs of symbols and spaces become one space.
+    /// 確定心告 and 確定申告 read alike (かくていしんこく), as do ねんしゅう and 年収.
+    pub fn reading(&self, text: &str) -> String {
+        join_readings(&self.inspect(text))
+    }
+
     /// Every token of `text` with its POS tag and what became of it.
     pub fn inspect(&self, text: &str) -> Vec<Analysed> {
         let normalized = normalize(text);
@@ -316,11 +342,23 @@ impl Analyzer {
                 let pos = pos_tag(&details);
                 let base = details.get(6).filter(|b| b.as_str() != "*");
                 let term = index_term(&surface, &pos, base.map(String::as_str), self.options);
+                let reading = if !surface.chars().any(char::is_alphanumeric) {
+                    String::new()
+                } else {
+                    match details
+                        .get(7)
+                        .filter(|r| r.as_str() != "*" && !r.is_empty())
+                    {
+                        Some(r) => hiragana_fold(r),
+                        None => hiragana_fold(&surface),
+                    }
+                };
                 Analysed {
                     surface,
                     pos,
                     base: base.cloned(),
                     term,
+                    reading,
                 }
             })
             .collect()
@@ -429,11 +467,13 @@ pub fn hiragana_fold(word: &str) -> String {
         .collect()
 }
 
-fn is_kanji(c: char) -> bool {
+/// Whether `c` is a kanji (CJK ideograph, 々 or 〆).
+pub fn is_kanji(c: char) -> bool {
     matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '々' | '〆')
 }
 
-fn is_hiragana(c: char) -> bool {
+/// Whether `c` is hiragana.
+pub fn is_hiragana(c: char) -> bool {
     matches!(c, '\u{3041}'..='\u{309F}')
 }
 
@@ -675,6 +715,16 @@ pub(crate) mod tests {
                 .terms("ELTAXで払える？")
                 .contains(&"eltax".to_string())
         );
+    }
+
+    #[test]
+    fn readings_are_hiragana_and_symbols_become_one_space() {
+        let a = analyzer();
+        assert_eq!(a.reading("確定申告"), "かくていしんこく");
+        // A conversion slip reads like the word it stands for.
+        assert_eq!(a.reading("保検料"), a.reading("保険料"));
+        // Words the dictionary does not know are read as written (katakana folded).
+        assert_eq!(a.reading("ねんしゅう、カード"), "ねんしゅう かーど");
     }
 
     #[test]

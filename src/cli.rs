@@ -554,6 +554,7 @@ fn analyze_cmd(a: &AnalyzeArgs) -> Result<ExitCode> {
             println!("{:<12} {:<28} {}", t.surface, t.pos, term);
         }
         println!("terms: {}", analyzer.terms(text).join(" "));
+        println!("reading: {}", analyzer.reading(text));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -35,6 +35,10 @@ pub struct SearchConfig {
     pub tags: f32,
     /// Weight of a character bigram matched in the question or its phrasings.
     pub question_bigram: f32,
+    /// Weight of a word read into the question from its reading (see
+    /// [`Retriever::reading_corrections`]): 保検料 typed for 保険料, じついん for 実印; 0 turns
+    /// it off.
+    pub reading_weight: f32,
     /// Final score = BM25 × coverage^exponent (a coordination factor: entries that contain more
     /// of the question's distinct meaning rise); 0 turns it off.
     pub coverage_exponent: f32,
@@ -61,6 +65,7 @@ impl Default for SearchConfig {
             category: 0.5,
             tags: 0.8,
             question_bigram: 0.0,
+            reading_weight: 0.6,
             coverage_exponent: 0.5,
             rerank_depth: 100,
             synonym_weight: 0.3,
@@ -159,6 +164,8 @@ pub struct Retriever {
     n_docs: u32,
     /// Query-time synonym groups.
     synonyms: Synonyms,
+    /// Words of the entries that contain a kanji, by reading (hiragana, no long-vowel marks).
+    by_reading: HashMap<String, BTreeSet<String>>,
 }
 
 impl Retriever {
@@ -179,6 +186,7 @@ impl Retriever {
         let mut docs = Vec::new();
         let mut df: HashMap<String, u32> = HashMap::new();
         let mut n_docs = 0u32;
+        let mut by_reading: HashMap<String, BTreeSet<String>> = HashMap::new();
         for segment in searcher.segment_readers() {
             let store = segment
                 .get_store_reader(1)
@@ -196,7 +204,7 @@ impl Retriever {
                     .get_all(fields.hidden_in)
                     .filter_map(|v| v.as_str().map(str::to_owned))
                     .collect();
-                let (terms, phrasings) = entry_terms(&analyzer, &entry);
+                let (terms, phrasings) = entry_terms(&analyzer, &entry, &mut by_reading);
                 for t in &terms {
                     *df.entry(t.clone()).or_insert(0) += 1;
                 }
@@ -230,6 +238,7 @@ impl Retriever {
             df,
             n_docs,
             synonyms: Synonyms::empty(),
+            by_reading,
         })
     }
 
@@ -305,8 +314,10 @@ impl Retriever {
     pub fn search(&self, question: &str, k: usize, municipality: Option<&str>) -> Result<Vec<Hit>> {
         self.check_municipality(municipality)?;
         let words = self.question_terms(question);
-        let expansion = self.expansion(&words, municipality);
-        let Some(text_query) = self.text_query_from(&words, &expansion, question) else {
+        let mut expansion = self.expansion(&words, municipality);
+        let corrections = self.reading_corrections(question, &words, &mut expansion);
+        let Some(text_query) = self.text_query_from(&words, &expansion, &corrections, question)
+        else {
             return Ok(Vec::new());
         };
         if k == 0 {
@@ -433,14 +444,16 @@ impl Retriever {
     /// has no searchable term (only particles, symbols or whitespace).
     pub fn text_query(&self, question: &str) -> Option<Box<dyn Query>> {
         let words = self.question_terms(question);
-        let expansion = self.expansion(&words, None);
-        self.text_query_from(&words, &expansion, question)
+        let mut expansion = self.expansion(&words, None);
+        let corrections = self.reading_corrections(question, &words, &mut expansion);
+        self.text_query_from(&words, &expansion, &corrections, question)
     }
 
     fn text_query_from(
         &self,
         words: &[String],
         expansion: &Expansion,
+        corrections: &BTreeSet<String>,
         question: &str,
     ) -> Option<Box<dyn Query>> {
         let c = &self.config;
@@ -462,12 +475,93 @@ impl Retriever {
             for (term, share) in &expansion.terms {
                 add_term(&mut clauses, field, boost * c.synonym_weight * share, term);
             }
+            for term in corrections {
+                add_term(&mut clauses, field, boost * c.reading_weight, term);
+            }
         }
         add_terms(&mut clauses, f.question_bigram, c.question_bigram, &grams);
         if clauses.is_empty() {
             return None;
         }
         Some(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// Words of the entries that the question holds only as their reading: a slip of kana-kanji
+    /// conversion (保検料 for 保険料: ほ|けん read as 保険) or a word typed in kana (じついん
+    /// とうろく for 実印 登録, ねんしゅうのかべ for 年収の壁). A run of one to four tokens is read
+    /// when it has a word no entry contains, a one-kanji token beside another (a compound the
+    /// dictionary does not know, split into 保|検|料), or lies in a stretch of three or more
+    /// hiragana (which the dictionary splits into particles and fragments). When the run's
+    /// reading is the reading of an entry word of two or more kanji (read in three or more
+    /// kana), that word joins the query with [`SearchConfig::reading_weight`] and stands for
+    /// the run's words in coverage and the unknown share (through `expansion`'s links). Readings
+    /// are compared without long-vowel marks.
+    pub fn reading_corrections(
+        &self,
+        question: &str,
+        words: &[String],
+        expansion: &mut Expansion,
+    ) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        if self.config.reading_weight <= 0.0 || self.by_reading.is_empty() {
+            return out;
+        }
+        let known = |t: &str| self.df.get(t).is_some_and(|&n| n > 0);
+        let number = |t: &str| t.chars().all(|c| c.is_ascii_digit());
+        let normalized = analysis::normalize(question);
+        let chunks = normalized.split(|c: char| !(c.is_alphanumeric() || c == 'ー' || c == '々'));
+        for chunk in chunks.filter(|c| !c.is_empty()) {
+            let kana_only = chunk.chars().count() >= 3
+                && chunk.chars().all(|c| analysis::is_hiragana(c) || c == 'ー');
+            let tokens = self.analyzer.inspect(chunk);
+            let single_kanji = |i: usize| {
+                tokens.get(i).is_some_and(|t: &analysis::Analysed| {
+                    let mut chars = t.surface.chars();
+                    chars.next().is_some_and(analysis::is_kanji) && chars.next().is_none()
+                })
+            };
+            let suspect: Vec<bool> = tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    kana_only
+                        || (single_kanji(i)
+                            && ((i > 0 && single_kanji(i - 1)) || single_kanji(i + 1)))
+                        || t.term
+                            .as_deref()
+                            .is_some_and(|term| !number(term) && !present(term, expansion, known))
+                })
+                .collect();
+            for start in 0..tokens.len() {
+                for end in start + 1..=(start + 4).min(tokens.len()) {
+                    // One token is read only when it is written in hiragana: a word of the
+                    // dictionary in kanji (先週, 向こう) is what the resident meant.
+                    let one_kanji_word = end == start + 1
+                        && !tokens[start].surface.chars().all(analysis::is_hiragana);
+                    if one_kanji_word || !suspect[start..end].iter().any(|&s| s) {
+                        continue;
+                    }
+                    let reading: String = tokens[start..end]
+                        .iter()
+                        .map(|t| plain_reading(&t.reading))
+                        .collect();
+                    let Some(found) = self.by_reading.get(&reading) else {
+                        continue;
+                    };
+                    for term in found.iter().filter(|t| !words.contains(t)) {
+                        out.insert(term.clone());
+                        for t in tokens[start..end].iter().filter_map(|t| t.term.as_ref()) {
+                            expansion
+                                .links
+                                .entry(t.clone())
+                                .or_default()
+                                .insert(term.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out
     }
 
     fn scope_filter(&self, municipality: Option<&str>) -> Box<dyn Query> {
@@ -555,17 +649,42 @@ fn field_weight(c: &SearchConfig, e: &Entry) -> f32 {
 }
 
 /// Every word term an entry contains, over all its text fields, and the terms of each of its
-/// phrasings (the question, then the alternative phrasings); each text is analysed once.
-fn entry_terms(analyzer: &Analyzer, e: &Entry) -> (HashSet<String>, Vec<HashSet<String>>) {
+/// phrasings (the question, then the alternative phrasings); each text is analysed once. Words
+/// with a kanji are also filed under their reading in `by_reading`.
+fn entry_terms(
+    analyzer: &Analyzer,
+    e: &Entry,
+    by_reading: &mut HashMap<String, BTreeSet<String>>,
+) -> (HashSet<String>, Vec<HashSet<String>>) {
+    let mut terms_of = |text: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        for tok in analyzer.inspect(text) {
+            let Some(term) = tok.term else { continue };
+            let reading = plain_reading(&tok.reading);
+            if reading.chars().count() >= 3
+                && term.chars().count() >= 2
+                && term.chars().all(analysis::is_kanji)
+            {
+                by_reading.entry(reading).or_default().insert(term.clone());
+            }
+            out.push(term);
+        }
+        out
+    };
     let phrasings: Vec<HashSet<String>> = std::iter::once(&e.question)
         .chain(&e.alt_questions)
-        .map(|p| analyzer.terms(p).into_iter().collect())
+        .map(|p| terms_of(p).into_iter().collect())
         .collect();
     let mut terms: HashSet<String> = phrasings.iter().flatten().cloned().collect();
     for text in std::iter::once(&e.answer).chain(&e.category).chain(&e.tags) {
-        terms.extend(analyzer.terms(text));
+        terms.extend(terms_of(text));
     }
     (terms, phrasings)
+}
+
+/// A reading without long-vowel marks, so まいなかーど meets まいなかど.
+fn plain_reading(reading: &str) -> String {
+    reading.chars().filter(|&c| c != 'ー').collect()
 }
 
 fn counts(terms: Vec<String>) -> BTreeMap<String, usize> {
@@ -665,6 +784,79 @@ mod tests {
                 "延滞金がかかることがあります。",
             ),
         ]
+    }
+
+    #[test]
+    fn words_typed_by_their_reading_find_the_entry() {
+        let r = retriever(vec![
+            entry(
+                "inkan-1",
+                NATIONAL,
+                "実印の登録に必要なものは何ですか",
+                "登録する印鑑と本人確認書類を持って窓口へお越しください。",
+            ),
+            entry(
+                "kokuho-1",
+                NATIONAL,
+                "国民健康保険料の計算方法を教えてください",
+                "所得割と均等割の合計です。",
+            ),
+            entry(
+                "gomi-1",
+                NATIONAL,
+                "粗大ごみの収集を申し込みたい",
+                "お住まいの市区町村にお問い合わせください。",
+            ),
+        ]);
+        let top = |q: &str| {
+            let hits = r.search(q, 3, None).unwrap();
+            (
+                hits.first().map(|h| h.entry.id.clone()),
+                hits.first().map(|h| h.coverage),
+            )
+        };
+        // Typed in hiragana: the dictionary splits じついん into fragments.
+        let (id, coverage) = top("じついん とうろく");
+        assert_eq!(id.as_deref(), Some("inkan-1"));
+        assert!(coverage.unwrap() > 0.5, "{coverage:?}");
+        // A kana-kanji conversion slip: 保検 for 保険.
+        assert_eq!(top("国民健康保検料の計算").0.as_deref(), Some("kokuho-1"));
+
+        let words = r.question_terms("保検料");
+        let mut expansion = r.expansion(&words, None);
+        let found = r.reading_corrections("保検料", &words, &mut expansion);
+        assert!(found.contains("保険"), "{found:?}");
+
+        // Off: the same questions find nothing of the kind.
+        let off = Retriever::new(
+            r.index.clone(),
+            r.manifest.clone(),
+            analyzer(),
+            SearchConfig {
+                reading_weight: 0.0,
+                ..SearchConfig::default()
+            },
+        )
+        .unwrap();
+        let hits = off.search("じついん とうろく", 3, None).unwrap();
+        assert!(hits.iter().all(|h| h.entry.id != "inkan-1"), "{hits:?}");
+    }
+
+    #[test]
+    fn a_kanji_word_is_not_read_as_another_word() {
+        // 先週 (せんしゅう) is what the resident wrote; the entry's 専修 must not stand in.
+        let r = retriever(vec![entry(
+            "school-1",
+            NATIONAL,
+            "専修学校の入学金の補助はありますか",
+            "条件を満たす世帯に補助があります。",
+        )]);
+        let words = r.question_terms("先週の申請");
+        let mut expansion = r.expansion(&words, None);
+        assert!(
+            r.reading_corrections("先週の申請", &words, &mut expansion)
+                .is_empty()
+        );
     }
 
     #[test]
