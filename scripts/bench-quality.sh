@@ -56,6 +56,7 @@ question_bigram = 0.3
 coverage_exponent = 0.0
 synonym_weight = 0.0
 reading_weight = 0.0
+abbreviation_weight = 0.0
 EOF
 cfg_before_evidence 1-fields <<'EOF'
 [analysis]
@@ -69,6 +70,7 @@ question_bigram = 0.0
 coverage_exponent = 0.0
 synonym_weight = 0.0
 reading_weight = 0.0
+abbreviation_weight = 0.0
 EOF
 cfg_before_evidence 2-kana <<'EOF'
 [analysis]
@@ -78,6 +80,7 @@ user_dictionary = false
 coverage_exponent = 0.0
 synonym_weight = 0.0
 reading_weight = 0.0
+abbreviation_weight = 0.0
 EOF
 cfg_before_evidence 3-okurigana <<'EOF'
 [analysis]
@@ -86,6 +89,7 @@ user_dictionary = false
 coverage_exponent = 0.0
 synonym_weight = 0.0
 reading_weight = 0.0
+abbreviation_weight = 0.0
 EOF
 cfg_before_evidence 4-coverage <<'EOF'
 [analysis]
@@ -93,6 +97,7 @@ user_dictionary = false
 [search]
 synonym_weight = 0.0
 reading_weight = 0.0
+abbreviation_weight = 0.0
 EOF
 cfg_before_evidence 5-synonyms <<'EOF'
 [analysis]
@@ -100,28 +105,37 @@ user_dictionary = false
 [search]
 synonym_weight = 0.2
 reading_weight = 0.0
+abbreviation_weight = 0.0
 EOF
 cfg_before_evidence 6-synonyms-03 <<'EOF'
 [analysis]
 user_dictionary = false
 [search]
 reading_weight = 0.0
+abbreviation_weight = 0.0
 EOF
 cfg_before_evidence 7-userdict <<'EOF'
 [search]
 reading_weight = 0.0
+abbreviation_weight = 0.0
 EOF
 cfg 8-evidence <<'EOF'
 [search]
 reading_weight = 0.0
+abbreviation_weight = 0.0
 [decision]
 answer_unknown = 1.0
 EOF
 cfg 9-unknown <<'EOF'
 [search]
 reading_weight = 0.0
+abbreviation_weight = 0.0
 EOF
 cfg 10-reading <<'EOF'
+[search]
+abbreviation_weight = 0.0
+EOF
+cfg 11-abbreviation <<'EOF'
 # The shipped defaults.
 EOF
 cfg x-bigram <<'EOF'
@@ -166,7 +180,7 @@ cfg x-userdict-compounds <<'EOF'
 # Run with --faq target/bench-quality/faq-compounds (see run_set below).
 EOF
 
-ROWS=(0-start 1-fields 2-kana 3-okurigana 4-coverage 5-synonyms 6-synonyms-03 7-userdict 8-evidence 9-unknown 10-reading x-bigram x-request-stop x-answer-half x-coverage-1 x-phrasing x-userdict-compounds)
+ROWS=(0-start 1-fields 2-kana 3-okurigana 4-coverage 5-synonyms 6-synonyms-03 7-userdict 8-evidence 9-unknown 10-reading 11-abbreviation x-bigram x-request-stop x-answer-half x-coverage-1 x-phrasing x-userdict-compounds)
 
 run_set() { # run_set SET ARGS...
   local set="$1"; shift
@@ -191,7 +205,7 @@ awk 'NR == FNR { keep[$1] = 1; next } keep[$1]' "$OUT/dev-national.queries.tsv" 
   > "$OUT/dev-national.qrels.txt"
 "$BIN" export --faq faq > "$OUT/dev-national.corpus.jsonl"
 "$BIN" eval --faq faq --queries "$OUT/dev-national.queries.tsv" --qrels "$OUT/dev-national.qrels.txt" \
-  --config "$OUT/cfg/10-reading.toml" --tag madoguchi --run "$OUT/runs/devn.madoguchi.trec" \
+  --config "$OUT/cfg/11-abbreviation.toml" --tag madoguchi --run "$OUT/runs/devn.madoguchi.trec" \
   --metrics "$OUT/metrics/devn.madoguchi.json" >/dev/null 2>&1
 # The same national queries over the same entries reduced to question + answer, as a
 # municipality's own FAQ without alternative phrasings would be: the decision thresholds were
@@ -202,7 +216,7 @@ for line in sys.stdin:
     e = json.loads(line)
     print(json.dumps({k: e[k] for k in ("id", "question", "answer")}, ensure_ascii=False))
 ' < "$OUT/dev-national.corpus.jsonl" > "$OUT/dev-national.qa.jsonl"
-for row in 7-userdict 10-reading; do
+for row in 7-userdict 11-abbreviation; do
   "$BIN" eval --corpus "$OUT/dev-national.qa.jsonl" --queries "$OUT/dev-national.queries.tsv" \
     --qrels "$OUT/dev-national.qrels.txt" --config "$OUT/cfg/$row.toml" --tag "madoguchi-$row" \
     --metrics "$OUT/metrics/qa.$row.json" >/dev/null 2>&1
@@ -257,7 +271,8 @@ LABELS = {
     "7-userdict": "+ user dictionary (faq/userdict.csv: マイナ, ポータル, カード … split katakana compounds)",
     "8-evidence": "+ evidence rule (fallback below coverage 0.6 without evidence 0.49), thresholds recalibrated",
     "9-unknown": "+ no direct answer when over 30 % of the question is in words no entry has",
-    "10-reading": "+ words read from their reading, weight 0.6 (保検料 → 保険, じついん → 実印) (**shipped defaults**)",
+    "10-reading": "+ words read from their reading, weight 0.6 (保検料 → 保険, じついん → 実印)",
+    "11-abbreviation": "+ abbreviations read as the compound they shorten, weight 0.6 (児手 → 児童 手当) (**shipped defaults**)",
     "x-bigram": "defaults + character bigrams 0.3 (not kept)",
     "x-request-stop": "defaults + request phrases as stop terms (not kept)",
     "x-answer-half": "defaults with answer weight 0.5 (not kept)",
@@ -300,8 +315,8 @@ def peers_table(set_, qrels, ours):
         lines.append(f'| {name} | {x["Hit@1"]:.3f} | {x["Hit@5"]:.3f} | {x["MRR@10"]:.3f} | {x["nDCG@10"]:.3f} | {p50} | {p99} |')
     return "\n".join(lines) + "\n"
 
-fp = m(f"{out}/metrics/dev.10-reading.json")["fingerprint"]
-have_lgf = os.path.exists(f"{out}/metrics/lgf.10-reading.json")
+fp = m(f"{out}/metrics/dev.11-abbreviation.json")["fingerprint"]
+have_lgf = os.path.exists(f"{out}/metrics/lgf.11-abbreviation.json")
 s = []
 s.append("# Benchmarks: retrieval quality and speed\n")
 s.append("Generated by `scripts/bench-quality.sh` (do not edit by hand; rerun it). "
@@ -319,7 +334,7 @@ if have_lgf:
     s.append(table("lgf", False))
     s.append("\n### Beside the peers\n")
     s.append(peer_note + "\n")
-    s.append(peers_table("lgf", f"{lgf}/qrels_dev.txt", f"{out}/metrics/lgf.10-reading.json"))
+    s.append(peers_table("lgf", f"{lgf}/qrels_dev.txt", f"{out}/metrics/lgf.11-abbreviation.json"))
 else:
     s.append("## localgovFAQ dev\n\n_Not run: `../shared/eval/localgovfaq` is missing._\n")
 s.append("\n## Bundled dev set (`tests/eval/`, 375 queries over `faq/`, 62 out of scope)\n")

@@ -36,9 +36,12 @@ pub struct SearchConfig {
     /// Weight of a character bigram matched in the question or its phrasings.
     pub question_bigram: f32,
     /// Weight of a word read into the question from its reading (see
-    /// [`Retriever::reading_corrections`]): 保検料 typed for 保険料, じついん for 実印; 0 turns
+    /// [`Retriever::implied_words`]): 保検料 typed for 保険料, じついん for 実印; 0 turns
     /// it off.
     pub reading_weight: f32,
+    /// Weight of the words of a compound the question abbreviates (児手 for 児童手当; see
+    /// [`Retriever::implied_words`]); 0 turns it off.
+    pub abbreviation_weight: f32,
     /// Final score = BM25 × coverage^exponent (a coordination factor: entries that contain more
     /// of the question's distinct meaning rise); 0 turns it off.
     pub coverage_exponent: f32,
@@ -66,6 +69,7 @@ impl Default for SearchConfig {
             tags: 0.8,
             question_bigram: 0.0,
             reading_weight: 0.6,
+            abbreviation_weight: 0.6,
             coverage_exponent: 0.5,
             rerank_depth: 100,
             synonym_weight: 0.3,
@@ -166,6 +170,9 @@ pub struct Retriever {
     synonyms: Synonyms,
     /// Words of the entries that contain a kanji, by reading (hiragana, no long-vowel marks).
     by_reading: HashMap<String, BTreeSet<String>>,
+    /// Compounds of the entries (two or three nouns in a row), by their abbreviation (the first
+    /// kanji of each: 児手 for 児童|手当), with the number of entries that have each.
+    by_abbreviation: HashMap<String, BTreeMap<Vec<String>, u32>>,
 }
 
 impl Retriever {
@@ -187,6 +194,7 @@ impl Retriever {
         let mut df: HashMap<String, u32> = HashMap::new();
         let mut n_docs = 0u32;
         let mut by_reading: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut by_abbreviation: HashMap<String, BTreeMap<Vec<String>, u32>> = HashMap::new();
         for segment in searcher.segment_readers() {
             let store = segment
                 .get_store_reader(1)
@@ -204,7 +212,8 @@ impl Retriever {
                     .get_all(fields.hidden_in)
                     .filter_map(|v| v.as_str().map(str::to_owned))
                     .collect();
-                let (terms, phrasings) = entry_terms(&analyzer, &entry, &mut by_reading);
+                let (terms, phrasings) =
+                    entry_terms(&analyzer, &entry, &mut by_reading, &mut by_abbreviation);
                 for t in &terms {
                     *df.entry(t.clone()).or_insert(0) += 1;
                 }
@@ -239,6 +248,7 @@ impl Retriever {
             n_docs,
             synonyms: Synonyms::empty(),
             by_reading,
+            by_abbreviation,
         })
     }
 
@@ -315,7 +325,7 @@ impl Retriever {
         self.check_municipality(municipality)?;
         let words = self.question_terms(question);
         let mut expansion = self.expansion(&words, municipality);
-        let corrections = self.reading_corrections(question, &words, &mut expansion);
+        let corrections = self.implied_words(question, &words, &mut expansion);
         let Some(text_query) = self.text_query_from(&words, &expansion, &corrections, question)
         else {
             return Ok(Vec::new());
@@ -445,7 +455,7 @@ impl Retriever {
     pub fn text_query(&self, question: &str) -> Option<Box<dyn Query>> {
         let words = self.question_terms(question);
         let mut expansion = self.expansion(&words, None);
-        let corrections = self.reading_corrections(question, &words, &mut expansion);
+        let corrections = self.implied_words(question, &words, &mut expansion);
         self.text_query_from(&words, &expansion, &corrections, question)
     }
 
@@ -453,7 +463,7 @@ impl Retriever {
         &self,
         words: &[String],
         expansion: &Expansion,
-        corrections: &BTreeSet<String>,
+        corrections: &Implied,
         question: &str,
     ) -> Option<Box<dyn Query>> {
         let c = &self.config;
@@ -475,8 +485,11 @@ impl Retriever {
             for (term, share) in &expansion.terms {
                 add_term(&mut clauses, field, boost * c.synonym_weight * share, term);
             }
-            for term in corrections {
+            for term in &corrections.read {
                 add_term(&mut clauses, field, boost * c.reading_weight, term);
+            }
+            for term in &corrections.abbreviated {
+                add_term(&mut clauses, field, boost * c.abbreviation_weight, term);
             }
         }
         add_terms(&mut clauses, f.question_bigram, c.question_bigram, &grams);
@@ -486,82 +499,115 @@ impl Retriever {
         Some(Box::new(BooleanQuery::new(clauses)))
     }
 
-    /// Words of the entries that the question holds only as their reading: a slip of kana-kanji
-    /// conversion (保検料 for 保険料: ほ|けん read as 保険) or a word typed in kana (じついん
-    /// とうろく for 実印 登録, ねんしゅうのかべ for 年収の壁). A run of one to four tokens is read
-    /// when it has a word no entry contains, a one-kanji token beside another (a compound the
-    /// dictionary does not know, split into 保|検|料), or lies in a stretch of three or more
-    /// hiragana (which the dictionary splits into particles and fragments). When the run's
-    /// reading is the reading of an entry word of two or more kanji (read in three or more
-    /// kana), that word joins the query with [`SearchConfig::reading_weight`] and stands for
-    /// the run's words in coverage and the unknown share (through `expansion`'s links). Readings
-    /// are compared without long-vowel marks.
-    pub fn reading_corrections(
+    /// Entry words the question implies without containing them, in two ways; each found word
+    /// also stands for the question's words it came from in coverage and the unknown share
+    /// (through `expansion`'s links).
+    ///
+    /// - Read back from the reading ([`SearchConfig::reading_weight`]): a slip of kana-kanji
+    ///   conversion (保検料 for 保険料: ほ|けん read as 保険) or a word typed in kana (じついん
+    ///   とうろく for 実印 登録, ねんしゅうのかべ for 年収の壁). A run of one to four tokens is
+    ///   read when it has a word no entry contains, a one-kanji token beside another (a compound
+    ///   the dictionary does not know, split into 保|検|料), or lies in a stretch of three or
+    ///   more hiragana (which the dictionary splits into particles and fragments); a single
+    ///   kanji word (先週) is what the resident meant and is never read as another (専修). When
+    ///   the run reads like an entry word of two or more kanji (three or more kana, long-vowel
+    ///   marks ignored), that word is implied.
+    /// - Abbreviations ([`SearchConfig::abbreviation_weight`]): a run of two or three one-kanji
+    ///   tokens (児|手, 国|年, 特|養) that is the first kanji of each noun of a compound in the
+    ///   entries (児童|手当) implies that compound's words; of several such compounds, the one
+    ///   most entries have.
+    pub fn implied_words(
         &self,
         question: &str,
         words: &[String],
         expansion: &mut Expansion,
-    ) -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
-        if self.config.reading_weight <= 0.0 || self.by_reading.is_empty() {
-            return out;
+    ) -> Implied {
+        let mut implied = Implied::default();
+        let c = &self.config;
+        if c.reading_weight <= 0.0 && c.abbreviation_weight <= 0.0 {
+            return implied;
         }
-        let known = |t: &str| self.df.get(t).is_some_and(|&n| n > 0);
-        let number = |t: &str| t.chars().all(|c| c.is_ascii_digit());
         let normalized = analysis::normalize(question);
         let chunks = normalized.split(|c: char| !(c.is_alphanumeric() || c == 'ー' || c == '々'));
         for chunk in chunks.filter(|c| !c.is_empty()) {
-            let kana_only = chunk.chars().count() >= 3
-                && chunk.chars().all(|c| analysis::is_hiragana(c) || c == 'ー');
             let tokens = self.analyzer.inspect(chunk);
-            let single_kanji = |i: usize| {
-                tokens.get(i).is_some_and(|t: &analysis::Analysed| {
-                    let mut chars = t.surface.chars();
-                    chars.next().is_some_and(analysis::is_kanji) && chars.next().is_none()
-                })
-            };
-            let suspect: Vec<bool> = tokens
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    kana_only
-                        || (single_kanji(i)
-                            && ((i > 0 && single_kanji(i - 1)) || single_kanji(i + 1)))
-                        || t.term
-                            .as_deref()
-                            .is_some_and(|term| !number(term) && !present(term, expansion, known))
-                })
-                .collect();
-            for start in 0..tokens.len() {
-                for end in start + 1..=(start + 4).min(tokens.len()) {
-                    // One token is read only when it is written in hiragana: a word of the
-                    // dictionary in kanji (先週, 向こう) is what the resident meant.
-                    let one_kanji_word = end == start + 1
-                        && !tokens[start].surface.chars().all(analysis::is_hiragana);
-                    if one_kanji_word || !suspect[start..end].iter().any(|&s| s) {
-                        continue;
+            let suspect = self.suspect_tokens(chunk, &tokens, expansion);
+            let mut imply =
+                |set: &mut BTreeSet<String>, from: &[analysis::Analysed], term: &str| {
+                    if words.iter().any(|w| w == term) {
+                        return;
                     }
-                    let reading: String = tokens[start..end]
+                    set.insert(term.to_owned());
+                    for t in from.iter().filter_map(|t| t.term.as_ref()) {
+                        expansion
+                            .links
+                            .entry(t.clone())
+                            .or_default()
+                            .insert(term.to_owned());
+                    }
+                };
+            if c.abbreviation_weight > 0.0 {
+                for (start, end) in single_kanji_runs(&tokens) {
+                    let key: String = tokens[start..end]
                         .iter()
-                        .map(|t| plain_reading(&t.reading))
+                        .map(|t| t.surface.as_str())
                         .collect();
-                    let Some(found) = self.by_reading.get(&reading) else {
-                        continue;
-                    };
-                    for term in found.iter().filter(|t| !words.contains(t)) {
-                        out.insert(term.clone());
-                        for t in tokens[start..end].iter().filter_map(|t| t.term.as_ref()) {
-                            expansion
-                                .links
-                                .entry(t.clone())
-                                .or_default()
-                                .insert(term.clone());
+                    let best = self
+                        .by_abbreviation
+                        .get(&key)
+                        .and_then(|m| m.iter().max_by_key(|(_, n)| **n));
+                    for term in best.into_iter().flat_map(|(compound, _)| compound) {
+                        imply(&mut implied.abbreviated, &tokens[start..end], term);
+                    }
+                }
+            }
+            if c.reading_weight > 0.0 {
+                for start in 0..tokens.len() {
+                    for end in start + 1..=(start + 4).min(tokens.len()) {
+                        let one_kanji_word = end == start + 1
+                            && !tokens[start].surface.chars().all(analysis::is_hiragana);
+                        if one_kanji_word || !suspect[start..end].iter().any(|&s| s) {
+                            continue;
+                        }
+                        let reading: String = tokens[start..end]
+                            .iter()
+                            .map(|t| plain_reading(&t.reading))
+                            .collect();
+                        for term in self.by_reading.get(&reading).into_iter().flatten() {
+                            imply(&mut implied.read, &tokens[start..end], term);
                         }
                     }
                 }
             }
         }
-        out
+        implied
+    }
+
+    /// Which tokens of one run of text (`chunk`, no spaces or symbols) may stand for another
+    /// word: see [`Retriever::implied_words`].
+    fn suspect_tokens(
+        &self,
+        chunk: &str,
+        tokens: &[analysis::Analysed],
+        expansion: &Expansion,
+    ) -> Vec<bool> {
+        let kana_only = chunk.chars().count() >= 3
+            && chunk.chars().all(|c| analysis::is_hiragana(c) || c == 'ー');
+        let known = |t: &str| self.df.get(t).is_some_and(|&n| n > 0);
+        let number = |t: &str| t.chars().all(|c| c.is_ascii_digit());
+        let mut suspect: Vec<bool> = tokens
+            .iter()
+            .map(|t| {
+                kana_only
+                    || t.term
+                        .as_deref()
+                        .is_some_and(|term| !number(term) && !present(term, expansion, known))
+            })
+            .collect();
+        for (start, end) in single_kanji_runs(tokens) {
+            suspect[start..end].fill(true);
+        }
+        suspect
     }
 
     fn scope_filter(&self, municipality: Option<&str>) -> Box<dyn Query> {
@@ -655,10 +701,26 @@ fn entry_terms(
     analyzer: &Analyzer,
     e: &Entry,
     by_reading: &mut HashMap<String, BTreeSet<String>>,
+    by_abbreviation: &mut HashMap<String, BTreeMap<Vec<String>, u32>>,
 ) -> (HashSet<String>, Vec<HashSet<String>>) {
+    let mut abbreviations: HashMap<String, BTreeSet<Vec<String>>> = HashMap::new();
     let mut terms_of = |text: &str| -> Vec<String> {
         let mut out = Vec::new();
-        for tok in analyzer.inspect(text) {
+        let tokens = analyzer.inspect(text);
+        let noun = |t: &analysis::Analysed| {
+            t.pos.starts_with("名詞")
+                && t.term.is_some()
+                && t.surface.chars().count() >= 2
+                && t.surface.chars().all(analysis::is_kanji)
+        };
+        for n in 2..=3 {
+            for w in tokens.windows(n).filter(|w| w.iter().all(noun)) {
+                let key: String = w.iter().filter_map(|t| t.surface.chars().next()).collect();
+                let words: Vec<String> = w.iter().filter_map(|t| t.term.clone()).collect();
+                abbreviations.entry(key).or_default().insert(words);
+            }
+        }
+        for tok in tokens {
             let Some(term) = tok.term else { continue };
             let reading = plain_reading(&tok.reading);
             if reading.chars().count() >= 3
@@ -679,7 +741,44 @@ fn entry_terms(
     for text in std::iter::once(&e.answer).chain(&e.category).chain(&e.tags) {
         terms.extend(terms_of(text));
     }
+    for (key, compounds) in abbreviations {
+        let slot = by_abbreviation.entry(key).or_default();
+        for c in compounds {
+            *slot.entry(c).or_insert(0) += 1;
+        }
+    }
     (terms, phrasings)
+}
+
+/// Entry words a question implies without containing them.
+#[derive(Debug, Default)]
+pub struct Implied {
+    /// Read from the question's reading ([`Retriever::implied_words`]).
+    pub read: BTreeSet<String>,
+    /// The words of a compound the question abbreviates.
+    pub abbreviated: BTreeSet<String>,
+}
+
+/// The runs of two or three tokens of one kanji each (児|手, 保|検|料), as `start..end`; longer
+/// runs are left alone.
+fn single_kanji_runs(tokens: &[analysis::Analysed]) -> Vec<(usize, usize)> {
+    let single = |t: &analysis::Analysed| {
+        let mut chars = t.surface.chars();
+        chars.next().is_some_and(analysis::is_kanji) && chars.next().is_none()
+    };
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let mut j = i;
+        while j < tokens.len() && single(&tokens[j]) {
+            j += 1;
+        }
+        if (2..=3).contains(&(j - i)) {
+            runs.push((i, j));
+        }
+        i = j.max(i + 1);
+    }
+    runs
 }
 
 /// A reading without long-vowel marks, so まいなかーど meets まいなかど.
@@ -824,7 +923,7 @@ mod tests {
 
         let words = r.question_terms("保検料");
         let mut expansion = r.expansion(&words, None);
-        let found = r.reading_corrections("保検料", &words, &mut expansion);
+        let found = r.implied_words("保検料", &words, &mut expansion).read;
         assert!(found.contains("保険"), "{found:?}");
 
         // Off: the same questions find nothing of the kind.
@@ -843,6 +942,41 @@ mod tests {
     }
 
     #[test]
+    fn an_abbreviation_implies_the_compound_it_shortens() {
+        let r = retriever(vec![
+            entry(
+                "jidoteate-1",
+                NATIONAL,
+                "児童手当はいつ振り込まれますか",
+                "6月、10月、2月に振り込みます。",
+            ),
+            entry(
+                "nenkin-1",
+                NATIONAL,
+                "国民年金の保険料を前納すると割引がありますか",
+                "前納すると割り引かれます。",
+            ),
+        ]);
+        let words = r.question_terms("児手 いつ");
+        let mut expansion = r.expansion(&words, None);
+        let implied = r.implied_words("児手 いつ", &words, &mut expansion);
+        assert_eq!(
+            implied
+                .abbreviated
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            ["児童", "手当"]
+        );
+        let hits = r.search("国年 前払い", 1, None).unwrap();
+        assert_eq!(hits[0].entry.id, "nenkin-1");
+        // 児|手 now counts as found, so the entry covers the question.
+        let hits = r.search("児手 いつ", 1, None).unwrap();
+        assert_eq!(hits[0].entry.id, "jidoteate-1");
+        assert!(hits[0].coverage > 0.9, "{}", hits[0].coverage);
+    }
+
+    #[test]
     fn a_kanji_word_is_not_read_as_another_word() {
         // 先週 (せんしゅう) is what the resident wrote; the entry's 専修 must not stand in.
         let r = retriever(vec![entry(
@@ -854,7 +988,8 @@ mod tests {
         let words = r.question_terms("先週の申請");
         let mut expansion = r.expansion(&words, None);
         assert!(
-            r.reading_corrections("先週の申請", &words, &mut expansion)
+            r.implied_words("先週の申請", &words, &mut expansion)
+                .read
                 .is_empty()
         );
     }
