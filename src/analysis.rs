@@ -24,7 +24,7 @@ pub const TOKENIZER: &str = "ja";
 pub const BIGRAM_TOKENIZER: &str = "ja_bigram";
 
 /// Bumped whenever analysis output changes, so that stale indexes are rebuilt.
-pub const ANALYZER_VERSION: u32 = 2;
+pub const ANALYZER_VERSION: u32 = 3;
 
 /// Environment variable naming the dictionary directory.
 pub const DICT_ENV: &str = "MADOGUCHI_DICT";
@@ -323,20 +323,43 @@ impl Analyzer {
 
     /// The reading of `text` in hiragana: each dictionary word by its IPADIC reading, words
     /// the dictionary does not know as written; runs of symbols and spaces become one space.
-    /// 確定心告 and 確定申告 read alike (かくていしんこく), as do ねんしゅう and 年収.
+    /// The conversion slip 保検料 and 保険料 read alike (ほけんりょう), as do ねんしゅう and 年収.
     pub fn reading(&self, text: &str) -> String {
-        join_readings(&self.inspect(text))
+        let runs = self.inspect_runs(text);
+        let read = runs.iter().map(join_readings).filter(|r| !r.is_empty());
+        read.collect::<Vec<_>>().join(" ")
     }
 
-    /// Every token of `text` with its POS tag and what became of it.
+    /// Every token of `text` with its POS tag and what became of it. Each whitespace-separated
+    /// piece is segmented on its own: a space the resident typed ends a word.
     pub fn inspect(&self, text: &str) -> Vec<Analysed> {
+        self.inspect_runs(text).into_iter().flatten().collect()
+    }
+
+    /// [`Analyzer::inspect`], the tokens grouped in runs of text: a space or a symbol between
+    /// two tokens ends a run (what [`join_readings`] would turn into a space). Symbol tokens
+    /// are kept, each in a run of its own, so that flattening gives `inspect`.
+    pub fn inspect_runs(&self, text: &str) -> Vec<Vec<Analysed>> {
         let normalized = normalize(text);
-        let Ok(mut tokens) = self.segmenter.segment(normalized.as_str().into()) else {
-            return Vec::new();
+        let mut runs: Vec<Vec<Analysed>> = Vec::new();
+        for piece in normalized.split_whitespace() {
+            self.push_runs(piece, &mut runs);
+        }
+        runs
+    }
+
+    /// Segments `piece` (no whitespace) and appends its runs to `runs`.
+    fn push_runs(&self, piece: &str, runs: &mut Vec<Vec<Analysed>>) {
+        let Ok(mut tokens) = self.segmenter.segment(piece.into()) else {
+            return;
         };
-        tokens
-            .iter_mut()
-            .map(|tok| {
+        let mut last_end = 0;
+        let mut open = false;
+        for tok in tokens.iter_mut() {
+            let gap = tok.byte_start > last_end;
+            last_end = tok.byte_end;
+            let analysed = {
+                let tok = &mut *tok;
                 let surface = tok.surface.to_string();
                 let details: Vec<String> = tok.details().iter().map(|s| (*s).to_owned()).collect();
                 let pos = pos_tag(&details);
@@ -360,8 +383,14 @@ impl Analyzer {
                     term,
                     reading,
                 }
-            })
-            .collect()
+            };
+            let symbol = analysed.reading.is_empty();
+            match runs.last_mut() {
+                Some(run) if open && !gap && !symbol => run.push(analysed),
+                _ => runs.push(vec![analysed]),
+            }
+            open = !symbol;
+        }
     }
 }
 
@@ -725,6 +754,23 @@ pub(crate) mod tests {
         assert_eq!(a.reading("保検料"), a.reading("保険料"));
         // Words the dictionary does not know are read as written (katakana folded).
         assert_eq!(a.reading("ねんしゅう、カード"), "ねんしゅう かーど");
+    }
+
+    #[test]
+    fn a_space_the_resident_typed_ends_a_word() {
+        let a = analyzer();
+        // Segmented whole, lindera's unknown-word guess would run across the space
+        // (ゅうのかべ); each piece is segmented on its own.
+        let runs = a.inspect_runs("ねんしゅうのかべ 結局いくつ、保険証");
+        let text: Vec<String> = runs
+            .iter()
+            .map(|r| r.iter().map(|t| t.surface.as_str()).collect())
+            .collect();
+        assert_eq!(text, ["ねんしゅうのかべ", "結局いくつ", "、", "保険証"]);
+        assert_eq!(
+            a.reading("ねんしゅうのかべ 結局"),
+            "ねんしゅうのかべ けっきょく"
+        );
     }
 
     #[test]

@@ -263,9 +263,21 @@ impl Retriever {
         &self.synonyms
     }
 
-    /// The question's terms after the configured stop terms are dropped.
-    fn question_terms(&self, question: &str) -> Vec<String> {
-        let words = self.analyzer.terms(question);
+    /// The question analysed once: its tokens in runs of text ([`Analyzer::inspect_runs`]) and
+    /// its terms after the configured stop terms are dropped.
+    fn parse(&self, question: &str) -> (Vec<Vec<analysis::Analysed>>, Vec<String>) {
+        let runs = self.analyzer.inspect_runs(question);
+        let words = self.question_terms(&runs);
+        (runs, words)
+    }
+
+    /// The terms of `runs` after the configured stop terms are dropped.
+    fn question_terms(&self, runs: &[Vec<analysis::Analysed>]) -> Vec<String> {
+        let words: Vec<String> = runs
+            .iter()
+            .flatten()
+            .filter_map(|t| t.term.clone())
+            .collect();
         let stop = &self.config.query_stop_terms;
         if stop.is_empty() {
             return words;
@@ -323,9 +335,9 @@ impl Retriever {
     #[tracing::instrument(skip_all, fields(k, municipality))]
     pub fn search(&self, question: &str, k: usize, municipality: Option<&str>) -> Result<Vec<Hit>> {
         self.check_municipality(municipality)?;
-        let words = self.question_terms(question);
+        let (runs, words) = self.parse(question);
         let mut expansion = self.expansion(&words, municipality);
-        let corrections = self.implied_words(question, &words, &mut expansion);
+        let corrections = self.implied_words(&runs, &words, &mut expansion);
         let Some(text_query) = self.text_query_from(&words, &expansion, &corrections, question)
         else {
             return Ok(Vec::new());
@@ -453,9 +465,9 @@ impl Retriever {
     /// The boosted OR of the question's terms over every text field; `None` when the question
     /// has no searchable term (only particles, symbols or whitespace).
     pub fn text_query(&self, question: &str) -> Option<Box<dyn Query>> {
-        let words = self.question_terms(question);
+        let (runs, words) = self.parse(question);
         let mut expansion = self.expansion(&words, None);
-        let corrections = self.implied_words(question, &words, &mut expansion);
+        let corrections = self.implied_words(&runs, &words, &mut expansion);
         self.text_query_from(&words, &expansion, &corrections, question)
     }
 
@@ -518,7 +530,7 @@ impl Retriever {
     ///   most entries have.
     pub fn implied_words(
         &self,
-        question: &str,
+        runs: &[Vec<analysis::Analysed>],
         words: &[String],
         expansion: &mut Expansion,
     ) -> Implied {
@@ -527,11 +539,11 @@ impl Retriever {
         if c.reading_weight <= 0.0 && c.abbreviation_weight <= 0.0 {
             return implied;
         }
-        let normalized = analysis::normalize(question);
-        let chunks = normalized.split(|c: char| !(c.is_alphanumeric() || c == 'ー' || c == '々'));
-        for chunk in chunks.filter(|c| !c.is_empty()) {
-            let tokens = self.analyzer.inspect(chunk);
-            let suspect = self.suspect_tokens(chunk, &tokens, expansion);
+        for tokens in runs
+            .iter()
+            .filter(|r| r.iter().any(|t| !t.reading.is_empty()))
+        {
+            let suspect = self.suspect_tokens(tokens, expansion);
             let mut imply =
                 |set: &mut BTreeSet<String>, from: &[analysis::Analysed], term: &str| {
                     if words.iter().any(|w| w == term) {
@@ -547,7 +559,7 @@ impl Retriever {
                     }
                 };
             if c.abbreviation_weight > 0.0 {
-                for (start, end) in single_kanji_runs(&tokens) {
+                for (start, end) in single_kanji_runs(tokens) {
                     let key: String = tokens[start..end]
                         .iter()
                         .map(|t| t.surface.as_str())
@@ -583,16 +595,12 @@ impl Retriever {
         implied
     }
 
-    /// Which tokens of one run of text (`chunk`, no spaces or symbols) may stand for another
+    /// Which tokens of one run of text (no spaces or symbols) may stand for another
     /// word: see [`Retriever::implied_words`].
-    fn suspect_tokens(
-        &self,
-        chunk: &str,
-        tokens: &[analysis::Analysed],
-        expansion: &Expansion,
-    ) -> Vec<bool> {
-        let kana_only = chunk.chars().count() >= 3
-            && chunk.chars().all(|c| analysis::is_hiragana(c) || c == 'ー');
+    fn suspect_tokens(&self, tokens: &[analysis::Analysed], expansion: &Expansion) -> Vec<bool> {
+        let chars = || tokens.iter().flat_map(|t| t.surface.chars());
+        let kana_only =
+            chars().count() >= 3 && chars().all(|c| analysis::is_hiragana(c) || c == 'ー');
         let known = |t: &str| self.df.get(t).is_some_and(|&n| n > 0);
         let number = |t: &str| t.chars().all(|c| c.is_ascii_digit());
         let mut suspect: Vec<bool> = tokens
@@ -921,9 +929,9 @@ mod tests {
         // A kana-kanji conversion slip: 保検 for 保険.
         assert_eq!(top("国民健康保検料の計算").0.as_deref(), Some("kokuho-1"));
 
-        let words = r.question_terms("保検料");
+        let (runs, words) = r.parse("保検料");
         let mut expansion = r.expansion(&words, None);
-        let found = r.implied_words("保検料", &words, &mut expansion).read;
+        let found = r.implied_words(&runs, &words, &mut expansion).read;
         assert!(found.contains("保険"), "{found:?}");
 
         // Off: the same questions find nothing of the kind.
@@ -957,9 +965,9 @@ mod tests {
                 "前納すると割り引かれます。",
             ),
         ]);
-        let words = r.question_terms("児手 いつ");
+        let (runs, words) = r.parse("児手 いつ");
         let mut expansion = r.expansion(&words, None);
-        let implied = r.implied_words("児手 いつ", &words, &mut expansion);
+        let implied = r.implied_words(&runs, &words, &mut expansion);
         assert_eq!(
             implied
                 .abbreviated
@@ -985,10 +993,10 @@ mod tests {
             "専修学校の入学金の補助はありますか",
             "条件を満たす世帯に補助があります。",
         )]);
-        let words = r.question_terms("先週の申請");
+        let (runs, words) = r.parse("先週の申請");
         let mut expansion = r.expansion(&words, None);
         assert!(
-            r.implied_words("先週の申請", &words, &mut expansion)
+            r.implied_words(&runs, &words, &mut expansion)
                 .read
                 .is_empty()
         );

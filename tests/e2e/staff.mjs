@@ -31,7 +31,7 @@ const LOCKED = 'e2e-sato'; // locked by five wrong passwords before the browser 
 const TIMEOUT = 15_000;
 
 const OUT_OF_SCOPE = '宇宙旅行の予約はできますか';
-const INQUIRY = 'マイナンバーカードの暗証番号を変更したい';
+const INQUIRY = 'マイナンバーカードの暗証番号を自分で変更したい';
 const HTML_QUESTION = '<img src=x onerror=alert(1)>粗大ごみの出し方';
 const NEW_ID = 'e2e-drone-001';
 const GOOD_CSV = 'id,question,answer,category1,category2\n'
