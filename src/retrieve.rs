@@ -337,9 +337,8 @@ impl Retriever {
         self.check_municipality(municipality)?;
         let (runs, words) = self.parse(question);
         let mut expansion = self.expansion(&words, municipality);
-        let corrections = self.implied_words(&runs, &words, &mut expansion);
-        let Some(text_query) = self.text_query_from(&words, &expansion, &corrections, question)
-        else {
+        let implied = self.implied_words(&runs, &words, &mut expansion);
+        let Some(text_query) = self.text_query_from(&words, &expansion, &implied, question) else {
             return Ok(Vec::new());
         };
         if k == 0 {
@@ -467,15 +466,15 @@ impl Retriever {
     pub fn text_query(&self, question: &str) -> Option<Box<dyn Query>> {
         let (runs, words) = self.parse(question);
         let mut expansion = self.expansion(&words, None);
-        let corrections = self.implied_words(&runs, &words, &mut expansion);
-        self.text_query_from(&words, &expansion, &corrections, question)
+        let implied = self.implied_words(&runs, &words, &mut expansion);
+        self.text_query_from(&words, &expansion, &implied, question)
     }
 
     fn text_query_from(
         &self,
         words: &[String],
         expansion: &Expansion,
-        corrections: &Implied,
+        implied: &Implied,
         question: &str,
     ) -> Option<Box<dyn Query>> {
         let c = &self.config;
@@ -497,10 +496,10 @@ impl Retriever {
             for (term, share) in &expansion.terms {
                 add_term(&mut clauses, field, boost * c.synonym_weight * share, term);
             }
-            for term in &corrections.read {
+            for term in &implied.read {
                 add_term(&mut clauses, field, boost * c.reading_weight, term);
             }
-            for term in &corrections.abbreviated {
+            for term in &implied.abbreviated {
                 add_term(&mut clauses, field, boost * c.abbreviation_weight, term);
             }
         }
@@ -704,7 +703,9 @@ fn field_weight(c: &SearchConfig, e: &Entry) -> f32 {
 
 /// Every word term an entry contains, over all its text fields, and the terms of each of its
 /// phrasings (the question, then the alternative phrasings); each text is analysed once. Words
-/// with a kanji are also filed under their reading in `by_reading`.
+/// of kanji are also filed under their reading in `by_reading`, and compounds of two or three
+/// kanji nouns in a row under their abbreviation in `by_abbreviation` (with how many entries
+/// have them), for [`Retriever::implied_words`].
 fn entry_terms(
     analyzer: &Analyzer,
     e: &Entry,
@@ -714,7 +715,7 @@ fn entry_terms(
     let mut abbreviations: HashMap<String, BTreeSet<Vec<String>>> = HashMap::new();
     let mut terms_of = |text: &str| -> Vec<String> {
         let mut out = Vec::new();
-        let tokens = analyzer.inspect(text);
+        let runs = analyzer.inspect_runs(text);
         let noun = |t: &analysis::Analysed| {
             t.pos.starts_with("名詞")
                 && t.term.is_some()
@@ -722,13 +723,14 @@ fn entry_terms(
                 && t.surface.chars().all(analysis::is_kanji)
         };
         for n in 2..=3 {
-            for w in tokens.windows(n).filter(|w| w.iter().all(noun)) {
+            let windows = runs.iter().flat_map(|r| r.windows(n));
+            for w in windows.filter(|w| w.iter().all(noun)) {
                 let key: String = w.iter().filter_map(|t| t.surface.chars().next()).collect();
                 let words: Vec<String> = w.iter().filter_map(|t| t.term.clone()).collect();
                 abbreviations.entry(key).or_default().insert(words);
             }
         }
-        for tok in tokens {
+        for tok in runs.into_iter().flatten() {
             let Some(term) = tok.term else { continue };
             let reading = plain_reading(&tok.reading);
             if reading.chars().count() >= 3
