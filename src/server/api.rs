@@ -186,9 +186,11 @@ async fn prepare(st: &AppState, req: ChatRequest) -> Result<Prepared, ApiError> 
             if !valid_id(&id) {
                 return Err(ApiError::bad_request("conversation_id is malformed"));
             }
-            let exists = st.store.conversation_exists(&id).await.map_err(|e| {
-                ApiError::internal(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable", &e)
-            })?;
+            let exists = st
+                .store
+                .conversation_exists(&id)
+                .await
+                .map_err(|e| ApiError::storage(&e))?;
             if !exists {
                 return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
@@ -367,9 +369,10 @@ async fn respond(
         )
         .unwrap_or_default(),
     };
-    st.store.record_turn(&turn).await.map_err(|e| {
-        ApiError::internal(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable", &e)
-    })?;
+    st.store
+        .record_turn(&turn)
+        .await
+        .map_err(|e| ApiError::storage(&e))?;
     let slot = match decision {
         Decision::Answer => 0,
         Decision::Candidates => 1,
@@ -636,9 +639,7 @@ pub async fn feedback(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Re
         .store
         .add_feedback(&req.message_id, req.helpful, comment.as_deref())
         .await
-        .map_err(|e| {
-            ApiError::internal(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable", &e)
-        })?;
+        .map_err(|e| ApiError::storage(&e))?;
     if !stored {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown message_id"));
     }

@@ -54,6 +54,11 @@ impl ApiError {
         tracing::error!(error = %err, "{what}");
         ApiError::new(status, format!("{what}; please try again later"))
     }
+
+    /// A 503 for a failed database call (logged, not shown to the client).
+    pub fn storage(err: &crate::store::Error) -> ApiError {
+        ApiError::internal(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable", err)
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -99,10 +99,6 @@ pub struct Login {
     pub password: String,
 }
 
-fn storage(e: &crate::store::Error) -> ApiError {
-    ApiError::internal(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable", e)
-}
-
 /// `POST /staff/api/login`.
 pub async fn login(
     State(st): State<Arc<AppState>>,
@@ -112,7 +108,11 @@ pub async fn login(
     let req: Login = parse_json(&body)?;
     let name = check_text(&req.name, "name", 100)?;
     let denied = || ApiError::new(StatusCode::UNAUTHORIZED, "wrong name or password");
-    let user = st.store.user(&name).await.map_err(|e| storage(&e))?;
+    let user = st
+        .store
+        .user(&name)
+        .await
+        .map_err(|e| ApiError::storage(&e))?;
     let Some(user) = user else {
         // Same work and answer as a wrong password, so names cannot be probed.
         let _ = tokio::task::spawn_blocking(|| hash_password("dummy")).await;
@@ -136,21 +136,21 @@ pub async fn login(
         st.store
             .login_failed(&name, LOCK_AFTER, LOCK_MINUTES)
             .await
-            .map_err(|e| storage(&e))?;
+            .map_err(|e| ApiError::storage(&e))?;
         tracing::warn!(user = %name, "failed staff sign-in");
         return Err(denied());
     }
     st.store
         .login_succeeded(&name)
         .await
-        .map_err(|e| storage(&e))?;
+        .map_err(|e| ApiError::storage(&e))?;
     let token = random_token();
     let csrf = random_token();
     let expires = from_now(chrono::Duration::hours(SESSION_HOURS));
     st.store
         .create_session(&token_hash(&token), &name, &csrf, &expires)
         .await
-        .map_err(|e| storage(&e))?;
+        .map_err(|e| ApiError::storage(&e))?;
     tracing::info!(user = %name, "staff signed in");
     let secure = st.config.server.cookie_secure
         || headers
@@ -186,7 +186,7 @@ pub async fn require_staff(
         Ok(None) => {
             return ApiError::new(StatusCode::UNAUTHORIZED, "sign in first").into_response();
         }
-        Err(e) => return storage(&e).into_response(),
+        Err(e) => return ApiError::storage(&e).into_response(),
     };
     if session.expires_at.as_str() <= now().as_str() {
         let _ = st.store.delete_session(&hash).await;
@@ -246,7 +246,7 @@ pub async fn logout(
     st.store
         .delete_session(&u.token_hash)
         .await
-        .map_err(|e| storage(&e))?;
+        .map_err(|e| ApiError::storage(&e))?;
     let mut resp = Json(json!({"signed_out": true})).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
@@ -263,7 +263,7 @@ pub async fn users(
     user: Option<axum::Extension<StaffUser>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require_admin(user)?;
-    let list = st.store.users().await.map_err(|e| storage(&e))?;
+    let list = st.store.users().await.map_err(|e| ApiError::storage(&e))?;
     Ok(Json(json!({
         "users": list.into_iter().map(|(name, role)| json!({"name": name, "role": role})).collect::<Vec<_>>()
     })))
@@ -337,7 +337,7 @@ pub async fn logs(
         .store
         .logs(&start, &end, limit)
         .await
-        .map_err(|e| storage(&e))?
+        .map_err(|e| ApiError::storage(&e))?
         .into_iter()
         .filter(|r| p.decision.as_deref().is_none_or(|d| r.decision == d))
         .filter(|r| {
@@ -453,7 +453,7 @@ async fn recent_rows(
     st.store
         .logs(&from, &to, 100_000)
         .await
-        .map_err(|e| storage(&e))
+        .map_err(|e| ApiError::storage(&e))
 }
 
 /// One group of the unanswered queue while it is being counted.
@@ -472,7 +472,7 @@ pub async fn unanswered(
     Query(d): Query<Days>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let rows = recent_rows(&st, d.days).await?;
-    let marks = st.store.marks().await.map_err(|e| storage(&e))?;
+    let marks = st.store.marks().await.map_err(|e| ApiError::storage(&e))?;
     let engine = st.engine();
     let analyzer = engine.retriever.analyzer();
     let mut groups: std::collections::BTreeMap<String, Group> = std::collections::BTreeMap::new();
@@ -542,7 +542,7 @@ pub async fn mark(
     st.store
         .mark_group(&key, &m.status, &u.name)
         .await
-        .map_err(|e| storage(&e))?;
+        .map_err(|e| ApiError::storage(&e))?;
     Ok(Json(json!({ "key": key, "status": m.status })))
 }
 
