@@ -263,12 +263,19 @@ impl Retriever {
         &self.synonyms
     }
 
-    /// The question analysed once: its tokens in runs of text ([`Analyzer::inspect_runs`]) and
-    /// its terms after the configured stop terms are dropped.
-    fn parse(&self, question: &str) -> (Vec<Vec<analysis::Analysed>>, Vec<String>) {
+    /// The question analysed once ([`Analyzer::inspect_runs`]): its terms after the configured
+    /// stop terms are dropped, the synonym expansion, and the entry words it implies
+    /// ([`Retriever::implied_words`], which also link into the expansion).
+    fn prepare(
+        &self,
+        question: &str,
+        municipality: Option<&str>,
+    ) -> (Vec<String>, Expansion, Implied) {
         let runs = self.analyzer.inspect_runs(question);
         let words = self.question_terms(&runs);
-        (runs, words)
+        let mut expansion = self.expansion(&words, municipality);
+        let implied = self.implied_words(&runs, &words, &mut expansion);
+        (words, expansion, implied)
     }
 
     /// The terms of `runs` after the configured stop terms are dropped.
@@ -335,9 +342,7 @@ impl Retriever {
     #[tracing::instrument(skip_all, fields(k, municipality))]
     pub fn search(&self, question: &str, k: usize, municipality: Option<&str>) -> Result<Vec<Hit>> {
         self.check_municipality(municipality)?;
-        let (runs, words) = self.parse(question);
-        let mut expansion = self.expansion(&words, municipality);
-        let implied = self.implied_words(&runs, &words, &mut expansion);
+        let (words, expansion, implied) = self.prepare(question, municipality);
         let Some(text_query) = self.text_query_from(&words, &expansion, &implied, question) else {
             return Ok(Vec::new());
         };
@@ -464,9 +469,7 @@ impl Retriever {
     /// The boosted OR of the question's terms over every text field; `None` when the question
     /// has no searchable term (only particles, symbols or whitespace).
     pub fn text_query(&self, question: &str) -> Option<Box<dyn Query>> {
-        let (runs, words) = self.parse(question);
-        let mut expansion = self.expansion(&words, None);
-        let implied = self.implied_words(&runs, &words, &mut expansion);
+        let (words, expansion, implied) = self.prepare(question, None);
         self.text_query_from(&words, &expansion, &implied, question)
     }
 
@@ -542,7 +545,11 @@ impl Retriever {
             .iter()
             .filter(|r| r.iter().any(|t| !t.reading.is_empty()))
         {
-            let suspect = self.suspect_tokens(tokens, expansion);
+            let suspect = if c.reading_weight > 0.0 {
+                self.suspect_tokens(tokens, expansion)
+            } else {
+                Vec::new()
+            };
             let mut imply =
                 |set: &mut BTreeSet<String>, from: &[analysis::Analysed], term: &str| {
                     if words.iter().any(|w| w == term) {
@@ -931,9 +938,7 @@ mod tests {
         // A kana-kanji conversion slip: 保検 for 保険.
         assert_eq!(top("国民健康保検料の計算").0.as_deref(), Some("kokuho-1"));
 
-        let (runs, words) = r.parse("保検料");
-        let mut expansion = r.expansion(&words, None);
-        let found = r.implied_words(&runs, &words, &mut expansion).read;
+        let found = r.prepare("保検料", None).2.read;
         assert!(found.contains("保険"), "{found:?}");
 
         // Off: the same questions find nothing of the kind.
@@ -967,9 +972,7 @@ mod tests {
                 "前納すると割り引かれます。",
             ),
         ]);
-        let (runs, words) = r.parse("児手 いつ");
-        let mut expansion = r.expansion(&words, None);
-        let implied = r.implied_words(&runs, &words, &mut expansion);
+        let (_, _, implied) = r.prepare("児手 いつ", None);
         assert_eq!(
             implied
                 .abbreviated
@@ -995,13 +998,7 @@ mod tests {
             "専修学校の入学金の補助はありますか",
             "条件を満たす世帯に補助があります。",
         )]);
-        let (runs, words) = r.parse("先週の申請");
-        let mut expansion = r.expansion(&words, None);
-        assert!(
-            r.implied_words(&runs, &words, &mut expansion)
-                .read
-                .is_empty()
-        );
+        assert!(r.prepare("先週の申請", None).2.read.is_empty());
     }
 
     #[test]
