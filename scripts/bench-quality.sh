@@ -300,8 +300,8 @@ def table(set_, with_decisions):
     head = "| configuration | Success@1 | Success@5 | RR@10 | nDCG@10 | p50 ms | p99 ms |"
     sep = "|---|---:|---:|---:|---:|---:|---:|"
     if with_decisions:
-        head += " fallback P | fallback R | in-scope fallback |"
-        sep += "---:|---:|---:|"
+        head += " fallback P | fallback R | in-scope fallback | utility |"
+        sep += "---:|---:|---:|---:|"
     lines = [head, sep]
     for f in files:
         row = os.path.basename(f)[len(set_) + 1:-5]
@@ -310,7 +310,8 @@ def table(set_, with_decisions):
                  f'{x["RR@10"]:.3f}', f'{x["nDCG@10"]:.3f}', f'{l["p50_ms"]:.3f}', f'{l["p99_ms"]:.3f}']
         if with_decisions:
             fmt = lambda v: "–" if v is None else f"{v:.3f}"
-            cells += [fmt(d["fallback_precision"]), fmt(d["fallback_recall"]), f'{d["in_scope_fallback_rate"]:.3f}']
+            cells += [fmt(d["fallback_precision"]), fmt(d["fallback_recall"]), f'{d["in_scope_fallback_rate"]:.3f}',
+                      f'{d["utility"]:.3f}']
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -350,7 +351,10 @@ else:
 s.append("\n## Bundled dev set (`tests/eval/`, 375 queries over `faq/`, 62 out of scope)\n")
 s.append("Out-of-scope queries have no judgement; they count only in the decision columns "
          "(fallback precision and recall over the answer / candidates / fallback decision, with the "
-         "thresholds of each configuration's `[decision]` section — the defaults here).\n")
+         "thresholds of each configuration's `[decision]` section — the defaults here). Utility is the "
+         "mean per-query utility of the decisions that `madoguchi eval --calibrate` maximises "
+         "(`src/eval/mod.rs`: right answer 1, right entry among candidates 0.5, fallback on an "
+         "out-of-scope query 1, wrong answer −2).\n")
 s.append(table("dev", True))
 s.append("\n### National queries beside the peers (330 queries without a municipality, national FAQ)\n")
 s.append("The peers index question + answer; madoguchi also uses the alternative phrasings, category "

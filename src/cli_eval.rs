@@ -215,7 +215,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         "queries": a.queries.display().to_string(),
         "git_commit": git_commit(),
     });
-    let report = eval::report(&results, fingerprint);
+    let report = eval::report(&results, &config.decision, fingerprint);
     print!("{}", eval::table(&report));
 
     if let Some(p) = &a.run {

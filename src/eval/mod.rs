@@ -269,12 +269,16 @@ pub struct DecisionMetrics {
     pub fallback_f1: Option<f64>,
     /// Share of in-scope queries sent to fallback.
     pub in_scope_fallback_rate: f64,
+    /// Mean [`utility`] of the decisions, the objective `--calibrate` maximises (absent from
+    /// metrics files written before it was reported).
+    #[serde(default)]
+    pub utility: f64,
     /// Count of each decision.
     pub counts: BTreeMap<String, usize>,
 }
 
-/// Computes decision metrics.
-pub fn decision_metrics(results: &[QueryResult]) -> DecisionMetrics {
+/// Computes decision metrics; `config` supplies the candidate list length the utility needs.
+pub fn decision_metrics(results: &[QueryResult], config: &DecisionConfig) -> DecisionMetrics {
     let n = results.len().max(1) as f64;
     let ratio = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
     let answers: Vec<&QueryResult> = results
@@ -306,6 +310,11 @@ pub fn decision_metrics(results: &[QueryResult]) -> DecisionMetrics {
         fallback_recall: recall,
         fallback_f1: f1,
         in_scope_fallback_rate: ratio(n_fallback - oos_fallback, n_in).unwrap_or(0.0),
+        utility: results
+            .iter()
+            .map(|r| utility(r.decision, r.in_scope(), r.first_relevant_rank, config))
+            .sum::<f64>()
+            / n,
         counts,
     }
 }
@@ -368,8 +377,12 @@ pub struct Counts {
     pub out_of_scope: usize,
 }
 
-/// Builds the report.
-pub fn report(results: &[QueryResult], fingerprint: serde_json::Value) -> Report {
+/// Builds the report; `config` is the decision configuration the results were decided with.
+pub fn report(
+    results: &[QueryResult],
+    config: &DecisionConfig,
+    fingerprint: serde_json::Value,
+) -> Report {
     let in_scope: Vec<QueryMetrics> = results
         .iter()
         .filter(|r| r.in_scope())
@@ -377,7 +390,7 @@ pub fn report(results: &[QueryResult], fingerprint: serde_json::Value) -> Report
         .collect();
     Report {
         metrics: QueryMetrics::mean(&in_scope),
-        decision: decision_metrics(results),
+        decision: decision_metrics(results, config),
         queries: Counts {
             total: results.len(),
             in_scope: in_scope.len(),
@@ -408,7 +421,7 @@ pub fn table(r: &Report) -> String {
     s += &format!("| {} |\n", m.map(|x| format!("{x:.3}")).join(" | "));
     let d = &r.decision;
     s += &format!(
-        "decisions {:?}: accuracy {:.3}, answer accuracy {}, false answers {:.3}, fallback P/R/F1 {}/{}/{}, in-scope fallback {:.3}\n",
+        "decisions {:?}: accuracy {:.3}, answer accuracy {}, false answers {:.3}, fallback P/R/F1 {}/{}/{}, in-scope fallback {:.3}, mean utility {:.3}\n",
         d.counts,
         d.accuracy,
         opt(d.answer_accuracy),
@@ -416,7 +429,8 @@ pub fn table(r: &Report) -> String {
         opt(d.fallback_precision),
         opt(d.fallback_recall),
         opt(d.fallback_f1),
-        d.in_scope_fallback_rate
+        d.in_scope_fallback_rate,
+        d.utility
     );
     s += &format!(
         "latency per query: p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms\n",
@@ -771,5 +785,32 @@ mod tests {
         assert_eq!(in_scope_fallbacks, 0, "{strict:?}");
         let (loose, _) = calibrate(&results, &DecisionConfig::default(), 0.1);
         assert_eq!(fallbacks(&loose), 11, "{loose:?}");
+    }
+
+    #[test]
+    fn decision_metrics_report_the_mean_utility_calibration_maximises() {
+        let decided = |mut r: QueryResult, d: Decision| {
+            r.decision = d;
+            r
+        };
+        let results = [
+            decided(result(true, Some(1), 1.0, 9.0), Decision::Answer), // 1.0
+            decided(result(true, Some(2), 1.0, 9.0), Decision::Answer), // -2.0
+            decided(result(true, Some(3), 1.0, 9.0), Decision::Candidates), // 0.5
+            decided(result(false, None, 0.1, 1.0), Decision::Fallback), // 1.0
+        ];
+        let c = DecisionConfig::default();
+        let d = decision_metrics(&results, &c);
+        assert!((d.utility - 0.125).abs() < 1e-9, "{d:?}");
+        // Rank 3 is outside a candidate list of two, so those candidates count as a miss.
+        let short = DecisionConfig {
+            max_candidates: 2,
+            ..c
+        };
+        let d = decision_metrics(&results, &short);
+        assert!(
+            (d.utility - (1.0 - 2.0 - 0.25 + 1.0) / 4.0).abs() < 1e-9,
+            "{d:?}"
+        );
     }
 }
