@@ -129,9 +129,10 @@ pub struct Hit {
 /// An indexed entry with the terms it contains (for [`Hit::coverage`]).
 struct DocInfo {
     entry: Arc<Entry>,
-    terms: HashSet<String>,
-    /// The terms of the question and of each alternative phrasing, one set each.
-    phrasings: Vec<HashSet<String>>,
+    /// Ids ([`VocabTerm::id`]) of every term the entry contains, sorted.
+    terms: Vec<u32>,
+    /// The term ids of the question and of each alternative phrasing, one sorted list each.
+    phrasings: Vec<Vec<u32>>,
     /// Sum of the weights of the fields this entry has text in (for [`Hit::evidence`]).
     field_weight: f32,
     /// Municipalities that override or hide this (national) entry.
@@ -149,6 +150,22 @@ impl DocInfo {
     }
 }
 
+/// A term of the entries.
+struct VocabTerm {
+    /// Its number, in the order terms were first met.
+    id: u32,
+    /// Number of entries containing it, for coverage IDF.
+    df: u32,
+}
+
+/// A question term, as [`coverage_of`] looks for it.
+struct Wanted {
+    /// Ids of the entry terms that count as it.
+    ids: Vec<u32>,
+    /// Its IDF.
+    idf: f32,
+}
+
 /// Searches one index generation. Cheap to share behind an `Arc`; `search` takes `&self`.
 pub struct Retriever {
     index: Index,
@@ -162,8 +179,8 @@ pub struct Retriever {
     docs: Vec<Vec<DocInfo>>,
     /// Where each id's documents are in `docs` (a national entry and its overrides share an id).
     by_id: HashMap<String, Vec<(usize, usize)>>,
-    /// Number of entries containing each term, for coverage IDF.
-    df: HashMap<String, u32>,
+    /// Every term the entries contain.
+    vocab: HashMap<String, VocabTerm>,
     /// Number of entries.
     n_docs: u32,
     /// Query-time synonym groups.
@@ -191,7 +208,7 @@ impl Retriever {
             .try_into()?;
         let searcher = reader.searcher();
         let mut docs = Vec::new();
-        let mut df: HashMap<String, u32> = HashMap::new();
+        let mut vocab: HashMap<String, VocabTerm> = HashMap::new();
         let mut n_docs = 0u32;
         let mut by_reading: HashMap<String, BTreeSet<String>> = HashMap::new();
         let mut by_abbreviation: HashMap<String, BTreeMap<Vec<String>, u32>> = HashMap::new();
@@ -214,9 +231,21 @@ impl Retriever {
                     .collect();
                 let (terms, phrasings) =
                     entry_terms(&analyzer, &entry, &mut by_reading, &mut by_abbreviation);
-                for t in &terms {
-                    *df.entry(t.clone()).or_insert(0) += 1;
-                }
+                let mut ids = |terms: HashSet<String>, count: bool| -> Vec<u32> {
+                    let mut ids: Vec<u32> = terms
+                        .into_iter()
+                        .map(|t| {
+                            let next = u32::try_from(vocab.len()).unwrap_or(u32::MAX);
+                            let term = vocab.entry(t).or_insert(VocabTerm { id: next, df: 0 });
+                            term.df += u32::from(count);
+                            term.id
+                        })
+                        .collect();
+                    ids.sort_unstable();
+                    ids
+                };
+                let terms = ids(terms, true);
+                let phrasings = phrasings.into_iter().map(|p| ids(p, false)).collect();
                 n_docs += 1;
                 let field_weight = field_weight(&config, &entry);
                 entries.push(DocInfo {
@@ -244,7 +273,7 @@ impl Retriever {
             manifest,
             docs,
             by_id,
-            df,
+            vocab,
             n_docs,
             synonyms: Synonyms::empty(),
             by_reading,
@@ -358,6 +387,7 @@ impl Retriever {
         let weighted: Vec<(&str, f32)> = distinct.iter().map(|t| (*t, self.idf(t))).collect();
         let total: f32 = weighted.iter().map(|(_, w)| w).sum();
         let unknown = self.unknown_share(&weighted, total, &expansion);
+        let wanted = self.wanted(&weighted, &expansion);
         let searcher = self.reader.searcher();
         // Fetch a margin beyond the re-ranking pool; if the score at the pool's end is still
         // tied at the margin's end, widen until the tie group is complete, so the id tie-break
@@ -379,7 +409,7 @@ impl Retriever {
             .into_iter()
             .map(|(bm25, addr)| {
                 let doc = &self.docs[addr.segment_ord as usize][addr.doc_id as usize];
-                let coverage = self.coverage(&weighted, total, &doc.terms, &expansion);
+                let coverage = coverage_of(&wanted, total, &doc.terms);
                 let mut score = if exponent > 0.0 {
                     bm25 * coverage.powf(exponent)
                 } else {
@@ -389,7 +419,7 @@ impl Retriever {
                     let best = doc
                         .phrasings
                         .iter()
-                        .map(|p| self.coverage(&weighted, total, p, &expansion))
+                        .map(|p| coverage_of(&wanted, total, p))
                         .fold(0.0f32, f32::max);
                     score *= 1.0 + self.config.phrasing_weight * best;
                 }
@@ -419,7 +449,7 @@ impl Retriever {
         if total <= 0.0 {
             return 0.0;
         }
-        let known = |t: &str| self.df.get(t).is_some_and(|&n| n > 0);
+        let known = |t: &str| self.df(t) > 0;
         // Numbers (amounts, dates, a phone number the resident typed) are not a topic.
         let number = |t: &str| t.chars().all(|c| c.is_ascii_digit());
         let missing: f32 = query
@@ -439,31 +469,31 @@ impl Retriever {
 
     fn idf(&self, term: &str) -> f32 {
         let n = self.n_docs as f32;
-        let df = self.df.get(term).copied().unwrap_or(0) as f32;
+        let df = self.df(term) as f32;
         (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
     }
 
-    /// The IDF-weighted share of `query` terms found in `terms` (an entry's, or one phrasing's).
-    /// A term that occurs in no entry (天気, 株価) has the highest IDF, so questions about things
-    /// the FAQ does not cover get a low coverage everywhere.
-    /// A term also counts as found when the entry has a word the synonym dictionary puts in
-    /// its place (子ども for 子供).
-    fn coverage(
-        &self,
-        query: &[(&str, f32)],
-        total: f32,
-        terms: &HashSet<String>,
-        expansion: &Expansion,
-    ) -> f32 {
-        if total <= 0.0 {
-            return 0.0;
-        }
-        let found: f32 = query
+    /// Number of entries containing `term`.
+    fn df(&self, term: &str) -> u32 {
+        self.vocab.get(term).map_or(0, |t| t.df)
+    }
+
+    /// The question's terms as [`coverage_of`] looks for them: each with the ids of the entry
+    /// terms that count as it (itself, and the words the synonym dictionary puts in its place,
+    /// such as 子ども for 子供) and its IDF. Looked up once per question, so that the coverage of
+    /// each of the hundred-odd hits compares integers instead of hashing strings.
+    fn wanted(&self, query: &[(&str, f32)], expansion: &Expansion) -> Vec<Wanted> {
+        query
             .iter()
-            .filter(|(t, _)| present(t, expansion, |x| terms.contains(x)))
-            .map(|(_, idf)| idf)
-            .sum();
-        found / total
+            .map(|&(t, idf)| {
+                let alternatives = expansion.links.get(t).into_iter().flatten();
+                let ids = std::iter::once(t)
+                    .chain(alternatives.map(String::as_str))
+                    .filter_map(|w| self.vocab.get(w).map(|v| v.id))
+                    .collect();
+                Wanted { ids, idf }
+            })
+            .collect()
     }
 
     /// The boosted OR of the question's terms over every text field; `None` when the question
@@ -607,7 +637,7 @@ impl Retriever {
         let chars = || tokens.iter().flat_map(|t| t.surface.chars());
         let kana_only =
             chars().count() >= 3 && chars().all(|c| analysis::is_hiragana(c) || c == 'ー');
-        let known = |t: &str| self.df.get(t).is_some_and(|&n| n > 0);
+        let known = |t: &str| self.df(t) > 0;
         let number = |t: &str| t.chars().all(|c| c.is_ascii_digit());
         let mut suspect: Vec<bool> = tokens
             .iter()
@@ -680,6 +710,22 @@ impl Retriever {
     pub fn municipalities(&self) -> &BTreeSet<String> {
         &self.manifest.municipalities
     }
+}
+
+/// The IDF-weighted share of the question's terms found in `terms` (an entry's, or one
+/// phrasing's, sorted ids). A term that occurs in no entry (天気, 株価) has the highest IDF, so
+/// questions about things the FAQ does not cover get a low coverage everywhere. A term also
+/// counts as found when the entry has a word the synonym dictionary puts in its place.
+fn coverage_of(wanted: &[Wanted], total: f32, terms: &[u32]) -> f32 {
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let found: f32 = wanted
+        .iter()
+        .filter(|w| w.ids.iter().any(|id| terms.binary_search(id).is_ok()))
+        .map(|w| w.idf)
+        .sum();
+    found / total
 }
 
 /// Whether query term `t` is present by `has`, itself or through a word the synonym dictionary
