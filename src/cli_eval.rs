@@ -56,6 +56,10 @@ pub struct EvalArgs {
     /// queries to fallback (a resident with an answerable question should rarely be turned away).
     #[arg(long, default_value_t = 0.05, requires = "calibrate")]
     max_in_scope_fallback: f64,
+    /// Timed passes over all queries, after one warm-up pass; the latency percentiles are taken
+    /// over every pass's searches (the peers' harness times queries the same way)
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    repeat: u32,
     /// Also send every answer decision to this OpenAI-compatible endpoint (…/v1) and report
     /// generation metrics (citation accuracy, fallback rate, latency); the key is read from
     /// MADOGUCHI_LLM_API_KEY.
@@ -139,7 +143,13 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         }
     }
     let qrels = data::read_qrels(&a.qrels)?;
-    let results = eval::run(&retriever, &queries, &qrels, &config.decision)?;
+    let results = eval::run(
+        &retriever,
+        &queries,
+        &qrels,
+        &config.decision,
+        a.repeat as usize,
+    )?;
 
     if a.calibrate {
         let (best, utility) = eval::calibrate(&results, &config.decision, a.max_in_scope_fallback);
