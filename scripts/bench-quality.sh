@@ -167,6 +167,14 @@ cfg x-phrasing <<'EOF'
 [search]
 phrasing_weight = 0.5
 EOF
+# Pseudo-relevance feedback over the re-ranking pool; the best of weights 0.1–0.8 × 3 or 5
+# hits × 10 or 20 terms on localgovFAQ dev (all of them lower Success@1 there).
+cfg x-feedback <<'EOF'
+[search]
+feedback_weight = 0.1
+feedback_docs = 5
+feedback_terms = 20
+EOF
 
 # The user dictionary the issue suggested first: administrative compounds as single words (so
 # 児童手当 no longer matches 手当). Measured on a copy of faq/ whose userdict.csv lists them.
@@ -189,7 +197,7 @@ cfg x-userdict-compounds <<'EOF'
 # Run with --faq target/bench-quality/faq-compounds (see run_set below).
 EOF
 
-ROWS=(0-start 1-fields 2-kana 3-okurigana 4-coverage 5-synonyms 6-synonyms-03 7-userdict 8-evidence 9-unknown 10-reading 11-abbreviation 12-margin x-bigram x-request-stop x-answer-half x-coverage-1 x-phrasing x-userdict-compounds)
+ROWS=(0-start 1-fields 2-kana 3-okurigana 4-coverage 5-synonyms 6-synonyms-03 7-userdict 8-evidence 9-unknown 10-reading 11-abbreviation 12-margin x-bigram x-request-stop x-answer-half x-coverage-1 x-phrasing x-feedback x-userdict-compounds)
 
 run_set() { # run_set SET ARGS...
   local set="$1"; shift
@@ -288,6 +296,7 @@ LABELS = {
     "x-answer-half": "defaults with answer weight 0.5 (not kept)",
     "x-coverage-1": "defaults with coverage^1.0 (not kept)",
     "x-phrasing": "defaults + best-phrasing factor 0.5 (not kept)",
+    "x-feedback": "defaults + pseudo-relevance feedback: 20 words of the first 5 hits, weight 0.1 (not kept)",
     "x-userdict-compounds": "defaults, but a user dictionary of whole compounds (児童手当, 住民票 …) (not kept)",
 }
 

@@ -54,6 +54,15 @@ pub struct SearchConfig {
     /// alternative phrasing), so an entry with one phrasing close to the resident's words rises
     /// above one that only scatters them over its fields; 0 turns it off.
     pub phrasing_weight: f32,
+    /// Pseudo-relevance feedback: final score also × (1 + feedback_weight × the share of the
+    /// feedback terms the entry has), the feedback terms being the `feedback_terms` terms the
+    /// question lacks that weigh most (IDF × relative score) over the first `feedback_docs`
+    /// hits; 0 turns it off.
+    pub feedback_weight: f32,
+    /// Hits the feedback terms are taken from.
+    pub feedback_docs: usize,
+    /// Number of feedback terms.
+    pub feedback_terms: usize,
     /// Analysed terms dropped from questions before searching (request phrases such as 教える);
     /// a question made only of them keeps them.
     pub query_stop_terms: Vec<String>,
@@ -74,6 +83,9 @@ impl Default for SearchConfig {
             rerank_depth: 100,
             synonym_weight: 0.3,
             phrasing_weight: 0.0,
+            feedback_weight: 0.0,
+            feedback_docs: 3,
+            feedback_terms: 10,
             query_stop_terms: Vec::new(),
         }
     }
@@ -181,6 +193,8 @@ pub struct Retriever {
     by_id: HashMap<String, Vec<(usize, usize)>>,
     /// Every term the entries contain.
     vocab: HashMap<String, VocabTerm>,
+    /// The coverage IDF of each term, by id.
+    idf_by_id: Vec<f32>,
     /// Number of entries.
     n_docs: u32,
     /// Query-time synonym groups.
@@ -264,7 +278,14 @@ impl Retriever {
                 by_id.entry(d.entry.id.clone()).or_default().push((seg, i));
             }
         }
+        let n = n_docs as f32;
+        let mut idf_by_id = vec![0.0; vocab.len()];
+        for t in vocab.values() {
+            let df = t.df as f32;
+            idf_by_id[t.id as usize] = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+        }
         Ok(Retriever {
+            idf_by_id,
             index,
             reader,
             fields,
@@ -405,7 +426,7 @@ impl Retriever {
         };
         let exponent = self.config.coverage_exponent;
         let idf_max = self.idf_max();
-        let mut hits: Vec<Hit> = top
+        let mut hits: Vec<(Hit, &DocInfo)> = top
             .into_iter()
             .map(|(bm25, addr)| {
                 let doc = &self.docs[addr.segment_ord as usize][addr.doc_id as usize];
@@ -424,23 +445,53 @@ impl Retriever {
                     score *= 1.0 + self.config.phrasing_weight * best;
                 }
                 let unit = idf_max * doc.field_weight;
-                Hit {
+                let hit = Hit {
                     entry: doc.entry.clone(),
                     score,
                     coverage,
                     evidence: if unit > 0.0 { score / unit } else { 0.0 },
                     unknown,
-                }
+                };
+                (hit, doc)
             })
             .collect();
-        hits.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| a.entry.id.cmp(&b.entry.id))
-                .then_with(|| a.entry.scope.cmp(&b.entry.scope))
-        });
+        let order = |a: &(Hit, &DocInfo), b: &(Hit, &DocInfo)| {
+            b.0.score
+                .total_cmp(&a.0.score)
+                .then_with(|| a.0.entry.id.cmp(&b.0.entry.id))
+                .then_with(|| a.0.entry.scope.cmp(&b.0.entry.scope))
+        };
+        hits.sort_by(order);
+        let fw = self.config.feedback_weight;
+        if fw > 0.0 && hits.len() > 1 {
+            let top_score = hits[0].0.score.max(f32::MIN_POSITIVE);
+            let asked: HashSet<u32> = wanted.iter().flat_map(|w| w.ids.iter().copied()).collect();
+            let mut weight: HashMap<u32, f32> = HashMap::new();
+            for (h, d) in hits.iter().take(self.config.feedback_docs) {
+                for &t in &d.terms {
+                    if !asked.contains(&t) {
+                        *weight.entry(t).or_insert(0.0) +=
+                            h.score / top_score * self.idf_by_id[t as usize];
+                    }
+                }
+            }
+            let mut fb: Vec<(u32, f32)> = weight.into_iter().collect();
+            fb.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            fb.truncate(self.config.feedback_terms);
+            let sum: f32 = fb.iter().map(|x| x.1).sum::<f32>().max(f32::MIN_POSITIVE);
+            for (h, d) in &mut hits {
+                let share: f32 = fb
+                    .iter()
+                    .filter(|(t, _)| d.terms.binary_search(t).is_ok())
+                    .map(|x| x.1)
+                    .sum::<f32>()
+                    / sum;
+                h.score *= 1.0 + fw * share;
+            }
+            hits.sort_by(order);
+        }
         hits.truncate(k);
-        Ok(hits)
+        Ok(hits.into_iter().map(|(h, _)| h).collect())
     }
 
     /// The IDF-weighted share of `query` terms that no entry contains, directly or through a
@@ -1120,6 +1171,45 @@ mod tests {
         // Both entries contain every word; only "b" has them in one phrasing, so it gains.
         assert!(ratio(&on) > ratio(&off), "{on:?} vs {off:?}");
         assert_eq!(on[0].entry.id, "b");
+    }
+
+    #[test]
+    fn feedback_raises_entries_that_share_the_first_hits_words() {
+        let corpus = Corpus::new(vec![
+            entry(
+                "a",
+                NATIONAL,
+                "児童手当の申請",
+                "口座と認定請求書が必要です。",
+            ),
+            entry("b", NATIONAL, "児童手当の受付", "窓口で受け付けます。"),
+            entry(
+                "c",
+                NATIONAL,
+                "児童手当の受付",
+                "口座と認定請求書を確認します。",
+            ),
+        ]);
+        let (index, manifest) = index::build_in_ram(&corpus, &analyzer()).unwrap();
+        let search = |feedback_weight: f32| {
+            let config = SearchConfig {
+                feedback_weight,
+                feedback_docs: 1,
+                ..SearchConfig::default()
+            };
+            Retriever::new(index.clone(), manifest.clone(), analyzer(), config)
+                .unwrap()
+                .search("児童手当の申請", 3, None)
+                .unwrap()
+        };
+        let (off, on) = (search(0.0), search(1.0));
+        let ratio = |h: &[Hit]| {
+            let s = |id: &str| h.iter().find(|x| x.entry.id == id).unwrap().score;
+            s("c") / s("b")
+        };
+        // "a" is first either way; "c" shares its other words (口座, 認定 …), "b" does not.
+        assert_eq!(on[0].entry.id, "a");
+        assert!(ratio(&on) > ratio(&off) * 1.5, "{on:?} vs {off:?}");
     }
 
     #[test]
