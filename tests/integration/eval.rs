@@ -236,6 +236,37 @@ fn eval_command_writes_run_metrics_and_per_query_lines() {
 }
 
 #[test]
+fn eval_reports_the_mean_utility_of_its_decisions_and_times_every_pass() {
+    let (dir, out) = run_eval(&["--repeat", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("mean utility "), "{}", stdout(&out));
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
+    // The same mean, recomputed from the per-query lines with the documented utility.
+    let config = madoguchi::answer::DecisionConfig::default();
+    let pq = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let utilities: Vec<f64> = pq
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let decision = serde_json::from_value(v["decision"].clone()).unwrap();
+            let in_scope = !v["relevant"].as_object().unwrap().is_empty();
+            let rank = v["first_relevant_rank"].as_u64().map(|r| r as usize);
+            eval::utility(decision, in_scope, rank, &config)
+        })
+        .collect();
+    let mean = utilities.iter().sum::<f64>() / utilities.len() as f64;
+    let reported = m["decision"]["utility"].as_f64().unwrap();
+    assert!(close(reported, mean), "{reported} vs {mean}");
+    assert!(m["latency"]["p50_ms"].as_f64().unwrap() > 0.0);
+
+    // At least one timed pass.
+    let (_, out) = run_eval(&["--repeat", "0"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--repeat"), "{}", stderr(&out));
+}
+
+#[test]
 fn eval_run_agrees_with_shared_evaluate_py() {
     let Some(script) = shared_scorer() else {
         return;
