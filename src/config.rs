@@ -39,6 +39,14 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A value is out of its range (a negative weight, a threshold that is not a number).
+    #[error("{path}: {}", problems.join("; "))]
+    Invalid {
+        /// The file.
+        path: String,
+        /// Every problem, as `[section] key = value: what it must be`.
+        problems: Vec<String>,
+    },
     /// The file is not valid TOML for [`Config`].
     #[error("{path}: {message}")]
     Parse {
@@ -62,10 +70,59 @@ impl Config {
                 });
             }
         };
-        toml::from_str(&text).map_err(|e| Error::Parse {
+        let config: Config = toml::from_str(&text).map_err(|e| Error::Parse {
             path: path.display().to_string(),
             message: e.to_string(),
-        })
+        })?;
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(Error::Invalid {
+                path: path.display().to_string(),
+                problems,
+            })
+        }
+    }
+
+    /// The retrieval weights and answer thresholds that are out of range: every one must be a
+    /// finite number of at least 0 (a negative weight would push entries down for containing
+    /// the resident's words; `nan` would make every comparison false), and at least one
+    /// candidate must be offered.
+    pub fn problems(&self) -> Vec<String> {
+        let s = &self.search;
+        let d = &self.decision;
+        let values = [
+            ("search", "question", s.question),
+            ("search", "alt_questions", s.alt_questions),
+            ("search", "answer", s.answer),
+            ("search", "category", s.category),
+            ("search", "tags", s.tags),
+            ("search", "question_bigram", s.question_bigram),
+            ("search", "reading_weight", s.reading_weight),
+            ("search", "abbreviation_weight", s.abbreviation_weight),
+            ("search", "coverage_exponent", s.coverage_exponent),
+            ("search", "synonym_weight", s.synonym_weight),
+            ("search", "phrasing_weight", s.phrasing_weight),
+            ("search", "feedback_weight", s.feedback_weight),
+            ("decision", "answer_coverage", d.answer_coverage),
+            ("decision", "answer_margin", d.answer_margin),
+            ("decision", "candidates_coverage", d.candidates_coverage),
+            ("decision", "evidence_coverage", d.evidence_coverage),
+            ("decision", "evidence_score", d.evidence_score),
+            ("decision", "answer_unknown", d.answer_unknown),
+        ];
+        let mut problems: Vec<String> = values
+            .iter()
+            .filter(|(_, _, v)| !(v.is_finite() && *v >= 0.0))
+            .map(|(section, key, v)| {
+                format!("[{section}] {key} = {v}: must be a finite number of at least 0")
+            })
+            .collect();
+        if d.max_candidates == 0 {
+            problems.push("[decision] max_candidates = 0: must be at least 1".to_owned());
+        }
+        problems
     }
 
     /// Writes `path` (whole file), with a header saying where the values came from.
@@ -100,5 +157,23 @@ mod tests {
         std::fs::write(&path, "[decision]\nanswer_coverag = 1\n").unwrap();
         let err = Config::load(&path).unwrap_err().to_string();
         assert!(err.contains("answer_coverag"), "{err}");
+    }
+
+    #[test]
+    fn rejects_negative_weights_and_thresholds_that_are_not_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(
+            &path,
+            "[search]\nanswer = -1.0\nsynonym_weight = 0.0\n\n[decision]\nanswer_margin = nan\nmax_candidates = 0\n",
+        )
+        .unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.starts_with(&path.display().to_string()), "{err}");
+        assert!(err.contains("[search] answer = -1: must be"), "{err}");
+        assert!(err.contains("[decision] answer_margin = NaN"), "{err}");
+        assert!(err.contains("[decision] max_candidates = 0"), "{err}");
+        // 0 turns a lever off and is allowed.
+        assert!(!err.contains("synonym_weight"), "{err}");
     }
 }
