@@ -170,6 +170,12 @@ struct VocabTerm {
     df: u32,
 }
 
+/// The BM25 IDF of a term found in `df` of `n_docs` entries (the coverage weights).
+fn idf_of(n_docs: u32, df: u32) -> f32 {
+    let (n, df) = (n_docs as f32, df as f32);
+    (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+}
+
 /// A question term, as [`coverage_of`] looks for it.
 struct Wanted {
     /// Ids of the entry terms that count as it.
@@ -278,11 +284,9 @@ impl Retriever {
                 by_id.entry(d.entry.id.clone()).or_default().push((seg, i));
             }
         }
-        let n = n_docs as f32;
         let mut idf_by_id = vec![0.0; vocab.len()];
         for t in vocab.values() {
-            let df = t.df as f32;
-            idf_by_id[t.id as usize] = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            idf_by_id[t.id as usize] = idf_of(n_docs, t.df);
         }
         Ok(Retriever {
             idf_by_id,
@@ -514,14 +518,11 @@ impl Retriever {
 
     /// The IDF of a term found in one entry: the most any term can weigh in this index.
     fn idf_max(&self) -> f32 {
-        let n = self.n_docs as f32;
-        (1.0 + (n - 1.0 + 0.5) / (1.0 + 0.5)).ln()
+        idf_of(self.n_docs, 1)
     }
 
     fn idf(&self, term: &str) -> f32 {
-        let n = self.n_docs as f32;
-        let df = self.df(term) as f32;
-        (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+        idf_of(self.n_docs, self.df(term))
     }
 
     /// Number of entries containing `term`.
