@@ -504,16 +504,25 @@ impl Retriever {
         if total <= 0.0 {
             return 0.0;
         }
-        let known = |t: &str| self.df(t) > 0;
-        // Numbers (amounts, dates, a phone number the resident typed) are not a topic.
-        let number = |t: &str| t.chars().all(|c| c.is_ascii_digit());
         let missing: f32 = query
             .iter()
-            .filter(|(t, _)| !number(t) && !present(t, expansion, known))
+            .filter(|(t, _)| self.unknown_term(t, expansion))
             .map(|(_, idf)| idf)
             .sum();
         // abs: a sum of nothing is -0.0.
         (missing / total).abs()
+    }
+
+    /// Whether no entry contains `term`, directly or through a synonym. Numbers (amounts, dates,
+    /// a phone number the resident typed) are not a topic and never count as unknown.
+    fn unknown_term(&self, term: &str, expansion: &Expansion) -> bool {
+        let known = |t: &str| self.df(t) > 0;
+        let number = term.chars().all(|c| c.is_ascii_digit());
+        let stand_in = expansion
+            .links
+            .get(term)
+            .is_some_and(|alts| alts.iter().any(|a| known(a)));
+        !number && !known(term) && !stand_in
     }
 
     /// The IDF of a term found in one entry: the most any term can weigh in this index.
@@ -565,10 +574,6 @@ impl Retriever {
         let c = &self.config;
         let f = &self.fields;
         let words = counts(words.to_vec());
-        let grams = counts(analysis::bigrams(
-            question,
-            self.analyzer.options().fold_kana,
-        ));
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (field, boost) in [
             (f.question, c.question),
@@ -588,7 +593,14 @@ impl Retriever {
                 add_term(&mut clauses, field, boost * c.abbreviation_weight, term);
             }
         }
-        add_terms(&mut clauses, f.question_bigram, c.question_bigram, &grams);
+        if c.question_bigram > 0.0 {
+            // Off by default: the bigrams are only worked out when they are searched.
+            let grams = counts(analysis::bigrams(
+                question,
+                self.analyzer.options().fold_kana,
+            ));
+            add_terms(&mut clauses, f.question_bigram, c.question_bigram, &grams);
+        }
         if clauses.is_empty() {
             return None;
         }
@@ -689,15 +701,13 @@ impl Retriever {
         let chars = || tokens.iter().flat_map(|t| t.surface.chars());
         let kana_only =
             chars().count() >= 3 && chars().all(|c| analysis::is_hiragana(c) || c == 'ー');
-        let known = |t: &str| self.df(t) > 0;
-        let number = |t: &str| t.chars().all(|c| c.is_ascii_digit());
         let mut suspect: Vec<bool> = tokens
             .iter()
             .map(|t| {
                 kana_only
                     || t.term
                         .as_deref()
-                        .is_some_and(|term| !number(term) && !present(term, expansion, known))
+                        .is_some_and(|term| self.unknown_term(term, expansion))
             })
             .collect();
         for (start, end) in single_kanji_runs(tokens) {
@@ -778,16 +788,6 @@ fn coverage_of(wanted: &[Wanted], total: f32, terms: &[u32]) -> f32 {
         .map(|w| w.idf)
         .sum();
     found / total
-}
-
-/// Whether query term `t` is present by `has`, itself or through a word the synonym dictionary
-/// puts in its place.
-fn present(t: &str, expansion: &Expansion, has: impl Fn(&str) -> bool) -> bool {
-    has(t)
-        || expansion
-            .links
-            .get(t)
-            .is_some_and(|alts| alts.iter().any(|a| has(a)))
 }
 
 /// The sum of the weights of the text fields `e` has text in: what a term found in every one of
