@@ -965,6 +965,17 @@ mod tests {
         Retriever::new(index, manifest, analyzer(), SearchConfig::default()).unwrap()
     }
 
+    /// The same index searched with other settings.
+    fn reconfigured(r: &Retriever, config: SearchConfig) -> Retriever {
+        Retriever::new(r.index.clone(), r.manifest.clone(), analyzer(), config).unwrap()
+    }
+
+    /// The score of entry `a` over that of entry `b` among `hits`.
+    fn score_ratio(hits: &[Hit], a: &str, b: &str) -> f32 {
+        let s = |id: &str| hits.iter().find(|h| h.entry.id == id).unwrap().score;
+        s(a) / s(b)
+    }
+
     fn sample() -> Vec<Entry> {
         vec![
             entry(
@@ -1040,16 +1051,13 @@ mod tests {
         assert!(found.contains("保険"), "{found:?}");
 
         // Off: the same questions find nothing of the kind.
-        let off = Retriever::new(
-            r.index.clone(),
-            r.manifest.clone(),
-            analyzer(),
+        let off = reconfigured(
+            &r,
             SearchConfig {
                 reading_weight: 0.0,
                 ..SearchConfig::default()
             },
-        )
-        .unwrap();
+        );
         let hits = off.search("じついん とうろく", 3, None).unwrap();
         assert!(hits.iter().all(|h| h.entry.id != "inkan-1"), "{hits:?}");
     }
@@ -1145,38 +1153,28 @@ mod tests {
         scattered.alt_questions = vec!["口座の変更".into()];
         let mut together = entry("b", NATIONAL, "児童手当について", "案内します。");
         together.alt_questions = vec!["児童手当の口座を変えたい".into()];
-        let corpus = Corpus::new(vec![scattered, together]);
-        let (index, manifest) = index::build_in_ram(&corpus, &analyzer()).unwrap();
-        let config = SearchConfig {
-            phrasing_weight: 0.0,
-            ..SearchConfig::default()
-        };
-        let r = Retriever::new(index.clone(), manifest.clone(), analyzer(), config).unwrap();
-        let off = r.search("児童手当の口座", 2, None).unwrap();
-        let on = Retriever::new(
-            index,
-            manifest,
-            analyzer(),
-            SearchConfig {
-                phrasing_weight: 1.0,
+        let r = retriever(vec![scattered, together]);
+        let search = |phrasing_weight: f32| {
+            let config = SearchConfig {
+                phrasing_weight,
                 ..SearchConfig::default()
-            },
-        )
-        .unwrap()
-        .search("児童手当の口座", 2, None)
-        .unwrap();
-        let ratio = |h: &[Hit]| {
-            let s = |id: &str| h.iter().find(|x| x.entry.id == id).unwrap().score;
-            s("b") / s("a")
+            };
+            reconfigured(&r, config)
+                .search("児童手当の口座", 2, None)
+                .unwrap()
         };
+        let (off, on) = (search(0.0), search(1.0));
         // Both entries contain every word; only "b" has them in one phrasing, so it gains.
-        assert!(ratio(&on) > ratio(&off), "{on:?} vs {off:?}");
+        assert!(
+            score_ratio(&on, "b", "a") > score_ratio(&off, "b", "a"),
+            "{on:?} vs {off:?}"
+        );
         assert_eq!(on[0].entry.id, "b");
     }
 
     #[test]
     fn feedback_raises_entries_that_share_the_first_hits_words() {
-        let corpus = Corpus::new(vec![
+        let r = retriever(vec![
             entry(
                 "a",
                 NATIONAL,
@@ -1191,26 +1189,23 @@ mod tests {
                 "口座と認定請求書を確認します。",
             ),
         ]);
-        let (index, manifest) = index::build_in_ram(&corpus, &analyzer()).unwrap();
         let search = |feedback_weight: f32| {
             let config = SearchConfig {
                 feedback_weight,
                 feedback_docs: 1,
                 ..SearchConfig::default()
             };
-            Retriever::new(index.clone(), manifest.clone(), analyzer(), config)
-                .unwrap()
+            reconfigured(&r, config)
                 .search("児童手当の申請", 3, None)
                 .unwrap()
         };
         let (off, on) = (search(0.0), search(1.0));
-        let ratio = |h: &[Hit]| {
-            let s = |id: &str| h.iter().find(|x| x.entry.id == id).unwrap().score;
-            s("c") / s("b")
-        };
         // "a" is first either way; "c" shares its other words (口座, 認定 …), "b" does not.
         assert_eq!(on[0].entry.id, "a");
-        assert!(ratio(&on) > ratio(&off) * 1.5, "{on:?} vs {off:?}");
+        assert!(
+            score_ratio(&on, "c", "b") > score_ratio(&off, "c", "b") * 1.5,
+            "{on:?} vs {off:?}"
+        );
     }
 
     #[test]
