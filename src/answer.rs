@@ -152,13 +152,19 @@ pub fn decide(hits: &[Hit], c: &DecisionConfig) -> Decision {
 mod tests {
     use super::*;
 
-    fn s(coverage: f32, margin: f32) -> Signals {
+    /// Signals with no unknown words.
+    fn with(coverage: f32, margin: f32, evidence: f32) -> Signals {
         Signals {
             coverage,
             margin,
-            evidence: 1.0,
+            evidence,
             unknown: 0.0,
         }
+    }
+
+    /// Signals with ample evidence.
+    fn s(coverage: f32, margin: f32) -> Signals {
+        with(coverage, margin, 1.0)
     }
 
     #[test]
@@ -189,12 +195,6 @@ mod tests {
             evidence_coverage: 0.6,
             evidence_score: 0.5,
             ..DecisionConfig::default()
-        };
-        let with = |coverage, margin, evidence| Signals {
-            coverage,
-            margin,
-            evidence,
-            unknown: 0.0,
         };
         // Short question, common words only: little evidence, so fallback.
         assert_eq!(decide_signals(with(0.55, 0.5, 0.2), &c), Decision::Fallback);
