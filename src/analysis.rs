@@ -348,6 +348,30 @@ impl Analyzer {
         runs
     }
 
+    /// One segmented token: its POS tag, its index term (or none) and its reading.
+    fn analyse(&self, tok: &mut lindera::token::Token<'_>) -> Analysed {
+        let surface = tok.surface.to_string();
+        let details: Vec<String> = tok.details().iter().map(|s| (*s).to_owned()).collect();
+        let pos = pos_tag(&details);
+        let base = details.get(6).filter(|b| b.as_str() != "*");
+        let term = index_term(&surface, &pos, base.map(String::as_str), self.options);
+        let reading = if surface.chars().any(char::is_alphanumeric) {
+            let known = details
+                .get(7)
+                .filter(|r| r.as_str() != "*" && !r.is_empty());
+            hiragana_fold(known.unwrap_or(&surface))
+        } else {
+            String::new()
+        };
+        Analysed {
+            surface,
+            pos,
+            base: base.cloned(),
+            term,
+            reading,
+        }
+    }
+
     /// Segments `piece` (no whitespace) and appends its runs to `runs`.
     fn push_runs(&self, piece: &str, runs: &mut Vec<Vec<Analysed>>) {
         let Ok(mut tokens) = self.segmenter.segment(piece.into()) else {
@@ -358,32 +382,7 @@ impl Analyzer {
         for tok in tokens.iter_mut() {
             let gap = tok.byte_start > last_end;
             last_end = tok.byte_end;
-            let analysed = {
-                let tok = &mut *tok;
-                let surface = tok.surface.to_string();
-                let details: Vec<String> = tok.details().iter().map(|s| (*s).to_owned()).collect();
-                let pos = pos_tag(&details);
-                let base = details.get(6).filter(|b| b.as_str() != "*");
-                let term = index_term(&surface, &pos, base.map(String::as_str), self.options);
-                let reading = if !surface.chars().any(char::is_alphanumeric) {
-                    String::new()
-                } else {
-                    match details
-                        .get(7)
-                        .filter(|r| r.as_str() != "*" && !r.is_empty())
-                    {
-                        Some(r) => hiragana_fold(r),
-                        None => hiragana_fold(&surface),
-                    }
-                };
-                Analysed {
-                    surface,
-                    pos,
-                    base: base.cloned(),
-                    term,
-                    reading,
-                }
-            };
+            let analysed = self.analyse(tok);
             let symbol = analysed.reading.is_empty();
             match runs.last_mut() {
                 Some(run) if open && !gap && !symbol => run.push(analysed),
