@@ -66,9 +66,11 @@ impl Default for DecisionConfig {
     }
 }
 
-/// The three outcomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// What a turn gives the resident. [`decide`] chooses among the first three from the hits; the
+/// conversation turn ([`crate::chat`]) answers greetings, thanks and questions about the bot
+/// itself with [`Decision::SmallTalk`] before any search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// The top entry answers the question.
     Answer,
@@ -76,16 +78,50 @@ pub enum Decision {
     Candidates,
     /// Nothing in the FAQ fits; point to the office.
     Fallback,
+    /// A greeting, thanks or a question about the bot: a courteous reply with the category
+    /// menu, neither an FAQ entry nor an unanswered question.
+    SmallTalk,
 }
 
+/// A stored or submitted decision name that is not one of [`Decision::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown decision '{0}' (known: answer, candidates, fallback, small_talk)")]
+pub struct UnknownDecision(pub String);
+
 impl Decision {
-    /// Lower-case name, as in the API and reports.
+    /// Every decision, in the order reports list them.
+    pub const ALL: [Decision; 4] = [
+        Decision::Answer,
+        Decision::Candidates,
+        Decision::Fallback,
+        Decision::SmallTalk,
+    ];
+
+    /// Its name, as in the API, the database and reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Answer => "answer",
             Decision::Candidates => "candidates",
             Decision::Fallback => "fallback",
+            Decision::SmallTalk => "small_talk",
         }
+    }
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Decision {
+    type Err = UnknownDecision;
+
+    fn from_str(s: &str) -> Result<Decision, UnknownDecision> {
+        Decision::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| UnknownDecision(s.to_owned()))
     }
 }
 
@@ -222,6 +258,22 @@ mod tests {
             ..c
         };
         assert_eq!(decide_signals(with(0.55, 0.5, 0.2), &off), Decision::Answer);
+    }
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_errors() {
+        for d in Decision::ALL {
+            assert_eq!(d.as_str().parse::<Decision>(), Ok(d));
+            assert_eq!(
+                serde_json::to_value(d).unwrap(),
+                serde_json::json!(d.as_str())
+            );
+        }
+        assert_eq!(
+            "Answer".parse::<Decision>(),
+            Err(UnknownDecision("Answer".into()))
+        );
+        assert!("".parse::<Decision>().is_err());
     }
 
     #[test]

@@ -197,10 +197,11 @@ pub fn decision_correct(
     c: &DecisionConfig,
 ) -> bool {
     match (in_scope, decision) {
-        (false, d) => d == Decision::Fallback,
+        // A courteous reply to an out-of-scope greeting gives no wrong entry either.
+        (false, d) => matches!(d, Decision::Fallback | Decision::SmallTalk),
         (true, Decision::Answer) => first_rank == Some(1),
         (true, Decision::Candidates) => first_rank.is_some_and(|r| r <= c.max_candidates),
-        (true, Decision::Fallback) => false,
+        (true, Decision::Fallback | Decision::SmallTalk) => false,
     }
 }
 
@@ -511,6 +512,7 @@ pub fn failures_markdown(results: &[QueryResult]) -> String {
             (true, None, _) | (true, Some(6..), _) => "Relevant entry not in the top 5",
             (true, Some(2..=5), _) => "Wrong entry first (relevant in the top 5)",
             (true, Some(_), Decision::Fallback) => "False fallback (relevant entry ranked first)",
+            (true, Some(_), Decision::SmallTalk) => "Taken for small talk (relevant entry ranked first)",
             _ => continue,
         };
         groups.entry(kind).or_default().push(line);
@@ -537,8 +539,8 @@ pub fn utility(
         (true, Decision::Answer) => -2.0,
         (true, Decision::Candidates) if first_rank.is_some_and(|r| r <= c.max_candidates) => 0.5,
         (true, Decision::Candidates) => -0.25,
-        (true, Decision::Fallback) => -0.5,
-        (false, Decision::Fallback) => 1.0,
+        (true, Decision::Fallback | Decision::SmallTalk) => -0.5,
+        (false, Decision::Fallback | Decision::SmallTalk) => 1.0,
         (false, Decision::Candidates) => -0.5,
         (false, Decision::Answer) => -2.0,
     }

@@ -376,7 +376,7 @@ async fn respond(
     let slot = match decision {
         Decision::Answer => 0,
         Decision::Candidates => 1,
-        Decision::Fallback => 2,
+        Decision::Fallback | Decision::SmallTalk => 2,
     };
     st.metrics.decisions[slot].fetch_add(1, Ordering::Relaxed);
     tracing::info!(
@@ -435,7 +435,7 @@ async fn respond(
                 .map(candidate)
                 .collect();
         }
-        Decision::Fallback => {
+        Decision::Fallback | Decision::SmallTalk => {
             resp.fallback = Some(Fallback {
                 text: "申し訳ありません。このご質問にお答えできるFAQが見つかりませんでした。\
                        言葉を変えてもう一度お試しいただくか、下記の窓口にお問い合わせください。"
