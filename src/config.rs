@@ -1,7 +1,7 @@
 //! The configuration file (`madoguchi.toml`): retrieval weights and answer thresholds, read by
 //! `search`, `eval` and the server, written by `eval --calibrate`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +23,7 @@ pub struct Config {
     /// Analyzer pipeline switches.
     pub analysis: AnalysisOptions,
     /// The HTTP service.
-    pub server: crate::server::ServerConfig,
+    pub server: ServerConfig,
     /// The optional LLM endpoint.
     pub llm: crate::llm::LlmConfig,
 }
@@ -138,6 +138,77 @@ impl Config {
             path: path.display().to_string(),
             source,
         })
+    }
+}
+
+/// The `[server]` section of the configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Directory for the SQLite database.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to share one PostgreSQL database between replicas; SQLite when absent.
+    pub database_url: Option<String>,
+    /// Conversations older than this many days are deleted (0 keeps them forever).
+    pub retention_days: u32,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest question or comment accepted, in characters.
+    pub max_question_chars: usize,
+    /// Requests a minute per client address (0: no limit).
+    pub rate_limit_per_minute: u32,
+    /// Requests a client may make at once before the rate applies.
+    pub rate_limit_burst: u32,
+    /// Time limit of one request, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Sites allowed to call the API from a browser (the widget's host pages), e.g.
+    /// `https://www.city.example.lg.jp`. Empty: same-origin only.
+    pub cors_origins: Vec<String>,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Seconds between checks of the FAQ directory for changes (0: no watching).
+    pub watch_interval_secs: u64,
+    /// Office named in fallbacks when no municipality is given.
+    pub fallback_office: String,
+    /// Bearer token for `/admin/*`; set it through `MADOGUCHI_ADMIN_TOKEN` rather than the file.
+    pub admin_token: Option<String>,
+    /// Directory of the web files: the widget (`/widget.js`) and the demo page (`/`).
+    pub web_dir: PathBuf,
+    /// Mark the staff session cookie `Secure` even without `X-Forwarded-Proto: https`.
+    pub cookie_secure: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            retention_days: 180,
+            max_body_bytes: 16 * 1024,
+            max_question_chars: 500,
+            rate_limit_per_minute: 120,
+            rate_limit_burst: 30,
+            request_timeout_ms: 10_000,
+            cors_origins: Vec::new(),
+            trust_forwarded_for: false,
+            watch_interval_secs: 5,
+            fallback_office: "お住まいの市区町村の窓口".into(),
+            admin_token: None,
+            web_dir: PathBuf::from("web"),
+            cookie_secure: false,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| crate::store::Store::sqlite_url(&self.data_dir))
     }
 }
 

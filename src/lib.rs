@@ -8,9 +8,10 @@
 
 pub mod analysis;
 pub mod answer;
+pub mod chat;
 pub mod cli;
-pub mod cli_eval;
 pub mod config;
+pub mod engine;
 pub mod eval;
 pub mod faq;
 pub mod index;

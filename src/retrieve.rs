@@ -758,6 +758,19 @@ impl Retriever {
         out
     }
 
+    /// The top-level categories (大分類) of the entries `municipality` sees, by name: the
+    /// category menu.
+    pub fn top_categories(&self, municipality: Option<&str>) -> Vec<String> {
+        let names: BTreeSet<String> = self
+            .docs
+            .iter()
+            .flatten()
+            .filter(|d| d.visible_to(municipality))
+            .filter_map(|d| d.entry.category.first().cloned())
+            .collect();
+        names.into_iter().collect()
+    }
+
     /// One entry as `municipality` sees it.
     pub fn entry(&self, id: &str, municipality: Option<&str>) -> Option<Arc<Entry>> {
         self.by_id
@@ -772,6 +785,72 @@ impl Retriever {
     pub fn municipalities(&self) -> &BTreeSet<String> {
         &self.manifest.municipalities
     }
+
+    /// How specific each of the question's terms is in this FAQ, for the conversation turn to
+    /// tell a self-contained question from a follow-up that names no topic (「必要なものは？」).
+    pub fn profile(&self, question: &str, municipality: Option<&str>) -> Profile {
+        let (words, expansion, _) = self.prepare(question, municipality);
+        let distinct: BTreeSet<&str> = words.iter().map(String::as_str).collect();
+        let terms = distinct
+            .iter()
+            .map(|t| {
+                let stand_ins = expansion.links.get(*t).into_iter().flatten();
+                // A term known only through a synonym is as specific as its rarest stand-in.
+                let df = std::iter::once(*t)
+                    .chain(stand_ins.map(String::as_str))
+                    .map(|w| self.df(w))
+                    .filter(|&d| d > 0)
+                    .min()
+                    .unwrap_or(0);
+                TermProfile {
+                    term: (*t).to_owned(),
+                    entries: df,
+                    known: !self.unknown_term(t, &expansion),
+                }
+            })
+            .collect();
+        Profile {
+            terms,
+            entries: self.n_docs,
+        }
+    }
+
+    /// The coverage ([`Hit::coverage`]) of `question` in entry `id` as `municipality` sees it:
+    /// how much of the question that entry's words echo (0 when it is not visible).
+    pub fn coverage_in(&self, question: &str, id: &str, municipality: Option<&str>) -> f32 {
+        let (words, expansion, _) = self.prepare(question, municipality);
+        let distinct: BTreeSet<&str> = words.iter().map(String::as_str).collect();
+        let weighted: Vec<(&str, f32)> = distinct.iter().map(|t| (*t, self.idf(t))).collect();
+        let total: f32 = weighted.iter().map(|(_, w)| w).sum();
+        let wanted = self.wanted(&weighted, &expansion);
+        self.by_id
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(|&(seg, i)| &self.docs[seg][i])
+            .find(|d| d.visible_to(municipality))
+            .map_or(0.0, |d| coverage_of(&wanted, total, &d.terms))
+    }
+}
+
+/// A question's terms with how many entries contain each ([`Retriever::profile`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Profile {
+    /// Each distinct term of the question.
+    pub terms: Vec<TermProfile>,
+    /// Number of entries in the index.
+    pub entries: u32,
+}
+
+/// One term of a [`Profile`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TermProfile {
+    /// The term, as analysed.
+    pub term: String,
+    /// Entries containing it or (when it has none) its rarest synonym; 0 when unknown.
+    pub entries: u32,
+    /// Whether some entry contains it, directly or through a synonym (numbers always count).
+    pub known: bool,
 }
 
 /// The IDF-weighted share of the question's terms found in `terms` (an entry's, or one

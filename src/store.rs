@@ -23,6 +23,10 @@ pub enum Error {
     /// The URL names no supported database.
     #[error("unsupported database URL (use sqlite://PATH or postgres://…): {0}")]
     Url(String),
+    /// A stored decision this build does not know (written by a newer version, or edited by
+    /// hand): never guessed.
+    #[error("stored decision: {0}")]
+    Decision(#[from] crate::answer::UnknownDecision),
     /// The data directory could not be created.
     #[error("{path}: {source}")]
     Io {
@@ -342,14 +346,15 @@ impl Store {
         Ok(row.and_then(|r| r.try_get::<String, _>("faq_id").ok()))
     }
 
-    /// The latest `limit` turns of a conversation, oldest first: (masked question, answered id).
+    /// The latest `limit` turns of a conversation, oldest first: (masked question, decision,
+    /// answered id).
     pub async fn recent_turns(
         &self,
         conversation_id: &str,
         limit: i64,
-    ) -> Result<Vec<(String, Option<String>)>> {
+    ) -> Result<Vec<(String, crate::answer::Decision, Option<String>)>> {
         let rows = sqlx::query(&self.sql(
-            "SELECT question, faq_id FROM messages WHERE conversation_id = ?
+            "SELECT question, decision, faq_id FROM messages WHERE conversation_id = ?
              ORDER BY created_at DESC LIMIT ?",
         ))
         .bind(conversation_id)
@@ -361,6 +366,7 @@ impl Store {
             .map(|r| {
                 Ok((
                     r.try_get("question")?,
+                    r.try_get::<String, _>("decision")?.parse()?,
                     r.try_get::<Option<String>, _>("faq_id")?,
                 ))
             })

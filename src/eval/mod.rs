@@ -1,9 +1,11 @@
 //! Offline evaluation: runs labelled queries through exactly the path that serves residents
-//! ([`Retriever::search`] then [`answer::decide`]) and scores rankings and decisions.
+//! ([`chat::plan`], the deciding part of every conversation turn) and scores rankings and
+//! decisions; [`conversations`] replays whole conversations through [`chat::turn`].
 //!
 //! Queries with no relevant judgement are *out of scope*: IR metrics average over in-scope
 //! queries only, while decision metrics use both (an out-of-scope query should fall back).
 
+pub mod conversations;
 pub mod data;
 pub mod metrics;
 
@@ -16,6 +18,8 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::answer::{self, Decision, DecisionConfig, Signals};
+use crate::chat;
+use crate::engine::Engine;
 use crate::retrieve::Retriever;
 use data::{Qrels, Query};
 use metrics::QueryMetrics;
@@ -186,6 +190,16 @@ impl QueryResult {
     pub fn in_scope(&self) -> bool {
         !self.relevant.is_empty()
     }
+
+    /// The decision under other thresholds: the same signals decided again (rankings do not
+    /// change). Small talk is recognised before any threshold applies, so it stays.
+    pub fn decide_with(&self, c: &DecisionConfig) -> Decision {
+        if self.decision == Decision::SmallTalk {
+            Decision::SmallTalk
+        } else {
+            answer::decide_signals(self.signals, c)
+        }
+    }
 }
 
 /// Whether a decision is right: an in-scope query is answered with a relevant first hit, or gets
@@ -209,22 +223,32 @@ pub fn decision_correct(
 /// queries (at least one; the results come from the first, since the search is deterministic),
 /// as the peers' harness in `../shared/peers` times them.
 pub fn run(
-    retriever: &Retriever,
+    engine: &Engine,
     queries: &[Query],
     qrels: &Qrels,
     decision: &DecisionConfig,
     timed_passes: usize,
 ) -> Result<Vec<QueryResult>> {
+    let first_turn = |q: &Query| {
+        chat::plan(
+            engine,
+            decision,
+            &q.text,
+            q.municipality.as_deref(),
+            &[],
+            RUN_DEPTH,
+        )
+    };
     for q in queries {
-        retriever.search(&q.text, RUN_DEPTH, q.municipality.as_deref())?;
+        first_turn(q)?;
     }
     let progress = Progress::new(queries.len());
     let mut out = Vec::with_capacity(queries.len());
     for (i, q) in queries.iter().enumerate() {
         let start = Instant::now();
-        let hits = retriever.search(&q.text, RUN_DEPTH, q.municipality.as_deref())?;
-        let d = answer::decide(&hits, decision);
+        let plan = first_turn(q)?;
         let latency_us = start.elapsed().as_secs_f64() * 1e6;
+        let (hits, d) = (plan.hits, plan.decision);
         let relevant: BTreeMap<String, i32> = qrels
             .get(&q.qid)
             .map(|r| {
@@ -248,7 +272,7 @@ pub fn run(
             relevant,
             ranked,
             first_relevant_rank: first,
-            signals: answer::signals(&hits),
+            signals: plan.signals,
             decision: d,
             decision_correct: decision_correct(d, in_scope, first, decision),
             latency_us,
@@ -261,8 +285,7 @@ pub fn run(
     for _ in 1..timed_passes {
         for (q, r) in queries.iter().zip(&mut out) {
             let start = Instant::now();
-            let hits = retriever.search(&q.text, RUN_DEPTH, q.municipality.as_deref())?;
-            std::hint::black_box(answer::decide(&hits, decision));
+            std::hint::black_box(first_turn(q)?);
             r.latency_samples_us
                 .push(start.elapsed().as_secs_f64() * 1e6);
         }
@@ -512,7 +535,9 @@ pub fn failures_markdown(results: &[QueryResult]) -> String {
             (true, None, _) | (true, Some(6..), _) => "Relevant entry not in the top 5",
             (true, Some(2..=5), _) => "Wrong entry first (relevant in the top 5)",
             (true, Some(_), Decision::Fallback) => "False fallback (relevant entry ranked first)",
-            (true, Some(_), Decision::SmallTalk) => "Taken for small talk (relevant entry ranked first)",
+            (true, Some(_), Decision::SmallTalk) => {
+                "Taken for small talk (relevant entry ranked first)"
+            }
             _ => continue,
         };
         groups.entry(kind).or_default().push(line);
@@ -570,7 +595,7 @@ pub fn calibrate(
         let mut total = 0.0;
         let mut turned_away = 0usize;
         for r in results {
-            let d = answer::decide_signals(r.signals, c);
+            let d = r.decide_with(c);
             total += utility(d, r.in_scope(), r.first_relevant_rank, c);
             turned_away += usize::from(r.in_scope() && d == Decision::Fallback);
         }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -12,19 +13,15 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
 use super::http::{ApiError, check_text, parse_json};
-use crate::answer::{self, Decision};
-use crate::faq::{Contact, Entry};
+use crate::chat::{self, TurnError};
+use crate::faq::Entry;
 use crate::retrieve::{self, Hit};
 
-/// How many hits a chat turn retrieves.
-const CHAT_DEPTH: usize = 10;
-/// How many related entries an answer lists.
-const RELATED: usize = 3;
 /// Longest feedback comment, in characters.
 const MAX_COMMENT: usize = 1000;
 
@@ -42,91 +39,21 @@ pub struct ChatRequest {
     pub stream: Option<bool>,
 }
 
-/// An FAQ entry an answer is based on.
-#[derive(Debug, Clone, Serialize)]
-pub struct Source {
-    /// Entry id.
-    pub faq_id: String,
-    /// Its question.
-    pub question: String,
-    /// Official source.
-    pub source_url: Option<String>,
-    /// Date last checked.
-    pub updated: Option<String>,
-}
-
-/// The answer part of a chat response.
-#[derive(Debug, Serialize)]
-pub struct Answer {
-    /// The FAQ answer text (links as `[label](url)`).
-    pub text: String,
-    /// The entry answered with.
-    pub faq_id: String,
-    /// The entry's question.
-    pub question: String,
-    /// Official source.
-    pub source_url: Option<String>,
-    /// Date the entry was last checked.
-    pub updated: Option<String>,
-    /// Office to contact.
-    pub contact: Option<Contact>,
-    /// Entries the text cites (`[FAQ:id]` in generated text; the answered entry otherwise).
-    pub citations: Vec<String>,
-    /// The cited entries with their sources.
-    pub sources: Vec<Source>,
-}
-
-/// One candidate or related question.
-#[derive(Debug, Serialize)]
-pub struct Candidate {
-    /// Entry id.
-    pub faq_id: String,
-    /// Its question.
-    pub question: String,
-    /// Ranking score (comparable within one response only).
-    pub score: f32,
-}
-
-/// The fallback part of a chat response.
-#[derive(Debug, Serialize)]
-pub struct Fallback {
-    /// What to tell the resident.
-    pub text: String,
-    /// Where to ask instead.
-    pub contact: Contact,
-}
-
-/// `POST /api/chat` response.
-#[derive(Debug, Serialize)]
-pub struct ChatResponse {
-    /// Conversation id (new or continued).
-    pub conversation_id: String,
-    /// This turn's id, for feedback.
-    pub message_id: String,
-    /// `answer`, `candidates` or `fallback`.
-    pub decision: Decision,
-    /// Whether `answer.text` was written by the LLM (false: it is the FAQ answer itself).
-    pub generated: bool,
-    /// Why a configured LLM's answer was not used (`timeout`, `http_error`, `rejected`, …).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub generation_error: Option<String>,
-    /// Set when the decision is `answer`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub answer: Option<Answer>,
-    /// Questions to choose from (もしかして) when the decision is `candidates`.
-    pub candidates: Vec<Candidate>,
-    /// Other entries close to the answer.
-    pub related: Vec<Candidate>,
-    /// Set when the decision is `fallback`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fallback: Option<Fallback>,
-}
-
-fn candidate(h: &Hit) -> Candidate {
-    Candidate {
-        faq_id: h.entry.id.clone(),
-        question: h.entry.question.clone(),
-        score: h.score,
+impl From<TurnError> for ApiError {
+    fn from(e: TurnError) -> ApiError {
+        match e {
+            TurnError::Text(t) => ApiError::bad_request(t.to_string()),
+            TurnError::UnknownMunicipality { code, known } => {
+                ApiError::bad_request(format!("unknown municipality '{code}'"))
+                    .with(json!({ "known": known }))
+            }
+            TurnError::MalformedConversation => ApiError::bad_request(e.to_string()),
+            TurnError::UnknownConversation => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            TurnError::Storage(err) => ApiError::storage(&err),
+            TurnError::Search(_) | TurnError::Task(_) => {
+                ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "search failed", &e)
+            }
+        }
     }
 }
 
@@ -161,57 +88,21 @@ pub(super) async fn search_blocking(
     .map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "search failed", &e))
 }
 
-fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-}
-
-/// A validated chat request.
-struct Prepared {
-    message: String,
-    municipality: Option<String>,
-    conversation_id: String,
-    continued: bool,
-}
-
-async fn prepare(st: &AppState, req: ChatRequest) -> Result<Prepared, ApiError> {
-    let message = check_text(&req.message, "message", st.config.server.max_question_chars)?;
-    check_municipality(st, req.municipality.as_deref())?;
-    let continued = req.conversation_id.is_some();
-    let conversation_id = match req.conversation_id {
-        Some(id) => {
-            if !valid_id(&id) {
-                return Err(ApiError::bad_request("conversation_id is malformed"));
-            }
-            let exists = st
-                .store
-                .conversation_exists(&id)
-                .await
-                .map_err(|e| ApiError::storage(&e))?;
-            if !exists {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "unknown conversation_id",
-                ));
-            }
-            id
-        }
-        None => uuid::Uuid::new_v4().to_string(),
-    };
-    Ok(Prepared {
-        message,
-        municipality: req.municipality,
-        conversation_id,
-        continued,
-    })
+/// The settings a chat turn reads, from the configuration.
+fn settings(st: &AppState) -> chat::Settings {
+    let c = &st.config;
+    chat::Settings {
+        decision: c.decision.clone(),
+        fallback_office: c.server.fallback_office.clone(),
+        max_chars: c.server.max_question_chars,
+        llm_budget: Some(Duration::from_millis(c.server.request_timeout_ms)),
+    }
 }
 
 /// `POST /api/chat`: JSON, or server-sent events with `"stream": true` or
 /// `Accept: text/event-stream` (`delta` events of answer text while an LLM writes, then one
-/// `result` event with the whole response, whose `answer` is final).
+/// `result` event with the whole response, whose `answer` is final). The turn itself is
+/// [`chat::turn`]; this only translates HTTP.
 pub async fn chat(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -223,14 +114,50 @@ pub async fn chat(
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/event-stream"));
-    let prepared = prepare(&st, req).await?;
+    let engine = st.engine();
+    let settings = settings(&st);
+    let message = chat::check(
+        &engine,
+        &settings,
+        &req.message,
+        req.municipality.as_deref(),
+    )?;
+    let conversation = chat::resume(&st.store, req.conversation_id).await?;
+    let municipality = req.municipality;
     if !wants_stream {
-        return Ok(Json(respond(&st, prepared, None).await?).into_response());
+        let reply = chat::turn(
+            engine,
+            &settings,
+            services(&st),
+            &conversation,
+            message,
+            municipality,
+            None,
+        )
+        .await?;
+        return Ok(Json(reply).into_response());
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(64);
     tokio::spawn(async move {
         let deltas = tx.clone();
-        let result = respond(&st, prepared, Some(deltas)).await;
+        let on_delta = Box::new(move |piece: &str| {
+            let _ = deltas.try_send(
+                Event::default()
+                    .event("delta")
+                    .data(json!({ "text": piece }).to_string()),
+            );
+        });
+        let result = chat::turn(
+            engine,
+            &settings,
+            services(&st),
+            &conversation,
+            message,
+            municipality,
+            Some(on_delta),
+        )
+        .await
+        .map_err(ApiError::from);
         let event = match result {
             Ok(r) => Event::default()
                 .event("result")
@@ -249,247 +176,13 @@ pub async fn chat(
         .into_response())
 }
 
-/// Searches, decides, asks the LLM when there is one and the decision is an answer, stores the
-/// turn and builds the response.
-async fn respond(
-    st: &Arc<AppState>,
-    p: Prepared,
-    deltas: Option<tokio::sync::mpsc::Sender<Event>>,
-) -> Result<ChatResponse, ApiError> {
-    let began = std::time::Instant::now();
-    let config = &st.config.decision;
-    let message = p.message;
-    let conversation_id = p.conversation_id;
-    let mut hits = search_blocking(st, message.clone(), CHAT_DEPTH, p.municipality.clone()).await?;
-    let mut decision = answer::decide(&hits, config);
-    // A follow-up (「それの期限は？」) rarely names its topic: when it does not find an answer on
-    // its own, ask again with the previous answer's question in front of it.
-    if decision != Decision::Answer
-        && p.continued
-        && let Ok(Some(topic)) = st.store.last_topic(&conversation_id).await
-        && let Some(entry) = st
-            .engine()
-            .retriever
-            .entry(&topic, p.municipality.as_deref())
-    {
-        let combined = format!("{} {}", entry.question, message);
-        let again = search_blocking(st, combined, CHAT_DEPTH, p.municipality.clone()).await?;
-        let d = answer::decide(&again, config);
-        if d == Decision::Answer {
-            hits = again;
-            decision = d;
-        }
+/// The services a chat turn uses: the store, the metrics and the LLM when configured.
+fn services(st: &AppState) -> chat::Services<'_> {
+    chat::Services {
+        store: Some(&st.store),
+        metrics: Some(&st.metrics),
+        llm: st.llm.as_deref(),
     }
-
-    // Everything below that leaves the process or is written down sees the masked text only.
-    let masked = crate::mask::mask(&message);
-    let mut generation: Option<Result<crate::llm::Generated, crate::llm::LlmError>> = None;
-    if decision == Decision::Answer
-        && let Some(llm) = &st.llm
-    {
-        let engine = st.engine();
-        let entries: Vec<&Entry> = hits
-            .iter()
-            .take(llm.config().entries.max(1))
-            .map(|h| h.entry.as_ref())
-            .collect();
-        let history = if p.continued {
-            history(st, &engine, &conversation_id, p.municipality.as_deref()).await
-        } else {
-            Vec::new()
-        };
-        let started = std::time::Instant::now();
-        let result = match &deltas {
-            Some(tx) => {
-                let tx = tx.clone();
-                llm.answer_streaming(&masked.text, &entries, &history, move |piece| {
-                    let _ = tx.try_send(
-                        Event::default()
-                            .event("delta")
-                            .data(json!({ "text": piece }).to_string()),
-                    );
-                })
-                .await
-            }
-            None => {
-                // A plain JSON answer must come back within the request time limit, or the
-                // resident would get a timeout instead of the FAQ answer: the LLM gets what is
-                // left of it, less a margin for storing the turn.
-                let limit = std::time::Duration::from_millis(st.config.server.request_timeout_ms);
-                let budget = limit
-                    .saturating_sub(began.elapsed())
-                    .saturating_sub(std::time::Duration::from_millis(1000));
-                if budget < std::time::Duration::from_millis(200) {
-                    Err(crate::llm::LlmError::Timeout)
-                } else {
-                    tokio::time::timeout(budget, llm.answer(&masked.text, &entries, &history))
-                        .await
-                        .unwrap_or(Err(crate::llm::LlmError::Timeout))
-                }
-            }
-        };
-        let ok = result.is_ok();
-        st.metrics.generations[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
-        tracing::info!(
-            generated = ok,
-            error = result
-                .as_ref()
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default(),
-            ms = started.elapsed().as_millis() as u64,
-            "llm"
-        );
-        generation = Some(result);
-    }
-
-    let message_id = uuid::Uuid::new_v4().to_string();
-    let top = hits.first();
-    let turn = crate::store::Turn {
-        conversation_id: conversation_id.clone(),
-        municipality: p.municipality.clone(),
-        message_id: message_id.clone(),
-        question: masked.text.clone(),
-        masked_kinds: masked
-            .found
-            .iter()
-            .map(|k| format!("{k:?}"))
-            .collect::<Vec<_>>()
-            .join(","),
-        decision: decision.as_str().to_owned(),
-        faq_id: (decision == Decision::Answer)
-            .then(|| top.map(|h| h.entry.id.clone()))
-            .flatten(),
-        coverage: top.map_or(0.0, |h| f64::from(h.coverage)),
-        hits: serde_json::to_string(
-            &hits
-                .iter()
-                .map(|h| json!({"faq_id": h.entry.id, "score": h.score}))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap_or_default(),
-    };
-    st.store
-        .record_turn(&turn)
-        .await
-        .map_err(|e| ApiError::storage(&e))?;
-    let slot = match decision {
-        Decision::Answer => 0,
-        Decision::Candidates => 1,
-        Decision::Fallback | Decision::SmallTalk => 2,
-    };
-    st.metrics.decisions[slot].fetch_add(1, Ordering::Relaxed);
-    tracing::info!(
-        decision = decision.as_str(),
-        faq_id = turn.faq_id.as_deref().unwrap_or("-"),
-        question = %masked.text,
-        "chat"
-    );
-
-    let mut resp = ChatResponse {
-        conversation_id,
-        message_id,
-        decision,
-        generated: false,
-        generation_error: None,
-        answer: None,
-        candidates: Vec::new(),
-        related: Vec::new(),
-        fallback: None,
-    };
-    match decision {
-        Decision::Answer => {
-            let e: &Entry = &hits[0].entry;
-            let mut a = Answer {
-                text: e.answer.clone(),
-                faq_id: e.id.clone(),
-                question: e.question.clone(),
-                source_url: e.source_url.clone(),
-                updated: e.updated.clone(),
-                contact: e.contact.clone(),
-                citations: vec![e.id.clone()],
-                sources: vec![source(e)],
-            };
-            match generation {
-                Some(Ok(g)) => {
-                    a.sources = g
-                        .citations
-                        .iter()
-                        .filter_map(|id| hits.iter().find(|h| &h.entry.id == id))
-                        .map(|h| source(&h.entry))
-                        .collect();
-                    a.citations = g.citations;
-                    a.text = g.text;
-                    resp.generated = true;
-                }
-                Some(Err(err)) => resp.generation_error = Some(err.label().to_owned()),
-                None => {}
-            }
-            resp.answer = Some(a);
-            resp.related = hits.iter().skip(1).take(RELATED).map(candidate).collect();
-        }
-        Decision::Candidates => {
-            resp.candidates = hits
-                .iter()
-                .take(config.max_candidates)
-                .map(candidate)
-                .collect();
-        }
-        Decision::Fallback | Decision::SmallTalk => {
-            resp.fallback = Some(Fallback {
-                text: "申し訳ありません。このご質問にお答えできるFAQが見つかりませんでした。\
-                       言葉を変えてもう一度お試しいただくか、下記の窓口にお問い合わせください。"
-                    .into(),
-                contact: fallback_contact(st, p.municipality.as_deref()),
-            });
-        }
-    }
-    Ok(resp)
-}
-
-fn source(e: &Entry) -> Source {
-    Source {
-        faq_id: e.id.clone(),
-        question: e.question.clone(),
-        source_url: e.source_url.clone(),
-        updated: e.updated.clone(),
-    }
-}
-
-/// Earlier turns of a conversation for the LLM prompt: the masked questions as stored and the
-/// FAQ answers they got.
-async fn history(
-    st: &AppState,
-    engine: &super::Engine,
-    conversation_id: &str,
-    municipality: Option<&str>,
-) -> Vec<crate::llm::Turn> {
-    let rows = st
-        .store
-        .recent_turns(conversation_id, 6)
-        .await
-        .unwrap_or_default();
-    rows.into_iter()
-        .map(|(question, faq_id)| crate::llm::Turn {
-            question,
-            answer: faq_id
-                .and_then(|id| engine.retriever.entry(&id, municipality))
-                .map(|e| e.answer.clone())
-                .unwrap_or_default(),
-        })
-        .collect()
-}
-
-/// The office to name in a fallback: the municipality's most-cited contact office, or the
-/// configured default.
-fn fallback_contact(st: &AppState, municipality: Option<&str>) -> Contact {
-    municipality
-        .and_then(|m| st.engine().fallback_contacts.get(m).cloned())
-        .unwrap_or_else(|| Contact {
-            office: Some(st.config.server.fallback_office.clone()),
-            phone: None,
-            url: None,
-        })
 }
 
 /// `GET /api/search` (and staff search) query.
@@ -518,8 +211,21 @@ pub async fn search(
         return Err(ApiError::bad_request("k must be between 1 and 50"));
     }
     check_municipality(&st, p.municipality.as_deref())?;
-    let hits = search_blocking(&st, q, k.max(2), p.municipality.clone()).await?;
-    let decision = answer::decide(&hits, &st.config.decision);
+    let (engine, config) = (st.engine(), st.config.decision.clone());
+    let plan = tokio::task::spawn_blocking(move || {
+        chat::plan(
+            &engine,
+            &config,
+            &q,
+            p.municipality.as_deref(),
+            &[],
+            k.max(2),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "search failed", &e))?
+    .map_err(chat::TurnError::from)?;
+    let (decision, hits) = (plan.decision, plan.hits);
     let out: Vec<serde_json::Value> = hits
         .iter()
         .take(k)
@@ -624,7 +330,7 @@ pub struct FeedbackRequest {
 /// `POST /api/feedback`.
 pub async fn feedback(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
     let req: FeedbackRequest = parse_json(&body)?;
-    if !valid_id(&req.message_id) {
+    if !chat::valid_id(&req.message_id) {
         return Err(ApiError::bad_request("message_id is malformed"));
     }
     let comment = match req.comment.as_deref().map(str::trim) {

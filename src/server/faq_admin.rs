@@ -170,7 +170,7 @@ async fn preview_inner(
     if body.is_empty() {
         return Err(ApiError::bad_request("the uploaded file is empty"));
     }
-    let faq_dir = st.paths.faq.clone();
+    let faq_dir = st.locations.faq.clone();
     let rel2 = rel.clone();
     let (new, old) = tokio::task::spawn_blocking(move || {
         let new = validate(&faq_dir, &rel2, &body)?;
@@ -210,7 +210,7 @@ pub async fn apply(
     let u = require_admin(user)?;
     let bytes = body.clone();
     let (rel, d) = preview_inner(&st, &t, body).await?;
-    let dest = st.paths.faq.join(&rel);
+    let dest = st.locations.faq.join(&rel);
     let previous = std::fs::read(&dest).ok();
     let write = || -> std::io::Result<()> {
         if let Some(parent) = dest.parent() {

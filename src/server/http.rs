@@ -86,26 +86,9 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
 }
 
-/// Checks resident text: not empty, not too long, no control characters. Returns it trimmed.
+/// Checks resident text ([`crate::chat::check_text`]); a refusal is a 400.
 pub fn check_text(text: &str, what: &str, max_chars: usize) -> Result<String, ApiError> {
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(ApiError::bad_request(format!("{what} is empty")));
-    }
-    let n = t.chars().count();
-    if n > max_chars {
-        return Err(ApiError::bad_request(format!(
-            "{what} is too long ({n} characters; at most {max_chars})"
-        )));
-    }
-    if t.chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(ApiError::bad_request(format!(
-            "{what} contains control characters"
-        )));
-    }
-    Ok(t.to_owned())
+    crate::chat::check_text(text, what, max_chars).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// Replaces the plain-text bodies that axum and tower-http give errors (404, 405, 408, 413, …)

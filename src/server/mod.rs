@@ -10,7 +10,6 @@ pub mod http;
 pub mod staff;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -18,7 +17,6 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -27,149 +25,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::analysis::Analyzer;
 use crate::config::Config;
+pub use crate::config::ServerConfig;
+use crate::engine::{Build, Engine, Locations, Setup};
 use crate::index;
-use crate::retrieve::Retriever;
 use crate::store::Store;
-use crate::synonyms::Synonyms;
-
-/// The `[server]` section of the configuration file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServerConfig {
-    /// Address to listen on.
-    pub listen: String,
-    /// Directory for the SQLite database.
-    pub data_dir: PathBuf,
-    /// `postgres://…` to share one PostgreSQL database between replicas; SQLite when absent.
-    pub database_url: Option<String>,
-    /// Conversations older than this many days are deleted (0 keeps them forever).
-    pub retention_days: u32,
-    /// Largest request body accepted, in bytes.
-    pub max_body_bytes: usize,
-    /// Longest question or comment accepted, in characters.
-    pub max_question_chars: usize,
-    /// Requests a minute per client address (0: no limit).
-    pub rate_limit_per_minute: u32,
-    /// Requests a client may make at once before the rate applies.
-    pub rate_limit_burst: u32,
-    /// Time limit of one request, in milliseconds.
-    pub request_timeout_ms: u64,
-    /// Sites allowed to call the API from a browser (the widget's host pages), e.g.
-    /// `https://www.city.example.lg.jp`. Empty: same-origin only.
-    pub cors_origins: Vec<String>,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
-    pub trust_forwarded_for: bool,
-    /// Seconds between checks of the FAQ directory for changes (0: no watching).
-    pub watch_interval_secs: u64,
-    /// Office named in fallbacks when no municipality is given.
-    pub fallback_office: String,
-    /// Bearer token for `/admin/*`; set it through `MADOGUCHI_ADMIN_TOKEN` rather than the file.
-    pub admin_token: Option<String>,
-    /// Directory of the web files: the widget (`/widget.js`) and the demo page (`/`).
-    pub web_dir: PathBuf,
-    /// Mark the staff session cookie `Secure` even without `X-Forwarded-Proto: https`.
-    pub cookie_secure: bool,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: "127.0.0.1:8080".into(),
-            data_dir: PathBuf::from("data"),
-            database_url: None,
-            retention_days: 180,
-            max_body_bytes: 16 * 1024,
-            max_question_chars: 500,
-            rate_limit_per_minute: 120,
-            rate_limit_burst: 30,
-            request_timeout_ms: 10_000,
-            cors_origins: Vec::new(),
-            trust_forwarded_for: false,
-            watch_interval_secs: 5,
-            fallback_office: "お住まいの市区町村の窓口".into(),
-            admin_token: None,
-            web_dir: PathBuf::from("web"),
-            cookie_secure: false,
-        }
-    }
-}
-
-impl ServerConfig {
-    /// The database URL in effect.
-    pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| Store::sqlite_url(&self.data_dir))
-    }
-}
-
-/// Where the FAQ, the index and the dictionary live (what a reload rebuilds from).
-#[derive(Debug, Clone)]
-pub struct Paths {
-    /// FAQ directory.
-    pub faq: PathBuf,
-    /// Index directory.
-    pub index: PathBuf,
-    /// National synonyms file given on the command line, if any.
-    pub synonyms: Option<PathBuf>,
-}
-
-/// One loaded index generation and what searches need with it.
-pub struct Engine {
-    /// The searcher.
-    pub retriever: Retriever,
-    /// Each municipality's most-cited contact office, named in its fallbacks.
-    pub fallback_contacts: std::collections::HashMap<String, crate::faq::Contact>,
-}
-
-impl Engine {
-    /// Loads the user dictionary, synonyms and the index (`rebuild`: always build it anew from
-    /// the FAQ files, so that invalid files are an error; otherwise build only when missing or
-    /// stale) and derives what fallbacks need. Blocking.
-    fn load(
-        paths: &Paths,
-        analyzer: &Analyzer,
-        search: crate::retrieve::SearchConfig,
-        rebuild: bool,
-    ) -> anyhow::Result<Engine> {
-        let analyzer = analyzer.with_faq_user_dictionary(&paths.faq)?;
-        let synonyms = Synonyms::load(&paths.faq, paths.synonyms.as_deref(), &analyzer)?;
-        let (idx, manifest) = if rebuild {
-            index::build(&paths.faq, &paths.index, &analyzer)?;
-            index::open(&paths.index, &analyzer)?
-        } else {
-            index::ensure(&paths.faq, &paths.index, &analyzer)?
-        };
-        let retriever = Retriever::new(idx, manifest, analyzer, search)?.with_synonyms(synonyms);
-        let fallback_contacts = retriever
-            .municipalities()
-            .iter()
-            .filter_map(|m| most_cited_contact(&retriever, m).map(|c| (m.clone(), c)))
-            .collect();
-        Ok(Engine {
-            retriever,
-            fallback_contacts,
-        })
-    }
-}
-
-/// The contact office that most of a municipality's own entries name.
-fn most_cited_contact(retriever: &Retriever, m: &str) -> Option<crate::faq::Contact> {
-    let entries = retriever.visible_entries(Some(m));
-    let mut counts: std::collections::BTreeMap<&str, (usize, &crate::faq::Contact)> =
-        std::collections::BTreeMap::new();
-    for e in entries.iter().filter(|e| e.scope == m) {
-        if let Some(c) = &e.contact
-            && let Some(office) = c.office.as_deref()
-        {
-            counts.entry(office).or_insert((0, c)).0 += 1;
-        }
-    }
-    counts
-        .iter()
-        .max_by_key(|(_, (n, _))| *n)
-        .map(|(_, (_, c))| (*c).clone())
-}
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -178,8 +37,9 @@ pub struct AppState {
     pub store: Store,
     /// Effective configuration.
     pub config: Config,
-    /// Data locations.
-    pub paths: Paths,
+    /// Where the FAQ, the index and the dictionary are (what a reload rebuilds from).
+    pub locations: Locations,
+    /// The system analyzer, loaded once; each (re)load adds the FAQ's user dictionary.
     analyzer: Analyzer,
     /// Prometheus counters.
     pub metrics: http::Metrics,
@@ -198,17 +58,19 @@ pub struct ReloadError {
 }
 
 impl AppState {
-    /// Opens (building when missing or stale) the index and the store. `analyzer` is the system
-    /// dictionary's: the FAQ directory's user dictionary is added by every (re)load.
-    pub async fn open(
-        config: Config,
-        paths: Paths,
-        analyzer: Analyzer,
-    ) -> anyhow::Result<Arc<AppState>> {
+    /// Opens (building when missing or stale) the index and the store described by `setup`,
+    /// whose configuration is the effective one (flags and environment applied).
+    pub async fn open(setup: Setup) -> anyhow::Result<Arc<AppState>> {
+        let Setup { locations, config } = setup;
         let store = Store::connect(&config.server.database_url()).await?;
-        let (a, p, search) = (analyzer.clone(), paths.clone(), config.search.clone());
+        let (dict, analysis) = (locations.dict.clone(), config.clone());
+        let analyzer =
+            tokio::task::spawn_blocking(move || crate::engine::system_analyzer(&dict, &analysis))
+                .await??;
+        let (a, at, search) = (analyzer.clone(), locations.clone(), config.search.clone());
         let engine =
-            tokio::task::spawn_blocking(move || Engine::load(&p, &a, search, false)).await??;
+            tokio::task::spawn_blocking(move || Engine::open(&at, &search, &a, Build::Ensure))
+                .await??;
         let limiter = http::RateLimiter::new(
             config.server.rate_limit_per_minute,
             config.server.rate_limit_burst,
@@ -222,7 +84,7 @@ impl AppState {
             engine: RwLock::new(Arc::new(engine)),
             store,
             config,
-            paths,
+            locations,
             analyzer,
             metrics: http::Metrics::default(),
             limiter,
@@ -242,12 +104,14 @@ impl AppState {
     /// leaves the running engine untouched and returns every problem.
     pub async fn reload(&self) -> Result<Arc<Engine>, ReloadError> {
         let _guard = self.reload_lock.lock().await;
-        let (a, p, search) = (
+        let (a, at, search) = (
             self.analyzer.clone(),
-            self.paths.clone(),
+            self.locations.clone(),
             self.config.search.clone(),
         );
-        let built = tokio::task::spawn_blocking(move || Engine::load(&p, &a, search, true)).await;
+        let built =
+            tokio::task::spawn_blocking(move || Engine::open(&at, &search, &a, Build::Rebuild))
+                .await;
         let result = match built {
             Ok(Ok(engine)) => Ok(engine),
             Ok(Err(e)) => Err(ReloadError {
@@ -390,7 +254,7 @@ pub fn spawn_background(state: Arc<AppState>) {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                let faq = st.paths.faq.clone();
+                let faq = st.locations.faq.clone();
                 let Ok(Ok(fp)) =
                     tokio::task::spawn_blocking(move || index::faq_fingerprint(&faq)).await
                 else {

@@ -7,21 +7,25 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use sha2::Digest;
 
-use crate::cli::DataArgs;
+use super::data::DataArgs;
+use crate::engine::{Build, Setup};
 use crate::eval::{self, data};
 use crate::faq::{self, Corpus};
 use crate::index;
-use crate::retrieve::Retriever;
 
 /// Arguments of `eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Queries: TSV `qid<TAB>text[<TAB>municipality]`, or BEIR `queries.jsonl`.
-    #[arg(long)]
-    queries: PathBuf,
+    #[arg(long, required_unless_present = "conversations", requires = "qrels")]
+    queries: Option<PathBuf>,
     /// Judgements: TREC `qid 0 docid rel`, or BEIR `qrels/*.tsv`.
-    #[arg(long)]
-    qrels: PathBuf,
+    #[arg(long, requires = "queries")]
+    qrels: Option<PathBuf>,
+    /// Replay whole conversations instead (JSON Lines; see `tests/eval/conversations.jsonl`):
+    /// follow-up accuracy, topic-switch safety, small talk.
+    #[arg(long, conflicts_with_all = ["queries", "qrels", "calibrate", "baseline", "run", "corpus"])]
+    conversations: Option<PathBuf>,
     /// Evaluate a JSONL corpus (`{"id","question","answer"}` lines) instead of the FAQ directory's
     /// entries; the FAQ directory still supplies synonyms.csv and userdict.csv.
     #[arg(long)]
@@ -105,8 +109,14 @@ fn git_commit() -> String {
 
 /// Runs `eval`.
 pub fn run(a: &EvalArgs) -> Result<ExitCode> {
-    let mut config = a.data.config()?;
-    let analyzer = a.data.analyzer()?;
+    let setup = a.data.setup()?;
+    if let Some(file) = &a.conversations {
+        return run_conversations(a, &setup, file);
+    }
+    let (Some(queries_file), Some(qrels_file)) = (&a.queries, &a.qrels) else {
+        bail!("--queries and --qrels are required without --conversations");
+    };
+    let mut config = setup.config.clone();
     let (corpus, corpus_name, corpus_hash): (Corpus, String, String) = match &a.corpus {
         Some(file) => {
             let mut entries = faq::load_file(file)?;
@@ -116,10 +126,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
                 e.answer = e.answer.replace("＜改＞", "\n");
             }
             let bytes = std::fs::read(file)?;
-            let hash = {
-                use sha2::Digest;
-                index::hex(&sha2::Sha256::digest(&bytes))
-            };
+            let hash = index::hex(&sha2::Sha256::digest(&bytes));
             (Corpus::new(entries), file.display().to_string(), hash)
         }
         None => (
@@ -128,23 +135,20 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
             index::faq_fingerprint(&a.data.faq)?,
         ),
     };
-    let (idx, manifest) = index::build_in_ram(&corpus, &analyzer)?;
-    let synonyms = a.data.synonyms(&analyzer)?;
-    let synonym_sources = synonyms.sources().clone();
-    let retriever =
-        Retriever::new(idx, manifest, analyzer, config.search.clone())?.with_synonyms(synonyms);
-    let mut queries = data::read_queries(&a.queries)?;
+    let engine = setup.engine(Build::InMemory(corpus))?;
+    let synonym_sources = engine.retriever.synonyms().sources().clone();
+    let mut queries = data::read_queries(queries_file)?;
     if queries.is_empty() {
-        bail!("{}: no queries", a.queries.display());
+        bail!("{}: no queries", queries_file.display());
     }
     for q in &mut queries {
         if q.municipality.is_none() {
             q.municipality.clone_from(&a.municipality);
         }
     }
-    let qrels = data::read_qrels(&a.qrels)?;
+    let qrels = data::read_qrels(qrels_file)?;
     let results = eval::run(
-        &retriever,
+        &engine,
         &queries,
         &qrels,
         &config.decision,
@@ -155,8 +159,8 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         let (best, utility) = eval::calibrate(&results, &config.decision, a.max_in_scope_fallback);
         let header = format!(
             "madoguchi configuration.\nThe [decision] thresholds were chosen by `madoguchi eval --calibrate` on\n{} / {} with at most {} of in-scope queries sent to fallback\n(mean utility {utility:.4}, commit {}).",
-            a.queries.display(),
-            a.qrels.display(),
+            queries_file.display(),
+            qrels_file.display(),
             a.max_in_scope_fallback,
             git_commit()
         );
@@ -177,7 +181,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
     let results: Vec<eval::QueryResult> = results
         .into_iter()
         .map(|mut r| {
-            r.decision = crate::answer::decide_signals(r.signals, &config.decision);
+            r.decision = r.decide_with(&config.decision);
             r.decision_correct = eval::decision_correct(
                 r.decision,
                 r.in_scope(),
@@ -199,7 +203,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        runtime.block_on(eval::generate(&mut results, &retriever, &llm));
+        runtime.block_on(eval::generate(&mut results, &engine.retriever, &llm));
     }
 
     let fingerprint = serde_json::json!({
@@ -222,7 +226,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         },
         "corpus": corpus_name,
         "corpus_sha256": corpus_hash,
-        "queries": a.queries.display().to_string(),
+        "queries": queries_file.display().to_string(),
         "git_commit": git_commit(),
     });
     let report = eval::report(&results, &config.decision, fingerprint);
@@ -267,6 +271,71 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
             }
             return Ok(ExitCode::from(3));
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `eval --conversations`: every conversation through the turn function that serves residents.
+fn run_conversations(a: &EvalArgs, setup: &Setup, file: &Path) -> Result<ExitCode> {
+    let cases = eval::conversations::read(file)?;
+    let mut config = setup.config.clone();
+    let engine = std::sync::Arc::new(setup.engine(Build::Ensure)?);
+    let llm = match a.llm_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        Some(url) => {
+            config.llm.url = Some(url.to_owned());
+            if let Some(m) = &a.llm_model {
+                config.llm.model.clone_from(m);
+            }
+            Some(
+                crate::llm::LlmClient::new(&config.llm)
+                    .with_context(|| format!("cannot use LLM endpoint {url}"))?,
+            )
+        }
+        None => None,
+    };
+    let settings = crate::chat::Settings {
+        decision: config.decision.clone(),
+        fallback_office: config.server.fallback_office.clone(),
+        max_chars: config.server.max_question_chars,
+        llm_budget: None,
+    };
+    let services = crate::chat::Services {
+        llm: llm.as_ref(),
+        ..Default::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let results = runtime.block_on(eval::conversations::run(
+        &engine, &settings, services, &cases,
+    ))?;
+    let m = eval::conversations::metrics(&results);
+    print!("{}", eval::conversations::table(&m));
+    if let Some(p) = &a.metrics {
+        let report = serde_json::json!({
+            "conversations": m,
+            "fingerprint": {
+                "file": file.display().to_string(),
+                "faq": a.data.faq.display().to_string(),
+                "faq_fingerprint": index::faq_fingerprint(&a.data.faq)?,
+                "decision": config.decision,
+                "search": config.search,
+                "analysis": config.analysis,
+                "git_commit": git_commit(),
+            },
+        });
+        write(p, &(serde_json::to_string_pretty(&report)? + "\n"))?;
+    }
+    if let Some(p) = &a.per_query {
+        let mut s = String::new();
+        for r in &results {
+            s += &serde_json::to_string(r)?;
+            s.push('\n');
+        }
+        write(p, &s)?;
+    }
+    if let Some(p) = &a.failures {
+        write(p, &eval::conversations::failures_markdown(&results))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,10 @@
-//! Command-line interface: one subcommand per job, each arm calling into the library.
+//! Command-line interface: one subcommand per job, each arm calling into the library. Every
+//! command that reads the FAQ builds its engine through [`crate::engine`] from the shared
+//! [`DataArgs`], which read `madoguchi.toml` once.
+
+mod ask;
+mod data;
+pub mod eval;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -7,10 +13,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::analysis::{Analyzer, DictSource};
+pub use data::DataArgs;
+
+use crate::engine::Build;
 use crate::index;
-use crate::retrieve::{Retriever, SearchConfig};
-use crate::synonyms::Synonyms;
 
 /// madoguchi (窓口): FAQ retrieval for Japanese national and local government.
 #[derive(Debug, Parser)]
@@ -28,6 +34,9 @@ pub enum Command {
     Index(IndexArgs),
     /// Search the FAQ from the terminal (builds the index first if it is missing or stale).
     Search(SearchArgs),
+    /// Ask as a resident would: one conversation turn per question, printed as the widget would
+    /// show it (answer, candidates, fallback or a courteous reply).
+    Ask(ask::AskArgs),
     /// Validate the FAQ files without building anything; lists every problem as file:line.
     Check(CheckArgs),
     /// Manage staff accounts for the staff console (`user add NAME --role staff|admin`).
@@ -40,67 +49,7 @@ pub enum Command {
     /// Show how the analyzer splits and normalises a text (for tuning and debugging).
     Analyze(AnalyzeArgs),
     /// Measure answer accuracy on a labelled query set (IR metrics, decisions, latency).
-    Eval(crate::cli_eval::EvalArgs),
-}
-
-/// Where the data lives.
-#[derive(Debug, Clone, Args)]
-pub struct DataArgs {
-    /// Directory of FAQ files.
-    #[arg(long, env = "MADOGUCHI_FAQ", default_value = "faq")]
-    pub faq: PathBuf,
-    /// Directory of the generated index.
-    #[arg(long, env = "MADOGUCHI_INDEX", default_value = "index")]
-    pub index: PathBuf,
-    /// IPADIC directory built by scripts/setup-ipadic.sh [default: .lindera-cache/ipadic]
-    #[arg(long, env = "MADOGUCHI_DICT")]
-    pub dict: Option<PathBuf>,
-    /// Configuration file (retrieval weights, answer thresholds); missing means defaults.
-    #[arg(long, env = "MADOGUCHI_CONFIG", default_value = crate::config::DEFAULT_PATH)]
-    pub config: PathBuf,
-    /// National synonym dictionary (CSV, one group a line) [default: FAQ directory's synonyms.csv]
-    #[arg(long, env = "MADOGUCHI_SYNONYMS")]
-    pub synonyms: Option<PathBuf>,
-}
-
-impl DataArgs {
-    /// Where the dictionary comes from.
-    pub fn dict_source(&self) -> DictSource {
-        self.dict
-            .clone()
-            .map_or_else(DictSource::default_source, DictSource::Path)
-    }
-
-    /// Loads the analyzer: the system dictionary with the configured switches, without the FAQ
-    /// directory's user dictionary (the server adds it on every load and reload).
-    pub fn system_analyzer(&self) -> Result<Analyzer> {
-        let options = self.config()?.analysis;
-        Ok(Analyzer::load(&self.dict_source())
-            .context("loading the Japanese analyzer")?
-            .with_options(options))
-    }
-
-    /// Loads the analyzer, with the FAQ directory's user dictionary when it has one.
-    pub fn analyzer(&self) -> Result<Analyzer> {
-        Ok(self
-            .system_analyzer()?
-            .with_faq_user_dictionary(&self.faq)?)
-    }
-
-    /// Loads the synonym dictionaries: the FAQ directory's national and municipal
-    /// `synonyms.csv`, with the national one replaced by `--synonyms` when given.
-    pub fn synonyms(&self, analyzer: &Analyzer) -> Result<Synonyms> {
-        Ok(Synonyms::load(
-            &self.faq,
-            self.synonyms.as_deref(),
-            analyzer,
-        )?)
-    }
-
-    /// Loads the configuration file.
-    pub fn config(&self) -> Result<crate::config::Config> {
-        Ok(crate::config::Config::load(&self.config)?)
-    }
+    Eval(eval::EvalArgs),
 }
 
 /// Arguments of `index`.
@@ -131,9 +80,8 @@ pub struct SearchArgs {
 /// Arguments of `check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Directory of FAQ files.
-    #[arg(long, env = "MADOGUCHI_FAQ", default_value = "faq")]
-    faq: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 /// Arguments of `serve`. Each flag overrides its environment variable, which overrides the
@@ -300,12 +248,11 @@ fn user_cmd(c: UserCommand) -> Result<ExitCode> {
 /// Arguments of `export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Directory of FAQ files.
-    #[arg(long, env = "MADOGUCHI_FAQ", default_value = "faq")]
-    faq: PathBuf,
     /// Export what a resident of this municipality sees (national entries only when absent).
     #[arg(long, short)]
     municipality: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 /// Arguments of `analyze`.
@@ -321,12 +268,10 @@ pub struct AnalyzeArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
-    /// IPADIC directory [default: .lindera-cache/ipadic]
-    #[arg(long, env = "MADOGUCHI_DICT")]
-    dict: Option<PathBuf>,
-    /// FAQ directory whose user dictionary (userdict.csv) is used, when it has one.
-    #[arg(long, env = "MADOGUCHI_FAQ", default_value = "faq")]
-    faq: PathBuf,
+    /// The analyzer is the engine's: this dictionary, the `[analysis]` switches of the
+    /// configuration file and the FAQ directory's user dictionary (userdict.csv).
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 /// Runs one subcommand.
@@ -334,17 +279,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Index(a) => index_cmd(&a),
         Command::Search(a) => search_cmd(&a),
+        Command::Ask(a) => ask::run(&a),
         Command::Check(a) => check_cmd(&a),
         Command::Serve(a) => serve_cmd(a),
         Command::Export(a) => export_cmd(&a),
         Command::User(c) => user_cmd(c),
         Command::Analyze(a) => analyze_cmd(&a),
-        Command::Eval(a) => crate::cli_eval::run(&a),
+        Command::Eval(a) => eval::run(&a),
     }
 }
 
 fn index_cmd(a: &IndexArgs) -> Result<ExitCode> {
-    let analyzer = a.data.analyzer()?;
+    let analyzer = a.data.setup()?.analyzer()?;
     let m = index::build(&a.data.faq, &a.data.index, &analyzer)?;
     println!(
         "indexed {} entries ({} municipalities) from {} into {}",
@@ -356,14 +302,6 @@ fn index_cmd(a: &IndexArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens the index for `data`, building it when missing or stale.
-pub fn open_retriever(data: &DataArgs, config: SearchConfig) -> Result<Retriever> {
-    let analyzer = data.analyzer()?;
-    let synonyms = data.synonyms(&analyzer)?;
-    let (index, manifest) = index::ensure(&data.faq, &data.index, &analyzer)?;
-    Ok(Retriever::new(index, manifest, analyzer, config)?.with_synonyms(synonyms))
-}
-
 fn search_cmd(a: &SearchArgs) -> Result<ExitCode> {
     if a.query.trim().is_empty() {
         bail!("the question is empty");
@@ -371,8 +309,17 @@ fn search_cmd(a: &SearchArgs) -> Result<ExitCode> {
     if a.k == 0 {
         bail!("--k must be at least 1");
     }
-    let retriever = open_retriever(&a.data, a.data.config()?.search)?;
-    let hits = retriever.search(&a.query, a.k, a.municipality.as_deref())?;
+    let setup = a.data.setup()?;
+    let engine = setup.engine(Build::Ensure)?;
+    let plan = crate::chat::plan(
+        &engine,
+        &setup.config.decision,
+        &a.query,
+        a.municipality.as_deref(),
+        &[],
+        a.k.max(2),
+    )?;
+    let hits = &plan.hits[..plan.hits.len().min(a.k)];
     if a.json {
         let hits: Vec<_> = hits
             .iter()
@@ -386,10 +333,17 @@ fn search_cmd(a: &SearchArgs) -> Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::json!({ "hits": hits }));
+        println!(
+            "{}",
+            serde_json::json!({ "decision": plan.decision, "hits": hits })
+        );
     } else if hits.is_empty() {
-        println!("no matching entry");
+        println!("no matching entry (decision: {})", plan.decision);
     } else {
+        println!(
+            "decision: {} (coverage {:.2}, margin {:.2}, evidence {:.2})",
+            plan.decision, plan.signals.coverage, plan.signals.margin, plan.signals.evidence
+        );
         for (rank, h) in hits.iter().enumerate() {
             let scope = if h.entry.is_national() {
                 String::new()
@@ -413,14 +367,14 @@ fn search_cmd(a: &SearchArgs) -> Result<ExitCode> {
 }
 
 fn check_cmd(a: &CheckArgs) -> Result<ExitCode> {
-    let corpus = crate::faq::load_dir(&a.faq)?;
-    let analyzer =
-        Analyzer::load(&DictSource::default_source())?.with_faq_user_dictionary(&a.faq)?;
-    let synonyms = Synonyms::load(&a.faq, None, &analyzer)?;
+    let setup = a.data.setup()?;
+    let corpus = crate::faq::load_dir(&a.data.faq)?;
+    let analyzer = setup.analyzer()?;
+    let synonyms = setup.locations.load_synonyms(&analyzer)?;
     let national = corpus.entries.iter().filter(|e| e.is_national()).count();
     println!(
         "{}: OK, {} national entries, {} municipal entries in {} municipalities, {} synonym groups, {} user dictionary words",
-        a.faq.display(),
+        a.data.faq.display(),
         national,
         corpus.entries.len() - national,
         corpus.municipalities().len(),
@@ -431,7 +385,8 @@ fn check_cmd(a: &CheckArgs) -> Result<ExitCode> {
 }
 
 fn serve_cmd(a: ServeArgs) -> Result<ExitCode> {
-    let mut config = a.data.config()?;
+    let mut setup = a.data.setup()?;
+    let config = &mut setup.config;
     let s = &mut config.server;
     if let Some(v) = a.listen {
         s.listen = v;
@@ -463,20 +418,14 @@ fn serve_cmd(a: ServeArgs) -> Result<ExitCode> {
     if let Some(m) = a.llm_model {
         config.llm.model = m;
     }
-    let analyzer = a.data.system_analyzer()?;
-    let paths = crate::server::Paths {
-        faq: a.data.faq.clone(),
-        index: a.data.index.clone(),
-        synonyms: a.data.synonyms.clone(),
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        tracing::info!(config = %crate::server::redacted(&config), "configuration");
-        let listen = config.server.listen.clone();
-        let state = crate::server::AppState::open(config, paths, analyzer).await?;
+        tracing::info!(config = %crate::server::redacted(&setup.config), "configuration");
+        let listen = setup.config.server.listen.clone();
+        let state = crate::server::AppState::open(setup).await?;
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
@@ -495,7 +444,9 @@ fn serve_cmd(a: ServeArgs) -> Result<ExitCode> {
 }
 
 fn export_cmd(a: &ExportArgs) -> Result<ExitCode> {
-    let corpus = crate::faq::load_dir(&a.faq)?;
+    // Read for its validation only: an invalid configuration fails every command alike.
+    a.data.setup()?;
+    let corpus = crate::faq::load_dir(&a.data.faq)?;
     if let Some(m) = &a.municipality
         && !corpus.municipalities().contains(m)
     {
@@ -517,11 +468,7 @@ fn export_cmd(a: &ExportArgs) -> Result<ExitCode> {
 }
 
 fn analyze_cmd(a: &AnalyzeArgs) -> Result<ExitCode> {
-    let source = a
-        .dict
-        .clone()
-        .map_or_else(DictSource::default_source, DictSource::Path);
-    let analyzer = Analyzer::load(&source)?.with_faq_user_dictionary(&a.faq)?;
+    let analyzer = a.data.setup()?.analyzer()?;
     if a.lines {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for line in std::io::stdin().lines() {

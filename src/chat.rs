@@ -1,0 +1,1089 @@
+//! The conversation turn: one function that the server, the CLI (`madoguchi ask`) and the
+//! evaluation harness all call.
+//!
+//! A turn takes the resident's message, the municipality and the conversation's earlier turns,
+//! and returns a [`Reply`] with one of four decisions: a direct answer, candidate questions
+//! (もしかして), an honest fallback with the office to contact, or a courteous reply to small talk
+//! (greetings, thanks, questions about the bot). [`plan`] is the deciding part (small talk,
+//! search, decision, follow-up), pure and synchronous; [`turn`] wraps it with what leaves the
+//! process: masking, the optional LLM, storage and metrics, each passed in as [`Services`].
+//!
+//! A follow-up borrows the previous topic only when it cannot stand on its own: the message
+//! names nothing specific to the FAQ (「必要なものは？」「それはいつまで？」), the message alone
+//! gets no direct answer, and the previous topic plus the message gets one whose entry the
+//! message's own words point to. A self-contained question, a greeting, thanks or a question
+//! about something the FAQ never mentions never inherits the previous topic.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::analysis;
+use crate::answer::{self, Decision, DecisionConfig, Signals};
+use crate::engine::Engine;
+use crate::faq::{Contact, Entry};
+use crate::llm::{LlmClient, LlmError};
+use crate::retrieve::{self, Hit};
+use crate::store::Store;
+
+/// How many hits a chat turn retrieves.
+pub const CHAT_DEPTH: usize = 10;
+/// How many related entries an answer lists.
+pub const RELATED: usize = 3;
+/// How many earlier turns are read back for the LLM and the follow-up.
+pub const HISTORY: i64 = 6;
+
+/// A message longer than this (in characters, after normalisation) is taken to state its own
+/// topic: follow-ups are short.
+pub const FOLLOW_UP_MAX_CHARS: usize = 40;
+/// A term found in at most this share of the entries names a topic (図書館, 児童手当, 転出);
+/// one found in more is an aspect any topic can have (必要, 書類, 期限, 手数料). Measured on
+/// the bundled FAQ: see `madoguchi ask --explain`.
+pub const TOPIC_TERM_SHARE: f32 = 0.02;
+/// The share of the follow-up's own meaning ([`retrieve::Retriever::coverage_in`]) that the
+/// combined query's entry must contain for the follow-up to be answered with it: the
+/// resident's words, not only the previous topic's, must point to that entry.
+pub const FOLLOW_UP_OWN_COVERAGE: f32 = 0.5;
+
+/// The fallback text.
+pub const FALLBACK_TEXT: &str = "申し訳ありません。このご質問にお答えできるFAQが見つかりませんでした。\
+言葉を変えてもう一度お試しいただくか、下記の窓口にお問い合わせください。";
+
+// ---------------------------------------------------------------------------------------------
+// Input checks
+
+/// Why a resident's text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    /// Nothing but whitespace.
+    #[error("{0} is empty")]
+    Empty(String),
+    /// Longer than allowed.
+    #[error("{what} is too long ({chars} characters; at most {max})")]
+    TooLong {
+        /// The field.
+        what: String,
+        /// Its length.
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Contains control characters other than line breaks and tabs.
+    #[error("{0} contains control characters")]
+    Control(String),
+}
+
+/// Checks resident text: not empty, at most `max_chars`, no control characters. Returns it
+/// trimmed.
+pub fn check_text(text: &str, what: &str, max_chars: usize) -> Result<String, TextError> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(TextError::Empty(what.to_owned()));
+    }
+    let chars = t.chars().count();
+    if chars > max_chars {
+        return Err(TextError::TooLong {
+            what: what.to_owned(),
+            chars,
+            max: max_chars,
+        });
+    }
+    if t.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(TextError::Control(what.to_owned()));
+    }
+    Ok(t.to_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small talk
+
+/// The kinds of small talk the turn answers itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmallTalkKind {
+    /// こんにちは, よろしくお願いします.
+    Greeting,
+    /// ありがとう, 助かりました, わかりました.
+    Thanks,
+    /// さようなら, 失礼します.
+    Farewell,
+    /// あなたは誰？, 何ができるの？, 使い方.
+    About,
+}
+
+impl SmallTalkKind {
+    /// The reply, in the widget's voice.
+    pub fn text(self) -> &'static str {
+        match self {
+            SmallTalkKind::Greeting => {
+                "こんにちは。暮らしの手続きなどについて、よくある質問にお答えします。\
+                 知りたいことを短い文で入力するか、分類から選んでください。"
+            }
+            SmallTalkKind::Thanks => {
+                "どういたしまして。ほかにも知りたいことがあれば、短い文で入力するか、\
+                 分類から選んでください。"
+            }
+            SmallTalkKind::Farewell => "ご利用ありがとうございました。またいつでもお尋ねください。",
+            SmallTalkKind::About => {
+                "わたしは、行政のよくある質問（FAQ）から回答をご案内する自動応答の窓口です。\
+                 手続きや制度について、短い文で質問してください（例：「住民票をコンビニで取りたい」）。\
+                 個別の事情に応じた判断や申請の受付はできませんので、必要なときは担当の窓口に\
+                 お問い合わせください。"
+            }
+        }
+    }
+}
+
+const GREETINGS: &[&str] = &[
+    "こんにちは",
+    "こんにちわ",
+    "こんばんは",
+    "こんばんわ",
+    "おはよう",
+    "おはようございます",
+    "はじめまして",
+    "初めまして",
+    "もしもし",
+    "やあ",
+    "どうも",
+    "よろしく",
+    "よろしくお願いします",
+    "よろしくおねがいします",
+    "よろしくお願いいたします",
+    "よろしくお願い致します",
+    "hello",
+    "hi",
+    "hey",
+    "はろー",
+    "ハロー",
+];
+const THANKS: &[&str] = &[
+    "ありがとう",
+    "ありがとうございます",
+    "ありがとうございました",
+    "ありがと",
+    "どうもありがとう",
+    "どうもありがとうございます",
+    "どうもありがとうございました",
+    "有難う",
+    "有難うございます",
+    "有り難うございます",
+    "助かりました",
+    "たすかりました",
+    "助かります",
+    "サンキュー",
+    "thanks",
+    "thank you",
+    "thankyou",
+    "了解",
+    "了解です",
+    "了解しました",
+    "わかりました",
+    "分かりました",
+    "承知しました",
+    "ok",
+    "okay",
+    "オッケー",
+    "おっけー",
+    "なるほど",
+];
+const FAREWELLS: &[&str] = &[
+    "さようなら",
+    "さよなら",
+    "バイバイ",
+    "ばいばい",
+    "またね",
+    "失礼します",
+    "失礼しました",
+    "では失礼します",
+    "おやすみ",
+    "おやすみなさい",
+    "bye",
+    "goodbye",
+];
+const ABOUT: &[&str] = &[
+    "あなたは誰",
+    "あなたはだれ",
+    "あなたは誰ですか",
+    "あなたはだれですか",
+    "誰ですか",
+    "だれですか",
+    "あなたは何",
+    "あなたはなに",
+    "あなたは何ですか",
+    "何ができるの",
+    "何ができる",
+    "何ができますか",
+    "なにができるの",
+    "なにができる",
+    "なにができますか",
+    "何を聞けばいい",
+    "何を聞けばいいの",
+    "何が聞ける",
+    "何が聞けるの",
+    "使い方",
+    "使い方は",
+    "使い方を教えて",
+    "使い方を教えてください",
+    "使いかた",
+    "どうやって使うの",
+    "どう使うの",
+    "あなたはロボット",
+    "ロボットですか",
+    "aiですか",
+    "人間ですか",
+    "あなたは人間",
+    "あなたは人間ですか",
+    "ボットですか",
+    "チャットボットですか",
+    "who are you",
+    "what can you do",
+    "help",
+    "ヘルプ",
+];
+
+/// Drops what a resident may add to a phrase without changing it: trailing ね, よ, ー, ～, っ,
+/// ?, and the like. Applied to both sides of the comparison.
+fn trim_tail(s: &str) -> &str {
+    s.trim_end_matches([
+        'ね', 'よ', 'な', 'ー', '~', 'っ', 'ぁ', 'ぃ', 'ぅ', 'ぇ', 'ぉ', 'ん',
+    ])
+}
+
+fn matches_any(segment: &str, list: &[&str]) -> bool {
+    let seg = trim_tail(segment);
+    !seg.is_empty()
+        && list
+            .iter()
+            .any(|p| trim_tail(&analysis::normalize(p)) == seg)
+}
+
+/// Whether the whole message is small talk, and which: every piece of it (split at punctuation,
+/// spaces and emoji) must be a greeting, thanks, a farewell or a question about the bot. A
+/// message that asks anything else as well (「ありがとう。住民票は？」) is not small talk.
+pub fn small_talk(message: &str) -> Option<SmallTalkKind> {
+    let text = analysis::normalize(message);
+    // Keep spaces inside Latin phrases (thank you), split everywhere else.
+    let pieces: Vec<String> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == ' ' || c == '~' || c == 'ー'))
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty())
+        .collect();
+    if pieces.is_empty() {
+        return None;
+    }
+    let mut kinds = Vec::with_capacity(pieces.len());
+    for p in &pieces {
+        let kind = if matches_any(p, ABOUT) {
+            SmallTalkKind::About
+        } else if matches_any(p, THANKS) {
+            SmallTalkKind::Thanks
+        } else if matches_any(p, FAREWELLS) {
+            SmallTalkKind::Farewell
+        } else if matches_any(p, GREETINGS) {
+            SmallTalkKind::Greeting
+        } else {
+            return None;
+        };
+        kinds.push(kind);
+    }
+    [
+        SmallTalkKind::About,
+        SmallTalkKind::Thanks,
+        SmallTalkKind::Farewell,
+        SmallTalkKind::Greeting,
+    ]
+    .into_iter()
+    .find(|k| kinds.contains(k))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deciding
+
+/// What is remembered of an earlier turn of the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Earlier {
+    /// The question, masked.
+    pub question: String,
+    /// What it got.
+    pub decision: Decision,
+    /// The entry it was answered with (answers only).
+    pub faq_id: Option<String>,
+}
+
+/// Why a follow-up was, or was not, read with the previous topic (for `ask --explain`, the
+/// harness's per-turn lines and the logs).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "context", rename_all = "snake_case")]
+pub enum Context {
+    /// Nothing earlier to borrow: a new conversation, or the latest turn that was not small talk
+    /// got no direct answer.
+    NoTopic,
+    /// The message got a direct answer on its own.
+    StandsAlone,
+    /// The message names a topic of its own (a term in at most [`TOPIC_TERM_SHARE`] of the
+    /// entries, or one no entry has), or is too long to be a follow-up.
+    OwnTopic {
+        /// The terms that name it (empty when it is the length).
+        terms: Vec<String>,
+    },
+    /// Read with the previous topic, but the result was no clearer: the message's own answer
+    /// stands.
+    NotBetter {
+        /// The previous answer's entry.
+        topic: String,
+    },
+    /// Read with the previous topic: the follow-up's answer.
+    FollowUp {
+        /// The previous answer's entry.
+        topic: String,
+    },
+    /// Small talk never looks at the conversation.
+    SmallTalk,
+}
+
+/// What [`plan`] decided.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The ranked hits the decision is based on (of the combined query for a follow-up).
+    pub hits: Vec<Hit>,
+    /// The decision.
+    pub decision: Decision,
+    /// The signals [`answer::decide`] read.
+    pub signals: Signals,
+    /// The kind of small talk, when the decision is [`Decision::SmallTalk`].
+    pub small_talk: Option<SmallTalkKind>,
+    /// Whether and why the previous topic was used.
+    pub context: Context,
+}
+
+/// The entry the conversation is about: the one the latest turn that was not small talk was
+/// answered with. A turn that got candidates or a fallback ends the topic (the resident moved
+/// on, or is choosing); small talk in between keeps it.
+pub fn topic(earlier: &[Earlier]) -> Option<&str> {
+    let last = earlier
+        .iter()
+        .rev()
+        .find(|t| t.decision != Decision::SmallTalk)?;
+    match last.decision {
+        Decision::Answer => last.faq_id.as_deref(),
+        _ => None,
+    }
+}
+
+/// Whether `message` states a topic of its own; returns the terms that do. Empty when the
+/// message names nothing specific to this FAQ: a follow-up.
+fn own_topic(engine: &Engine, message: &str, municipality: Option<&str>) -> Option<Vec<String>> {
+    if analysis::normalize(message).chars().count() > FOLLOW_UP_MAX_CHARS {
+        return Some(Vec::new());
+    }
+    let profile = engine.retriever.profile(message, municipality);
+    let n = profile.entries.max(1) as f32;
+    let topical: Vec<String> = profile
+        .terms
+        .into_iter()
+        .filter(|t| {
+            let number = t.term.chars().all(|c| c.is_ascii_digit());
+            !number && (!t.known || t.entries as f32 / n <= TOPIC_TERM_SHARE)
+        })
+        .map(|t| t.term)
+        .collect();
+    (!topical.is_empty()).then_some(topical)
+}
+
+/// Decides one turn: small talk, else search the message (`depth` hits) and decide; when that
+/// is no direct answer and the message is an incomplete follow-up of an answered topic, search
+/// the topic's question with the message and keep that only when it gives a direct answer whose
+/// entry the message's own words point to. Blocking (CPU work).
+pub fn plan(
+    engine: &Engine,
+    config: &DecisionConfig,
+    message: &str,
+    municipality: Option<&str>,
+    earlier: &[Earlier],
+    depth: usize,
+) -> retrieve::Result<Plan> {
+    let retriever = &engine.retriever;
+    let hits = retriever.search(message, depth, municipality)?;
+    if let Some(kind) = small_talk(message) {
+        return Ok(Plan {
+            signals: answer::signals(&hits),
+            hits,
+            decision: Decision::SmallTalk,
+            small_talk: Some(kind),
+            context: Context::SmallTalk,
+        });
+    }
+    let signals = answer::signals(&hits);
+    let decision = answer::decide_signals(signals, config);
+    let alone = |context| Plan {
+        hits: hits.clone(),
+        decision,
+        signals,
+        small_talk: None,
+        context,
+    };
+    if decision == Decision::Answer {
+        return Ok(alone(Context::StandsAlone));
+    }
+    let Some(topic) = topic(earlier).and_then(|id| retriever.entry(id, municipality)) else {
+        return Ok(alone(Context::NoTopic));
+    };
+    if let Some(terms) = own_topic(engine, message, municipality) {
+        return Ok(alone(Context::OwnTopic { terms }));
+    }
+    let combined = format!("{} {message}", topic.question);
+    let again = retriever.search(&combined, depth, municipality)?;
+    let again_signals = answer::signals(&again);
+    let clearer = answer::decide_signals(again_signals, config) == Decision::Answer
+        && again.first().is_some_and(|top| {
+            retriever.coverage_in(message, &top.entry.id, municipality) >= FOLLOW_UP_OWN_COVERAGE
+        });
+    if !clearer {
+        return Ok(alone(Context::NotBetter {
+            topic: topic.id.clone(),
+        }));
+    }
+    Ok(Plan {
+        hits: again,
+        decision: Decision::Answer,
+        signals: again_signals,
+        small_talk: None,
+        context: Context::FollowUp {
+            topic: topic.id.clone(),
+        },
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reply
+
+/// An FAQ entry an answer is based on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Source {
+    /// Entry id.
+    pub faq_id: String,
+    /// Its question.
+    pub question: String,
+    /// Official source.
+    pub source_url: Option<String>,
+    /// Date last checked.
+    pub updated: Option<String>,
+}
+
+impl Source {
+    fn of(e: &Entry) -> Source {
+        Source {
+            faq_id: e.id.clone(),
+            question: e.question.clone(),
+            source_url: e.source_url.clone(),
+            updated: e.updated.clone(),
+        }
+    }
+}
+
+/// The answer part of a reply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Answer {
+    /// The FAQ answer text (links as `[label](url)`), or the LLM's when `generated`.
+    pub text: String,
+    /// The entry answered with.
+    pub faq_id: String,
+    /// The entry's question.
+    pub question: String,
+    /// Official source.
+    pub source_url: Option<String>,
+    /// Date the entry was last checked.
+    pub updated: Option<String>,
+    /// Office to contact.
+    pub contact: Option<Contact>,
+    /// Entries the text cites (`[FAQ:id]` in generated text; the answered entry otherwise).
+    pub citations: Vec<String>,
+    /// The cited entries with their sources.
+    pub sources: Vec<Source>,
+}
+
+/// One candidate or related question.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    /// Entry id.
+    pub faq_id: String,
+    /// Its question.
+    pub question: String,
+    /// Ranking score (comparable within one response only).
+    pub score: f32,
+}
+
+impl Candidate {
+    fn of(h: &Hit) -> Candidate {
+        Candidate {
+            faq_id: h.entry.id.clone(),
+            question: h.entry.question.clone(),
+            score: h.score,
+        }
+    }
+}
+
+/// The fallback part of a reply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fallback {
+    /// What to tell the resident.
+    pub text: String,
+    /// Where to ask instead.
+    pub contact: Contact,
+}
+
+/// The reply to small talk.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SmallTalk {
+    /// Which kind.
+    pub kind: SmallTalkKind,
+    /// What to tell the resident (the widget shows the category menu under it).
+    pub text: String,
+}
+
+/// One turn's reply: what the resident sees.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reply {
+    /// Conversation id (new or continued).
+    pub conversation_id: String,
+    /// This turn's id, for feedback.
+    pub message_id: String,
+    /// `answer`, `candidates`, `fallback` or `small_talk`.
+    pub decision: Decision,
+    /// Whether `answer.text` was written by the LLM (false: it is the FAQ answer itself).
+    pub generated: bool,
+    /// Why a configured LLM's answer was not used (`timeout`, `http_error`, `rejected`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation_error: Option<String>,
+    /// Set when the decision is `answer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Answer>,
+    /// Questions to choose from (もしかして) when the decision is `candidates`.
+    pub candidates: Vec<Candidate>,
+    /// Other entries close to the answer.
+    pub related: Vec<Candidate>,
+    /// Set when the decision is `fallback`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
+    /// Set when the decision is `small_talk`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub small_talk: Option<SmallTalk>,
+    /// The entry of the previous answer this turn was read with, when it was a follow-up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_up_of: Option<String>,
+    /// Why the previous topic was or was not used (for `ask --explain` and the harness).
+    #[serde(skip)]
+    pub context: Context,
+    /// The signals the decision read (for `ask --explain` and the harness).
+    #[serde(skip)]
+    pub signals: Signals,
+}
+
+impl Reply {
+    /// What the conversation remembers of this turn.
+    pub fn earlier(&self, masked_question: String) -> Earlier {
+        Earlier {
+            question: masked_question,
+            decision: self.decision,
+            faq_id: self.answer.as_ref().map(|a| a.faq_id.clone()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The turn
+
+/// Why a turn failed. Each maps to one HTTP status in the server and one message in the CLI.
+#[derive(Debug, thiserror::Error)]
+pub enum TurnError {
+    /// The message was refused.
+    #[error(transparent)]
+    Text(#[from] TextError),
+    /// The municipality code is not in the index.
+    #[error("unknown municipality '{code}'")]
+    UnknownMunicipality {
+        /// The code asked for.
+        code: String,
+        /// The codes the index knows.
+        known: Vec<String>,
+    },
+    /// A conversation id that cannot be one of ours.
+    #[error("conversation_id is malformed")]
+    MalformedConversation,
+    /// No such conversation (never started, or deleted by retention).
+    #[error("unknown conversation_id")]
+    UnknownConversation,
+    /// The search failed.
+    #[error("search failed: {0}")]
+    Search(#[source] retrieve::Error),
+    /// The search task could not run.
+    #[error("search task failed: {0}")]
+    Task(String),
+    /// The database failed.
+    #[error("storage: {0}")]
+    Storage(#[from] crate::store::Error),
+}
+
+impl From<retrieve::Error> for TurnError {
+    fn from(e: retrieve::Error) -> TurnError {
+        match e {
+            retrieve::Error::UnknownMunicipality { code, known } => {
+                TurnError::UnknownMunicipality { code, known }
+            }
+            other => TurnError::Search(other),
+        }
+    }
+}
+
+/// What a turn may use besides the engine; each is optional.
+#[derive(Default, Clone, Copy)]
+pub struct Services<'a> {
+    /// Where turns are recorded and conversations read back (none: nothing is stored).
+    pub store: Option<&'a Store>,
+    /// Counters to update.
+    pub metrics: Option<&'a crate::server::http::Metrics>,
+    /// The LLM that may rewrite a direct answer.
+    pub llm: Option<&'a LlmClient>,
+}
+
+/// The settings a turn reads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Answer policy thresholds.
+    pub decision: DecisionConfig,
+    /// Office named in fallbacks when the municipality has none.
+    pub fallback_office: String,
+    /// Longest message accepted, in characters.
+    pub max_chars: usize,
+    /// How long a non-streaming LLM answer may take (the rest of the request's time limit).
+    pub llm_budget: Option<Duration>,
+}
+
+/// A conversation as a turn continues it.
+#[derive(Debug, Clone, Default)]
+pub struct Conversation {
+    /// Its id (new ones get a fresh UUID).
+    pub id: String,
+    /// Its earlier turns, oldest first (at most [`HISTORY`] read back from a store).
+    pub earlier: Vec<Earlier>,
+}
+
+impl Conversation {
+    /// A new conversation.
+    pub fn new() -> Conversation {
+        Conversation {
+            id: uuid::Uuid::new_v4().to_string(),
+            earlier: Vec::new(),
+        }
+    }
+
+    /// Whether it has turns before this one.
+    pub fn continued(&self) -> bool {
+        !self.earlier.is_empty()
+    }
+}
+
+/// Whether `id` could be a conversation or message id of ours.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// Continues conversation `id` from `store` (its latest [`HISTORY`] turns), or starts a new one.
+pub async fn resume(store: &Store, id: Option<String>) -> Result<Conversation, TurnError> {
+    let Some(id) = id else {
+        return Ok(Conversation::new());
+    };
+    if !valid_id(&id) {
+        return Err(TurnError::MalformedConversation);
+    }
+    if !store.conversation_exists(&id).await? {
+        return Err(TurnError::UnknownConversation);
+    }
+    let earlier = store
+        .recent_turns(&id, HISTORY)
+        .await?
+        .into_iter()
+        .map(|(question, decision, faq_id)| Earlier {
+            question,
+            decision,
+            faq_id,
+        })
+        .collect();
+    Ok(Conversation { id, earlier })
+}
+
+/// Checks the message and the municipality: what a turn refuses before it starts.
+pub fn check(
+    engine: &Engine,
+    settings: &Settings,
+    message: &str,
+    municipality: Option<&str>,
+) -> Result<String, TurnError> {
+    let message = check_text(message, "message", settings.max_chars)?;
+    engine.retriever.check_municipality(municipality)?;
+    Ok(message)
+}
+
+/// One conversation turn: [`plan`] on the blocking pool, then the LLM for a direct answer (when
+/// one is configured; `on_delta` receives streamed text), the record of the masked turn, the
+/// metrics, and the reply. The message must have passed [`check`].
+pub async fn turn(
+    engine: Arc<Engine>,
+    settings: &Settings,
+    services: Services<'_>,
+    conversation: &Conversation,
+    message: String,
+    municipality: Option<String>,
+    on_delta: Option<Box<dyn FnMut(&str) + Send>>,
+) -> Result<Reply, TurnError> {
+    let began = Instant::now();
+    let planned = {
+        let (engine, config, earlier) = (
+            engine.clone(),
+            settings.decision.clone(),
+            conversation.earlier.clone(),
+        );
+        let (message, municipality) = (message.clone(), municipality.clone());
+        tokio::task::spawn_blocking(move || {
+            plan(
+                &engine,
+                &config,
+                &message,
+                municipality.as_deref(),
+                &earlier,
+                CHAT_DEPTH,
+            )
+        })
+        .await
+        .map_err(|e| TurnError::Task(e.to_string()))??
+    };
+    let Plan {
+        hits,
+        decision,
+        small_talk,
+        context,
+        signals,
+    } = planned;
+
+    // Everything below that leaves the process or is written down sees the masked text only.
+    let masked = crate::mask::mask(&message);
+    let generation = match (decision, services.llm) {
+        (Decision::Answer, Some(llm)) => Some(
+            generate(
+                llm,
+                &engine,
+                settings,
+                conversation,
+                &masked.text,
+                &hits,
+                municipality.as_deref(),
+                began,
+                on_delta,
+            )
+            .await,
+        ),
+        _ => None,
+    };
+    if let (Some(m), Some(g)) = (services.metrics, &generation) {
+        m.generations[usize::from(g.is_err())].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    let message_id = uuid::Uuid::new_v4().to_string();
+    let top = hits.first();
+    let answered = (decision == Decision::Answer)
+        .then(|| top.map(|h| h.entry.id.clone()))
+        .flatten();
+    if let Some(store) = services.store {
+        let record = crate::store::Turn {
+            conversation_id: conversation.id.clone(),
+            municipality: municipality.clone(),
+            message_id: message_id.clone(),
+            question: masked.text.clone(),
+            masked_kinds: masked
+                .found
+                .iter()
+                .map(|k| format!("{k:?}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            decision: decision.as_str().to_owned(),
+            faq_id: answered.clone(),
+            coverage: top.map_or(0.0, |h| f64::from(h.coverage)),
+            hits: serde_json::to_string(
+                &hits
+                    .iter()
+                    .map(|h| serde_json::json!({"faq_id": h.entry.id, "score": h.score}))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap_or_default(),
+        };
+        store.record_turn(&record).await?;
+    }
+    if let Some(m) = services.metrics {
+        let slot = match decision {
+            Decision::Answer => 0,
+            Decision::Candidates => 1,
+            Decision::Fallback | Decision::SmallTalk => 2,
+        };
+        m.decisions[slot].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    let follow_up_of = match &context {
+        Context::FollowUp { topic } => Some(topic.clone()),
+        _ => None,
+    };
+    tracing::info!(
+        decision = decision.as_str(),
+        faq_id = answered.as_deref().unwrap_or("-"),
+        follow_up_of = follow_up_of.as_deref().unwrap_or("-"),
+        question = %masked.text,
+        "chat"
+    );
+
+    let mut reply = Reply {
+        conversation_id: conversation.id.clone(),
+        message_id,
+        decision,
+        generated: false,
+        generation_error: None,
+        answer: None,
+        candidates: Vec::new(),
+        related: Vec::new(),
+        fallback: None,
+        small_talk: None,
+        follow_up_of,
+        context,
+        signals,
+    };
+    match decision {
+        Decision::Answer => {
+            let e: &Entry = &hits[0].entry;
+            let mut a = Answer {
+                text: e.answer.clone(),
+                faq_id: e.id.clone(),
+                question: e.question.clone(),
+                source_url: e.source_url.clone(),
+                updated: e.updated.clone(),
+                contact: e.contact.clone(),
+                citations: vec![e.id.clone()],
+                sources: vec![Source::of(e)],
+            };
+            match generation {
+                Some(Ok(g)) => {
+                    a.sources = g
+                        .citations
+                        .iter()
+                        .filter_map(|id| hits.iter().find(|h| &h.entry.id == id))
+                        .map(|h| Source::of(&h.entry))
+                        .collect();
+                    a.citations = g.citations;
+                    a.text = g.text;
+                    reply.generated = true;
+                }
+                Some(Err(err)) => reply.generation_error = Some(err.label().to_owned()),
+                None => {}
+            }
+            reply.answer = Some(a);
+            reply.related = hits
+                .iter()
+                .skip(1)
+                .take(RELATED)
+                .map(Candidate::of)
+                .collect();
+        }
+        Decision::Candidates => {
+            reply.candidates = hits
+                .iter()
+                .take(settings.decision.max_candidates)
+                .map(Candidate::of)
+                .collect();
+        }
+        Decision::Fallback => {
+            reply.fallback = Some(Fallback {
+                text: FALLBACK_TEXT.into(),
+                contact: engine
+                    .fallback_contact(municipality.as_deref(), &settings.fallback_office),
+            });
+        }
+        Decision::SmallTalk => {
+            let kind = small_talk.unwrap_or(SmallTalkKind::Greeting);
+            reply.small_talk = Some(SmallTalk {
+                kind,
+                text: kind.text().to_owned(),
+            });
+        }
+    }
+    Ok(reply)
+}
+
+/// Asks the LLM for a direct answer over the top entries, with the earlier turns (masked
+/// questions and the FAQ answers they got).
+#[allow(clippy::too_many_arguments)]
+async fn generate(
+    llm: &LlmClient,
+    engine: &Engine,
+    settings: &Settings,
+    conversation: &Conversation,
+    masked: &str,
+    hits: &[Hit],
+    municipality: Option<&str>,
+    began: Instant,
+    on_delta: Option<Box<dyn FnMut(&str) + Send>>,
+) -> Result<crate::llm::Generated, LlmError> {
+    let entries: Vec<&Entry> = hits
+        .iter()
+        .take(llm.config().entries.max(1))
+        .map(|h| h.entry.as_ref())
+        .collect();
+    let history: Vec<crate::llm::Turn> = conversation
+        .earlier
+        .iter()
+        .map(|t| crate::llm::Turn {
+            question: t.question.clone(),
+            answer: t
+                .faq_id
+                .as_deref()
+                .and_then(|id| engine.retriever.entry(id, municipality))
+                .map(|e| e.answer.clone())
+                .unwrap_or_default(),
+        })
+        .collect();
+    let started = Instant::now();
+    let result = match on_delta {
+        Some(mut f) => {
+            llm.answer_streaming(masked, &entries, &history, move |piece| f(piece))
+                .await
+        }
+        None => match settings.llm_budget {
+            // A plain answer must come back within the request's time limit, or the resident
+            // would get a timeout instead of the FAQ answer: the LLM gets what is left of it,
+            // less a margin for storing the turn.
+            Some(limit) => {
+                let budget = limit
+                    .saturating_sub(began.elapsed())
+                    .saturating_sub(Duration::from_millis(1000));
+                if budget < Duration::from_millis(200) {
+                    Err(LlmError::Timeout)
+                } else {
+                    tokio::time::timeout(budget, llm.answer(masked, &entries, &history))
+                        .await
+                        .unwrap_or(Err(LlmError::Timeout))
+                }
+            }
+            None => llm.answer(masked, &entries, &history).await,
+        },
+    };
+    tracing::info!(
+        generated = result.is_ok(),
+        error = result
+            .as_ref()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default(),
+        ms = started.elapsed().as_millis() as u64,
+        "llm"
+    );
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greetings_thanks_and_questions_about_the_bot_are_small_talk() {
+        for (text, kind) in [
+            ("こんにちは", SmallTalkKind::Greeting),
+            ("こんにちは！", SmallTalkKind::Greeting),
+            ("ｺﾝﾆﾁﾊ", SmallTalkKind::Greeting),
+            ("こんばんわー", SmallTalkKind::Greeting),
+            (
+                "はじめまして。よろしくお願いします",
+                SmallTalkKind::Greeting,
+            ),
+            ("ありがとう", SmallTalkKind::Thanks),
+            ("ありがとうございました！！", SmallTalkKind::Thanks),
+            ("助かりました、ありがとう😊", SmallTalkKind::Thanks),
+            ("Thank you", SmallTalkKind::Thanks),
+            ("わかりましたー", SmallTalkKind::Thanks),
+            ("さようなら", SmallTalkKind::Farewell),
+            ("あなたは誰？", SmallTalkKind::About),
+            ("何ができるの？", SmallTalkKind::About),
+            ("こんにちは、何ができますか", SmallTalkKind::About),
+        ] {
+            assert_eq!(small_talk(text), Some(kind), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_question_is_not_small_talk_even_with_a_greeting() {
+        for text in [
+            "こんにちは、住民票をコンビニで取りたい",
+            "ありがとう。児童手当はいつ振り込まれますか",
+            "図書館は何時まで開いてる？",
+            "ごみの出し方",
+            "どうもありがとう手続きの方法",
+            "",
+            "？？？",
+        ] {
+            assert_eq!(small_talk(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_topic_is_the_latest_answer_unless_a_later_turn_moved_on() {
+        let t = |decision, id: Option<&str>| Earlier {
+            question: String::new(),
+            decision,
+            faq_id: id.map(str::to_owned),
+        };
+        assert_eq!(topic(&[]), None);
+        assert_eq!(topic(&[t(Decision::Answer, Some("a"))]), Some("a"));
+        assert_eq!(
+            topic(&[t(Decision::Answer, Some("a")), t(Decision::SmallTalk, None)]),
+            Some("a"),
+            "small talk keeps the topic"
+        );
+        assert_eq!(
+            topic(&[t(Decision::Answer, Some("a")), t(Decision::Fallback, None)]),
+            None,
+            "an unanswered question ends it"
+        );
+        assert_eq!(
+            topic(&[
+                t(Decision::Answer, Some("a")),
+                t(Decision::Candidates, None)
+            ]),
+            None
+        );
+        assert_eq!(
+            topic(&[t(Decision::Fallback, None), t(Decision::Answer, Some("b"))]),
+            Some("b")
+        );
+    }
+
+    #[test]
+    fn text_checks() {
+        assert_eq!(check_text("  質問  ", "message", 10), Ok("質問".into()));
+        assert_eq!(
+            check_text(" \n ", "message", 10),
+            Err(TextError::Empty("message".into()))
+        );
+        assert_eq!(
+            check_text("あいうえおか", "message", 5)
+                .unwrap_err()
+                .to_string(),
+            "message is too long (6 characters; at most 5)"
+        );
+        assert_eq!(
+            check_text("a\u{7}b", "message", 5),
+            Err(TextError::Control("message".into()))
+        );
+    }
+}

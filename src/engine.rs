@@ -1,0 +1,186 @@
+//! One search engine, built in one place.
+//!
+//! Every caller — `serve` at start and on each reload, the CLI commands, `eval` and the
+//! benchmarks — describes what it wants as a [`Setup`] (the data locations and the configuration
+//! file, read once) and gets an [`Engine`] from [`Engine::open`]: the analyzer with the FAQ's
+//! user dictionary and the configured switches, the synonym dictionaries, the index (opened,
+//! built when missing or stale, rebuilt, or built in memory) and the retriever over it. So
+//! `madoguchi analyze` shows the terms the server searches with, and `eval` measures the engine
+//! that serves residents.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::analysis::{Analyzer, DictSource};
+use crate::config::Config;
+use crate::faq::{Contact, Corpus};
+use crate::index;
+use crate::retrieve::{Retriever, SearchConfig};
+use crate::synonyms::Synonyms;
+
+/// Where the data lives: the FAQ files, the index, the dictionary and the configuration file.
+#[derive(Debug, Clone)]
+pub struct Locations {
+    /// Directory of FAQ files (with `synonyms.csv` and `userdict.csv`).
+    pub faq: PathBuf,
+    /// Directory of the generated index.
+    pub index: PathBuf,
+    /// The IPADIC dictionary.
+    pub dict: DictSource,
+    /// National synonym dictionary replacing the FAQ directory's `synonyms.csv`.
+    pub synonyms: Option<PathBuf>,
+    /// The configuration file (`madoguchi.toml`).
+    pub config: PathBuf,
+}
+
+impl Locations {
+    /// The synonym dictionaries for `analyzer`: the FAQ directory's national and municipal
+    /// `synonyms.csv`, the national one replaced by [`Locations::synonyms`] when set.
+    pub fn load_synonyms(&self, analyzer: &Analyzer) -> Result<Synonyms> {
+        Ok(Synonyms::load(
+            &self.faq,
+            self.synonyms.as_deref(),
+            analyzer,
+        )?)
+    }
+}
+
+/// What every command reads before it does anything: the locations and the configuration file,
+/// read once.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// Where the data lives.
+    pub locations: Locations,
+    /// The configuration file's contents (the defaults when it is missing).
+    pub config: Config,
+}
+
+impl Setup {
+    /// Reads the configuration file (a missing file gives the defaults; an invalid one is an
+    /// error naming the file and every problem).
+    pub fn load(locations: Locations) -> Result<Setup> {
+        let config = Config::load(&locations.config)?;
+        Ok(Setup { locations, config })
+    }
+
+    /// The system dictionary with the configured `[analysis]` switches, without the FAQ
+    /// directory's user dictionary (each [`Engine::open`] adds it, so that a reload picks up a
+    /// changed `userdict.csv`). Loading the dictionary is the slow part: the server does it once.
+    pub fn system_analyzer(&self) -> Result<Analyzer> {
+        system_analyzer(&self.locations.dict, &self.config)
+    }
+
+    /// The analyzer exactly as the engine searches with it: the system dictionary, the
+    /// configured switches and the FAQ directory's user dictionary.
+    pub fn analyzer(&self) -> Result<Analyzer> {
+        Ok(self
+            .system_analyzer()?
+            .with_faq_user_dictionary(&self.locations.faq)?)
+    }
+
+    /// Loads the system analyzer and opens the engine: for one-shot commands.
+    pub fn engine(&self, build: Build) -> Result<Engine> {
+        Engine::open(
+            &self.locations,
+            &self.config.search,
+            &self.system_analyzer()?,
+            build,
+        )
+    }
+}
+
+/// The system dictionary with `config`'s `[analysis]` switches.
+pub fn system_analyzer(dict: &DictSource, config: &Config) -> Result<Analyzer> {
+    Ok(Analyzer::load(dict)
+        .context("loading the Japanese analyzer")?
+        .with_options(config.analysis))
+}
+
+/// How [`Engine::open`] gets its index.
+pub enum Build {
+    /// Open the index on disk, building it first when it is missing or stale.
+    Ensure,
+    /// Build a new generation from the FAQ files whatever is on disk (a reload: invalid files
+    /// are an error and the previous generation stays current).
+    Rebuild,
+    /// Build in memory from this corpus, touching nothing on disk (`eval --corpus`, tests).
+    InMemory(Corpus),
+}
+
+/// One loaded index generation and what a conversation turn needs with it.
+pub struct Engine {
+    /// The searcher.
+    pub retriever: Retriever,
+    /// Each municipality's most-cited contact office, named in its fallbacks.
+    pub fallback_contacts: HashMap<String, Contact>,
+}
+
+impl Engine {
+    /// Builds the engine over `at` with the `search` weights on `system` (from
+    /// [`Setup::system_analyzer`]): the FAQ's user dictionary, the synonyms, the index as
+    /// `build` says and the retriever. Blocking: it may build an index.
+    pub fn open(
+        at: &Locations,
+        search: &SearchConfig,
+        system: &Analyzer,
+        build: Build,
+    ) -> Result<Engine> {
+        let analyzer = system.with_faq_user_dictionary(&at.faq)?;
+        let synonyms = at.load_synonyms(&analyzer)?;
+        let (idx, manifest) = match build {
+            Build::Ensure => index::ensure(&at.faq, &at.index, &analyzer)?,
+            Build::Rebuild => {
+                index::build(&at.faq, &at.index, &analyzer)?;
+                index::open(&at.index, &analyzer)?
+            }
+            Build::InMemory(corpus) => index::build_in_ram(&corpus, &analyzer)?,
+        };
+        let retriever =
+            Retriever::new(idx, manifest, analyzer, search.clone())?.with_synonyms(synonyms);
+        Ok(Engine::from_retriever(retriever))
+    }
+
+    /// Wraps a retriever built elsewhere (tests, benchmarks over synthetic corpora).
+    pub fn from_retriever(retriever: Retriever) -> Engine {
+        let fallback_contacts = retriever
+            .municipalities()
+            .iter()
+            .filter_map(|m| most_cited_contact(&retriever, m).map(|c| (m.clone(), c)))
+            .collect();
+        Engine {
+            retriever,
+            fallback_contacts,
+        }
+    }
+
+    /// The office to name in a fallback: the municipality's most-cited contact office, or
+    /// `default_office`.
+    pub fn fallback_contact(&self, municipality: Option<&str>, default_office: &str) -> Contact {
+        municipality
+            .and_then(|m| self.fallback_contacts.get(m).cloned())
+            .unwrap_or_else(|| Contact {
+                office: Some(default_office.to_owned()),
+                phone: None,
+                url: None,
+            })
+    }
+}
+
+/// The contact office that most of a municipality's own entries name.
+fn most_cited_contact(retriever: &Retriever, m: &str) -> Option<Contact> {
+    let entries = retriever.visible_entries(Some(m));
+    let mut counts: BTreeMap<&str, (usize, &Contact)> = BTreeMap::new();
+    for e in entries.iter().filter(|e| e.scope == m) {
+        if let Some(c) = &e.contact
+            && let Some(office) = c.office.as_deref()
+        {
+            counts.entry(office).or_insert((0, c)).0 += 1;
+        }
+    }
+    counts
+        .iter()
+        .max_by_key(|(_, (n, _))| *n)
+        .map(|(_, (_, c))| (*c).clone())
+}
