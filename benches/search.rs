@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use madoguchi::analysis::{Analyzer, DictSource, bigrams};
+use madoguchi::analysis::{Analyzer, DictSource};
 use madoguchi::faq::{Corpus, Entry, NATIONAL};
 use madoguchi::index;
 use madoguchi::retrieve::{Retriever, SearchConfig};
@@ -96,14 +96,6 @@ fn benches(c: &mut Criterion) {
             texts
                 .iter()
                 .map(|t| analyzer.terms(black_box(t)).len())
-                .sum::<usize>()
-        })
-    });
-    g.bench_function("bigrams/500 questions", |b| {
-        b.iter(|| {
-            texts
-                .iter()
-                .map(|t| bigrams(black_box(t), true).len())
                 .sum::<usize>()
         })
     });

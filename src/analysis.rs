@@ -1,5 +1,5 @@
-//! Japanese text analysis: normalisation, lindera (IPADIC) segmentation, and the two tantivy
-//! analyzers every index registers (`ja` word terms and `ja_bigram` character bigrams).
+//! Japanese text analysis: normalisation, lindera (IPADIC) segmentation, and the tantivy analyzer
+//! every index registers (`ja`, word terms).
 //!
 //! The word pipeline is: NFKC + lowercase → lindera segmentation → drop tokens whose full
 //! four-part POS tag is in [`STOP_TAGS`] → base form for inflected words → drop light verbs
@@ -20,8 +20,6 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Name of the word analyzer registered on every index.
 pub const TOKENIZER: &str = "ja";
-/// Name of the character-bigram analyzer registered on every index.
-pub const BIGRAM_TOKENIZER: &str = "ja_bigram";
 
 /// Bumped whenever analysis output changes, so that stale indexes are rebuilt.
 pub const ANALYZER_VERSION: u32 = 3;
@@ -485,7 +483,7 @@ fn index_term(
 }
 
 /// Katakana to hiragana (ゴミ → ごみ, ヴ → ゔ), so that a word written either way meets itself.
-/// Applied to whole terms and bigrams alike; only the letters ァ..ヶ move, ー and ・ stay.
+/// Only the letters ァ..ヶ move; ー and ・ stay.
 pub fn hiragana_fold(word: &str) -> String {
     word.chars()
         .map(|c| match c {
@@ -560,65 +558,21 @@ fn katakana_stem(word: &str) -> String {
     }
 }
 
-/// Character bigrams of the normalised text, over runs of letters and digits; a run of one
-/// character yields that character. Used for a second field that still matches compounds the
-/// dictionary does not know and words with a typo. `fold_kana` folds katakana to hiragana, as
-/// [`AnalysisOptions::fold_kana`] does for word terms.
-pub fn bigrams(text: &str, fold_kana: bool) -> Vec<String> {
-    let normalized = normalize(text);
-    let mut out = Vec::new();
-    let mut run: Vec<char> = Vec::new();
-    let mut flush = |run: &mut Vec<char>| {
-        match run.len() {
-            0 => {}
-            1 => out.push(run[0].to_string()),
-            _ => out.extend(run.windows(2).map(|w| w.iter().collect::<String>())),
-        }
-        run.clear();
-    };
-    for c in normalized.chars() {
-        if c.is_alphanumeric() || c == 'ー' || c == '々' {
-            run.push(c);
-        } else {
-            flush(&mut run);
-        }
-    }
-    flush(&mut run);
-    if fold_kana {
-        out.iter().map(|g| hiragana_fold(g)).collect()
-    } else {
-        out
-    }
-}
-
-/// Registers both analyzers on `index`. Registrations live in memory, so this runs on every
+/// Registers the word analyzer on `index`. Registrations live in memory, so this runs on every
 /// build and every open.
 pub fn register(index: &Index, analyzer: &Analyzer) {
     index.tokenizers().register(
         TOKENIZER,
         TextAnalyzer::from(TermTokenizer {
-            analyze: TermFn::Words(analyzer.clone()),
-        }),
-    );
-    index.tokenizers().register(
-        BIGRAM_TOKENIZER,
-        TextAnalyzer::from(TermTokenizer {
-            analyze: TermFn::Bigrams(analyzer.options.fold_kana),
+            analyzer: analyzer.clone(),
         }),
     );
 }
 
-#[derive(Clone)]
-enum TermFn {
-    Words(Analyzer),
-    /// Character bigrams; whether katakana is folded.
-    Bigrams(bool),
-}
-
-/// tantivy adapter: runs one of our analyzers and hands its terms to tantivy.
+/// tantivy adapter: runs the word analyzer and hands its terms to tantivy.
 #[derive(Clone)]
 struct TermTokenizer {
-    analyze: TermFn,
+    analyzer: Analyzer,
 }
 
 /// Token stream over terms computed up front.
@@ -631,10 +585,7 @@ impl Tokenizer for TermTokenizer {
     type TokenStream<'a> = TermStream;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> TermStream {
-        let terms = match &self.analyze {
-            TermFn::Words(a) => a.terms(text),
-            TermFn::Bigrams(fold) => bigrams(text, *fold),
-        };
+        let terms = self.analyzer.terms(text);
         // Offsets are not used (no highlighting); positions count the terms kept.
         let tokens = terms
             .into_iter()
@@ -712,7 +663,6 @@ pub(crate) mod tests {
         let a = analyzer();
         assert_eq!(a.terms("ゴミ"), a.terms("ごみ"));
         assert_eq!(hiragana_fold("マイナポータル・ヴ"), "まいなぽーたる・ゔ");
-        assert_eq!(bigrams("ゴミ", true), bigrams("ごみ", true));
     }
 
     #[test]
@@ -770,15 +720,6 @@ pub(crate) mod tests {
             a.reading("ねんしゅうのかべ 結局"),
             "ねんしゅうのかべ けっきょく"
         );
-    }
-
-    #[test]
-    fn bigrams_split_on_punctuation() {
-        assert_eq!(
-            bigrams("マイナ保険証、ok", true),
-            ["まい", "いな", "な保", "保険", "険証", "ok"]
-        );
-        assert_eq!(bigrams("「a」", true), ["a"]);
     }
 
     #[test]

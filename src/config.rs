@@ -12,6 +12,19 @@ use crate::retrieve::SearchConfig;
 /// Default path of the configuration file.
 pub const DEFAULT_PATH: &str = "madoguchi.toml";
 
+/// Keys earlier versions read and this one no longer has, as `(section, key)`: retrieval levers
+/// the benchmarks showed did not help (their measured rows are kept in `docs/benchmarks.md`). A
+/// file that still sets one is refused with the key named and what to do, rather than with
+/// toml's list of every key it expected.
+pub const REMOVED_KEYS: &[(&str, &str)] = &[
+    ("search", "question_bigram"),
+    ("search", "phrasing_weight"),
+    ("search", "feedback_weight"),
+    ("search", "feedback_docs"),
+    ("search", "feedback_terms"),
+    ("search", "query_stop_terms"),
+];
+
 /// Everything in the configuration file; every section is optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -47,6 +60,25 @@ pub enum Error {
         /// Every problem, as `[section] key = value: what it must be`.
         problems: Vec<String>,
     },
+    /// The file sets keys that have been removed ([`REMOVED_KEYS`]).
+    #[error(
+        "{path}: {} {}; delete {} from the file",
+        keys.join(", "),
+        if keys.len() == 1 {
+            "was removed: the benchmarks showed it did not help retrieval \
+             (docs/benchmarks.md keeps its measured rows)"
+        } else {
+            "were removed: the benchmarks showed they did not help retrieval \
+             (docs/benchmarks.md keeps their measured rows)"
+        },
+        if keys.len() == 1 { "it" } else { "them" }
+    )]
+    Removed {
+        /// The file.
+        path: String,
+        /// Every removed key it sets, as `[section] key`.
+        keys: Vec<String>,
+    },
     /// The file is not valid TOML for [`Config`].
     #[error("{path}: {message}")]
     Parse {
@@ -70,9 +102,17 @@ impl Config {
                 });
             }
         };
-        let config: Config = toml::from_str(&text).map_err(|e| Error::Parse {
-            path: path.display().to_string(),
-            message: e.to_string(),
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            let path = path.display().to_string();
+            let keys = removed_keys(&text);
+            if keys.is_empty() {
+                Error::Parse {
+                    path,
+                    message: e.to_string(),
+                }
+            } else {
+                Error::Removed { path, keys }
+            }
         })?;
         let problems = config.problems();
         if problems.is_empty() {
@@ -98,13 +138,10 @@ impl Config {
             ("search", "answer", s.answer),
             ("search", "category", s.category),
             ("search", "tags", s.tags),
-            ("search", "question_bigram", s.question_bigram),
             ("search", "reading_weight", s.reading_weight),
             ("search", "abbreviation_weight", s.abbreviation_weight),
             ("search", "coverage_exponent", s.coverage_exponent),
             ("search", "synonym_weight", s.synonym_weight),
-            ("search", "phrasing_weight", s.phrasing_weight),
-            ("search", "feedback_weight", s.feedback_weight),
             ("decision", "answer_coverage", d.answer_coverage),
             ("decision", "answer_margin", d.answer_margin),
             ("decision", "candidates_coverage", d.candidates_coverage),
@@ -212,6 +249,23 @@ impl ServerConfig {
     }
 }
 
+/// The [`REMOVED_KEYS`] that `text` (a TOML document) sets, as `[section] key`.
+fn removed_keys(text: &str) -> Vec<String> {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    REMOVED_KEYS
+        .iter()
+        .filter(|(section, key)| {
+            table
+                .get(*section)
+                .and_then(toml::Value::as_table)
+                .is_some_and(|t| t.contains_key(*key))
+        })
+        .map(|(section, key)| format!("[{section}] {key}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +282,37 @@ mod tests {
         std::fs::write(&path, "[decision]\nanswer_coverag = 1\n").unwrap();
         let err = Config::load(&path).unwrap_err().to_string();
         assert!(err.contains("answer_coverag"), "{err}");
+    }
+
+    #[test]
+    fn names_removed_keys_and_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, "[search]\nanswer = 1.0\nquestion_bigram = 0.3\n").unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: [search] question_bigram was removed: the benchmarks showed it did not help \
+                 retrieval (docs/benchmarks.md keeps its measured rows); delete it from the file",
+                path.display()
+            )
+        );
+        std::fs::write(
+            &path,
+            "[search]\nphrasing_weight = 0.5\nquery_stop_terms = [\"教える\"]\n",
+        )
+        .unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("[search] phrasing_weight, [search] query_stop_terms were removed"),
+            "{err}"
+        );
+        assert!(err.ends_with("delete them from the file"), "{err}");
+        // A removed key's name in another section is just an unknown key.
+        std::fs::write(&path, "[decision]\nfeedback_weight = 0.1\n").unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("unknown field `feedback_weight`"), "{err}");
     }
 
     #[test]

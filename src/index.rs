@@ -20,7 +20,7 @@ use crate::analysis::{self, ANALYZER_VERSION, AnalysisOptions, Analyzer};
 use crate::faq::{self, Corpus};
 
 /// Bumped whenever the schema or the way documents are written changes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 const MANIFEST: &str = "madoguchi-manifest.json";
 const CURRENT: &str = "current";
 
@@ -86,8 +86,6 @@ pub struct Fields {
     pub category: Field,
     /// Tags, word-analysed.
     pub tags: Field,
-    /// Question and other phrasings as character bigrams.
-    pub question_bigram: Field,
     /// The whole entry as JSON (stored only).
     pub entry: Field,
 }
@@ -111,10 +109,26 @@ pub fn schema() -> (Schema, Fields) {
         answer: b.add_text_field("answer", text(analysis::TOKENIZER)),
         category: b.add_text_field("category", text(analysis::TOKENIZER)),
         tags: b.add_text_field("tags", text(analysis::TOKENIZER)),
-        question_bigram: b.add_text_field("question_bigram", text(analysis::BIGRAM_TOKENIZER)),
         entry: b.add_text_field("entry", STORED),
     };
     (b.build(), fields)
+}
+
+/// The fields of `schema`, found by name: an index built by an earlier schema version (with a
+/// field this one no longer writes) is still read right while a rebuild is pending or failed.
+pub fn fields(schema: &Schema) -> tantivy::Result<Fields> {
+    let f = |name: &str| schema.get_field(name);
+    Ok(Fields {
+        id: f("id")?,
+        scope: f("scope")?,
+        hidden_in: f("hidden_in")?,
+        question: f("question")?,
+        alt_questions: f("alt_questions")?,
+        answer: f("answer")?,
+        category: f("category")?,
+        tags: f("tags")?,
+        entry: f("entry")?,
+    })
 }
 
 /// What an index generation was built from.
@@ -187,14 +201,12 @@ fn write_corpus(index: &Index, fields: &Fields, corpus: &Corpus) -> Result<usize
             fields.id => e.id.as_str(),
             fields.scope => e.scope.as_str(),
             fields.question => e.question.as_str(),
-            fields.question_bigram => e.question.as_str(),
             fields.answer => e.answer.as_str(),
             fields.category => e.category.join(" "),
             fields.entry => entry_json,
         );
         for alt in &e.alt_questions {
             d.add_text(fields.alt_questions, alt);
-            d.add_text(fields.question_bigram, alt);
         }
         for tag in &e.tags {
             d.add_text(fields.tags, tag);
@@ -366,4 +378,35 @@ pub fn ensure(faq_dir: &Path, index_dir: &Path, analyzer: &Analyzer) -> Result<(
         }
     }
     open(index_dir, analyzer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_found_by_name_in_an_older_schema() {
+        // Schema version 2 had a character-bigram field between the tags and the entry.
+        let mut b = Schema::builder();
+        for name in [
+            "id",
+            "scope",
+            "hidden_in",
+            "question",
+            "alt_questions",
+            "answer",
+            "category",
+            "tags",
+            "question_bigram",
+        ] {
+            b.add_text_field(name, STRING);
+        }
+        let entry = b.add_text_field("entry", STORED);
+        let old = b.build();
+        assert_eq!(fields(&old).unwrap().entry, entry);
+        assert_ne!(schema().1.entry, entry);
+        let (current, f) = schema();
+        assert_eq!(fields(&current).unwrap().entry, f.entry);
+        assert!(fields(&Schema::builder().build()).is_err());
+    }
 }

@@ -33,8 +33,6 @@ pub struct SearchConfig {
     pub category: f32,
     /// Weight of a term matched in the tags.
     pub tags: f32,
-    /// Weight of a character bigram matched in the question or its phrasings.
-    pub question_bigram: f32,
     /// Weight of a word read into the question from its reading (see
     /// [`Retriever::implied_words`]): 保検料 typed for 保険料, じついん for 実印; 0 turns
     /// it off.
@@ -49,23 +47,6 @@ pub struct SearchConfig {
     pub rerank_depth: usize,
     /// Weight of a word the synonym dictionary adds, relative to a word the resident typed.
     pub synonym_weight: f32,
-    /// Final score also × (1 + phrasing_weight × the best phrasing coverage): the share of the
-    /// question's meaning found in one single phrasing of the entry (its question or one
-    /// alternative phrasing), so an entry with one phrasing close to the resident's words rises
-    /// above one that only scatters them over its fields; 0 turns it off.
-    pub phrasing_weight: f32,
-    /// Pseudo-relevance feedback: final score also × (1 + feedback_weight × the share of the
-    /// feedback terms the entry has), the feedback terms being the `feedback_terms` terms the
-    /// question lacks that weigh most (IDF × relative score) over the first `feedback_docs`
-    /// hits; 0 turns it off.
-    pub feedback_weight: f32,
-    /// Hits the feedback terms are taken from.
-    pub feedback_docs: usize,
-    /// Number of feedback terms.
-    pub feedback_terms: usize,
-    /// Analysed terms dropped from questions before searching (request phrases such as 教える);
-    /// a question made only of them keeps them.
-    pub query_stop_terms: Vec<String>,
 }
 
 impl Default for SearchConfig {
@@ -76,17 +57,11 @@ impl Default for SearchConfig {
             answer: 1.0,
             category: 0.5,
             tags: 0.8,
-            question_bigram: 0.0,
             reading_weight: 0.6,
             abbreviation_weight: 0.6,
             coverage_exponent: 0.5,
             rerank_depth: 100,
             synonym_weight: 0.3,
-            phrasing_weight: 0.0,
-            feedback_weight: 0.0,
-            feedback_docs: 3,
-            feedback_terms: 10,
-            query_stop_terms: Vec::new(),
         }
     }
 }
@@ -143,8 +118,6 @@ struct DocInfo {
     entry: Arc<Entry>,
     /// Ids ([`VocabTerm::id`]) of every term the entry contains, sorted.
     terms: Vec<u32>,
-    /// The term ids of the question and of each alternative phrasing, one sorted list each.
-    phrasings: Vec<Vec<u32>>,
     /// Sum of the weights of the fields this entry has text in (for [`Hit::evidence`]).
     field_weight: f32,
     /// Municipalities that override or hide this (national) entry.
@@ -199,8 +172,6 @@ pub struct Retriever {
     by_id: HashMap<String, Vec<(usize, usize)>>,
     /// Every term the entries contain.
     vocab: HashMap<String, VocabTerm>,
-    /// The coverage IDF of each term, by id.
-    idf_by_id: Vec<f32>,
     /// Number of entries.
     n_docs: u32,
     /// Query-time synonym groups.
@@ -220,7 +191,7 @@ impl Retriever {
         analyzer: Analyzer,
         config: SearchConfig,
     ) -> Result<Self> {
-        let (_, fields) = index::schema();
+        let fields = index::fields(&index.schema())?;
         // The index of a generation never changes after it is built, so no reloading.
         let reader = index
             .reader_builder()
@@ -249,29 +220,22 @@ impl Retriever {
                     .get_all(fields.hidden_in)
                     .filter_map(|v| v.as_str().map(str::to_owned))
                     .collect();
-                let (terms, phrasings) =
-                    entry_terms(&analyzer, &entry, &mut by_reading, &mut by_abbreviation);
-                let mut ids = |terms: HashSet<String>, count: bool| -> Vec<u32> {
-                    let mut ids: Vec<u32> = terms
+                let mut terms: Vec<u32> =
+                    entry_terms(&analyzer, &entry, &mut by_reading, &mut by_abbreviation)
                         .into_iter()
                         .map(|t| {
                             let next = u32::try_from(vocab.len()).unwrap_or(u32::MAX);
                             let term = vocab.entry(t).or_insert(VocabTerm { id: next, df: 0 });
-                            term.df += u32::from(count);
+                            term.df += 1;
                             term.id
                         })
                         .collect();
-                    ids.sort_unstable();
-                    ids
-                };
-                let terms = ids(terms, true);
-                let phrasings = phrasings.into_iter().map(|p| ids(p, false)).collect();
+                terms.sort_unstable();
                 n_docs += 1;
                 let field_weight = field_weight(&config, &entry);
                 entries.push(DocInfo {
                     entry: Arc::new(entry),
                     terms,
-                    phrasings,
                     field_weight,
                     hidden_in,
                 });
@@ -284,12 +248,7 @@ impl Retriever {
                 by_id.entry(d.entry.id.clone()).or_default().push((seg, i));
             }
         }
-        let mut idf_by_id = vec![0.0; vocab.len()];
-        for t in vocab.values() {
-            idf_by_id[t.id as usize] = idf_of(n_docs, t.df);
-        }
         Ok(Retriever {
-            idf_by_id,
             index,
             reader,
             fields,
@@ -317,38 +276,23 @@ impl Retriever {
         &self.synonyms
     }
 
-    /// The question analysed once ([`Analyzer::inspect_runs`]): its terms after the configured
-    /// stop terms are dropped, the synonym expansion, and the entry words it implies
-    /// ([`Retriever::implied_words`], which also link into the expansion).
+    /// The question analysed once ([`Analyzer::inspect_runs`]): its terms, the synonym
+    /// expansion, and the entry words it implies ([`Retriever::implied_words`], which also link
+    /// into the expansion).
     fn prepare(
         &self,
         question: &str,
         municipality: Option<&str>,
     ) -> (Vec<String>, Expansion, Implied) {
         let runs = self.analyzer.inspect_runs(question);
-        let words = self.question_terms(&runs);
-        let mut expansion = self.expansion(&words, municipality);
-        let implied = self.implied_words(&runs, &words, &mut expansion);
-        (words, expansion, implied)
-    }
-
-    /// The terms of `runs` after the configured stop terms are dropped.
-    fn question_terms(&self, runs: &[Vec<analysis::Analysed>]) -> Vec<String> {
         let words: Vec<String> = runs
             .iter()
             .flatten()
             .filter_map(|t| t.term.clone())
             .collect();
-        let stop = &self.config.query_stop_terms;
-        if stop.is_empty() {
-            return words;
-        }
-        let kept: Vec<String> = words
-            .iter()
-            .filter(|w| !stop.contains(w))
-            .cloned()
-            .collect();
-        if kept.is_empty() { words } else { kept }
+        let mut expansion = self.expansion(&words, municipality);
+        let implied = self.implied_words(&runs, &words, &mut expansion);
+        (words, expansion, implied)
     }
 
     fn expansion(&self, words: &[String], municipality: Option<&str>) -> Expansion {
@@ -397,7 +341,7 @@ impl Retriever {
     pub fn search(&self, question: &str, k: usize, municipality: Option<&str>) -> Result<Vec<Hit>> {
         self.check_municipality(municipality)?;
         let (words, expansion, implied) = self.prepare(question, municipality);
-        let Some(text_query) = self.text_query_from(&words, &expansion, &implied, question) else {
+        let Some(text_query) = self.text_query_from(&words, &expansion, &implied) else {
             return Ok(Vec::new());
         };
         if k == 0 {
@@ -430,72 +374,34 @@ impl Retriever {
         };
         let exponent = self.config.coverage_exponent;
         let idf_max = self.idf_max();
-        let mut hits: Vec<(Hit, &DocInfo)> = top
+        let mut hits: Vec<Hit> = top
             .into_iter()
             .map(|(bm25, addr)| {
                 let doc = &self.docs[addr.segment_ord as usize][addr.doc_id as usize];
                 let coverage = coverage_of(&wanted, total, &doc.terms);
-                let mut score = if exponent > 0.0 {
+                let score = if exponent > 0.0 {
                     bm25 * coverage.powf(exponent)
                 } else {
                     bm25
                 };
-                if self.config.phrasing_weight > 0.0 {
-                    let best = doc
-                        .phrasings
-                        .iter()
-                        .map(|p| coverage_of(&wanted, total, p))
-                        .fold(0.0f32, f32::max);
-                    score *= 1.0 + self.config.phrasing_weight * best;
-                }
                 let unit = idf_max * doc.field_weight;
-                let hit = Hit {
+                Hit {
                     entry: doc.entry.clone(),
                     score,
                     coverage,
                     evidence: if unit > 0.0 { score / unit } else { 0.0 },
                     unknown,
-                };
-                (hit, doc)
+                }
             })
             .collect();
-        let order = |a: &(Hit, &DocInfo), b: &(Hit, &DocInfo)| {
-            b.0.score
-                .total_cmp(&a.0.score)
-                .then_with(|| a.0.entry.id.cmp(&b.0.entry.id))
-                .then_with(|| a.0.entry.scope.cmp(&b.0.entry.scope))
-        };
-        hits.sort_by(order);
-        let fw = self.config.feedback_weight;
-        if fw > 0.0 && hits.len() > 1 {
-            let top_score = hits[0].0.score.max(f32::MIN_POSITIVE);
-            let asked: HashSet<u32> = wanted.iter().flat_map(|w| w.ids.iter().copied()).collect();
-            let mut weight: HashMap<u32, f32> = HashMap::new();
-            for (h, d) in hits.iter().take(self.config.feedback_docs) {
-                for &t in &d.terms {
-                    if !asked.contains(&t) {
-                        *weight.entry(t).or_insert(0.0) +=
-                            h.score / top_score * self.idf_by_id[t as usize];
-                    }
-                }
-            }
-            let mut fb: Vec<(u32, f32)> = weight.into_iter().collect();
-            fb.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            fb.truncate(self.config.feedback_terms);
-            let sum: f32 = fb.iter().map(|x| x.1).sum::<f32>().max(f32::MIN_POSITIVE);
-            for (h, d) in &mut hits {
-                let share: f32 = fb
-                    .iter()
-                    .filter(|(t, _)| d.terms.binary_search(t).is_ok())
-                    .map(|x| x.1)
-                    .sum::<f32>()
-                    / sum;
-                h.score *= 1.0 + fw * share;
-            }
-            hits.sort_by(order);
-        }
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.entry.id.cmp(&b.entry.id))
+                .then_with(|| a.entry.scope.cmp(&b.entry.scope))
+        });
         hits.truncate(k);
-        Ok(hits.into_iter().map(|(h, _)| h).collect())
+        Ok(hits)
     }
 
     /// The IDF-weighted share of `query` terms that no entry contains, directly or through a
@@ -561,7 +467,7 @@ impl Retriever {
     /// has no searchable term (only particles, symbols or whitespace).
     pub fn text_query(&self, question: &str) -> Option<Box<dyn Query>> {
         let (words, expansion, implied) = self.prepare(question, None);
-        self.text_query_from(&words, &expansion, &implied, question)
+        self.text_query_from(&words, &expansion, &implied)
     }
 
     fn text_query_from(
@@ -569,7 +475,6 @@ impl Retriever {
         words: &[String],
         expansion: &Expansion,
         implied: &Implied,
-        question: &str,
     ) -> Option<Box<dyn Query>> {
         let c = &self.config;
         let f = &self.fields;
@@ -592,14 +497,6 @@ impl Retriever {
             for term in &implied.abbreviated {
                 add_term(&mut clauses, field, boost * c.abbreviation_weight, term);
             }
-        }
-        if c.question_bigram > 0.0 {
-            // Off by default: the bigrams are only worked out when they are searched.
-            let grams = counts(analysis::bigrams(
-                question,
-                self.analyzer.options().fold_kana,
-            ));
-            add_terms(&mut clauses, f.question_bigram, c.question_bigram, &grams);
         }
         if clauses.is_empty() {
             return None;
@@ -853,8 +750,7 @@ pub struct TermProfile {
     pub known: bool,
 }
 
-/// The IDF-weighted share of the question's terms found in `terms` (an entry's, or one
-/// phrasing's, sorted ids). A term that occurs in no entry (天気, 株価) has the highest IDF, so
+/// The IDF-weighted share of the question's terms found in `terms` (an entry's sorted ids). A term that occurs in no entry (天気, 株価) has the highest IDF, so
 /// questions about things the FAQ does not cover get a low coverage everywhere. A term also
 /// counts as found when the entry has a word the synonym dictionary puts in its place.
 fn coverage_of(wanted: &[Wanted], total: f32, terms: &[u32]) -> f32 {
@@ -885,8 +781,7 @@ fn field_weight(c: &SearchConfig, e: &Entry) -> f32 {
     .sum()
 }
 
-/// Every word term an entry contains, over all its text fields, and the terms of each of its
-/// phrasings (the question, then the alternative phrasings); each text is analysed once. Words
+/// Every word term an entry contains, over all its text fields; each text is analysed once. Words
 /// of kanji are also filed under their reading in `by_reading`, and compounds of two or three
 /// kanji nouns in a row under their abbreviation in `by_abbreviation` (with how many entries
 /// have them), for [`Retriever::implied_words`].
@@ -895,7 +790,7 @@ fn entry_terms(
     e: &Entry,
     by_reading: &mut HashMap<String, BTreeSet<String>>,
     by_abbreviation: &mut HashMap<String, BTreeMap<Vec<String>, u32>>,
-) -> (HashSet<String>, Vec<HashSet<String>>) {
+) -> HashSet<String> {
     let mut abbreviations: HashMap<String, BTreeSet<Vec<String>>> = HashMap::new();
     let mut terms_of = |text: &str| -> Vec<String> {
         let mut out = Vec::new();
@@ -927,12 +822,13 @@ fn entry_terms(
         }
         out
     };
-    let phrasings: Vec<HashSet<String>> = std::iter::once(&e.question)
+    let mut terms = HashSet::new();
+    let texts = std::iter::once(&e.question)
         .chain(&e.alt_questions)
-        .map(|p| terms_of(p).into_iter().collect())
-        .collect();
-    let mut terms: HashSet<String> = phrasings.iter().flatten().cloned().collect();
-    for text in std::iter::once(&e.answer).chain(&e.category).chain(&e.tags) {
+        .chain(std::iter::once(&e.answer))
+        .chain(&e.category)
+        .chain(&e.tags);
+    for text in texts {
         terms.extend(terms_of(text));
     }
     for (key, compounds) in abbreviations {
@@ -941,7 +837,7 @@ fn entry_terms(
             *slot.entry(c).or_insert(0) += 1;
         }
     }
-    (terms, phrasings)
+    terms
 }
 
 /// Entry words a question implies without containing them.
@@ -1047,12 +943,6 @@ mod tests {
     /// The same index searched with other settings.
     fn reconfigured(r: &Retriever, config: SearchConfig) -> Retriever {
         Retriever::new(r.index.clone(), r.manifest.clone(), analyzer(), config).unwrap()
-    }
-
-    /// The score of entry `a` over that of entry `b` among `hits`.
-    fn score_ratio(hits: &[Hit], a: &str, b: &str) -> f32 {
-        let s = |id: &str| hits.iter().find(|h| h.entry.id == id).unwrap().score;
-        s(a) / s(b)
     }
 
     fn sample() -> Vec<Entry> {
@@ -1224,67 +1114,6 @@ mod tests {
         let r = retriever(sample());
         assert!(r.search("", 5, None).unwrap().is_empty());
         assert!(r.search("の、は。", 5, None).unwrap().is_empty());
-    }
-
-    #[test]
-    fn phrasing_weight_prefers_one_phrasing_with_all_the_words() {
-        let mut scattered = entry("a", NATIONAL, "児童手当の申請", "口座の届出も必要です。");
-        scattered.alt_questions = vec!["口座の変更".into()];
-        let mut together = entry("b", NATIONAL, "児童手当について", "案内します。");
-        together.alt_questions = vec!["児童手当の口座を変えたい".into()];
-        let r = retriever(vec![scattered, together]);
-        let search = |phrasing_weight: f32| {
-            let config = SearchConfig {
-                phrasing_weight,
-                ..SearchConfig::default()
-            };
-            reconfigured(&r, config)
-                .search("児童手当の口座", 2, None)
-                .unwrap()
-        };
-        let (off, on) = (search(0.0), search(1.0));
-        // Both entries contain every word; only "b" has them in one phrasing, so it gains.
-        assert!(
-            score_ratio(&on, "b", "a") > score_ratio(&off, "b", "a"),
-            "{on:?} vs {off:?}"
-        );
-        assert_eq!(on[0].entry.id, "b");
-    }
-
-    #[test]
-    fn feedback_raises_entries_that_share_the_first_hits_words() {
-        let r = retriever(vec![
-            entry(
-                "a",
-                NATIONAL,
-                "児童手当の申請",
-                "口座と認定請求書が必要です。",
-            ),
-            entry("b", NATIONAL, "児童手当の受付", "窓口で受け付けます。"),
-            entry(
-                "c",
-                NATIONAL,
-                "児童手当の受付",
-                "口座と認定請求書を確認します。",
-            ),
-        ]);
-        let search = |feedback_weight: f32| {
-            let config = SearchConfig {
-                feedback_weight,
-                feedback_docs: 1,
-                ..SearchConfig::default()
-            };
-            reconfigured(&r, config)
-                .search("児童手当の申請", 3, None)
-                .unwrap()
-        };
-        let (off, on) = (search(0.0), search(1.0));
-        // "a" is first either way; "c" shares its other words (口座, 認定 …), "b" does not.
-        assert_eq!(on[0].entry.id, "a");
-        assert!(
-            score_ratio(&on, "c", "b") > score_ratio(&off, "c", "b") * 1.5,
-            "{on:?} vs {off:?}"
-        );
     }
 
     #[test]

@@ -476,7 +476,6 @@ fn analyze_cmd(a: &AnalyzeArgs) -> Result<ExitCode> {
             let v = serde_json::json!({
                 "text": line,
                 "tokens": analyzer.inspect(&line),
-                "bigrams": crate::analysis::bigrams(&line, analyzer.options().fold_kana),
             });
             writeln!(out, "{v}")?;
         }
@@ -491,7 +490,6 @@ fn analyze_cmd(a: &AnalyzeArgs) -> Result<ExitCode> {
             serde_json::json!({
                 "normalized": crate::analysis::normalize(text),
                 "tokens": tokens,
-                "bigrams": crate::analysis::bigrams(text, analyzer.options().fold_kana),
             })
         );
     } else {

@@ -3,66 +3,10 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
-use serde::Deserialize;
-
+use super::raw::{OneOrMany, RawEntry, Scalar, line_of_offset, problem};
 use super::{
     Contact, Corpus, Entry, Error, NATIONAL, Problem, Result, is_municipality_code, tabular,
 };
-
-/// An entry as written in a file, before validation.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawEntry {
-    pub id: Option<Scalar>,
-    pub question: Option<String>,
-    #[serde(default)]
-    pub alt_questions: Option<OneOrMany>,
-    pub answer: Option<String>,
-    #[serde(default)]
-    pub category: Option<OneOrMany>,
-    #[serde(default)]
-    pub tags: Option<OneOrMany>,
-    pub source_url: Option<String>,
-    pub updated: Option<Scalar>,
-    pub scope: Option<Scalar>,
-    pub contact: Option<Contact>,
-    #[serde(default)]
-    pub hidden: Option<bool>,
-}
-
-/// A value written as a string or a number (ids like `12`, dates, codes).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(super) enum Scalar {
-    Str(String),
-    Int(i64),
-}
-
-impl Scalar {
-    fn into_string(self) -> String {
-        match self {
-            Scalar::Str(s) => s,
-            Scalar::Int(i) => i.to_string(),
-        }
-    }
-}
-
-/// A list, or one string that holds a `/`-separated path (category) or a single item.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(super) enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    fn into_vec(self, separator: char) -> Vec<String> {
-        match self {
-            OneOrMany::One(s) => s.split(separator).map(str::to_owned).collect(),
-            OneOrMany::Many(v) => v,
-        }
-    }
-}
 
 /// Loads and validates every FAQ file under `dir`, recursively, in path order.
 ///
@@ -298,22 +242,6 @@ fn json_entry_lines(text: &str) -> Vec<usize> {
     re.find_iter(text)
         .map(|m| line_of_offset(text.as_bytes(), m.start()))
         .collect()
-}
-
-pub(super) fn line_of_offset(bytes: &[u8], offset: usize) -> usize {
-    bytes[..offset.min(bytes.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
-pub(super) fn problem(problems: &mut Vec<Problem>, file: &Path, line: usize, message: &str) {
-    problems.push(Problem {
-        file: file.to_owned(),
-        line,
-        message: message.to_owned(),
-    });
 }
 
 fn clean_list(items: Option<OneOrMany>, separator: char) -> Vec<String> {

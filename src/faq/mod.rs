@@ -4,6 +4,7 @@
 //! [`Error::Invalid`] listing every problem as `file:line: message`.
 
 mod load;
+mod raw;
 mod tabular;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -8,9 +8,8 @@ use calamine::{Data, Reader, Xlsx, open_workbook};
 use regex::Regex;
 use unicode_normalization::UnicodeNormalization;
 
-use super::Contact;
-use super::Problem;
-use super::load::{OneOrMany, RawEntry, Scalar, line_of_offset, problem};
+use super::raw::{OneOrMany, RawEntry, Scalar, line_of_offset, problem};
+use super::{Contact, Problem};
 
 /// The columns a tabular file may have, each with the header names that select it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
