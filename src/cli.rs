@@ -257,7 +257,7 @@ fn user_cmd(c: UserCommand) -> Result<ExitCode> {
     runtime.block_on(async move {
         match c {
             UserCommand::Add { name, role, db } => {
-                if !crate::server::staff::ROLES.contains(&role.as_str()) {
+                if !crate::auth::Role::ALL.iter().any(|r| r.as_str() == role) {
                     bail!("unknown role '{role}': use staff or admin");
                 }
                 if name.trim().is_empty()
@@ -267,8 +267,7 @@ fn user_cmd(c: UserCommand) -> Result<ExitCode> {
                     bail!("the name must be 1 to 100 printable characters");
                 }
                 let password = read_password()?;
-                let hash =
-                    crate::server::staff::hash_password(&password).map_err(anyhow::Error::msg)?;
+                let hash = crate::auth::hash_password(&password).map_err(anyhow::Error::msg)?;
                 let store = crate::store::Store::connect(&db.url()?).await?;
                 if !store.add_user(&name, &role, &hash).await? {
                     bail!("user '{name}' exists; use `madoguchi user passwd {name}`");
@@ -277,8 +276,7 @@ fn user_cmd(c: UserCommand) -> Result<ExitCode> {
             }
             UserCommand::Passwd { name, db } => {
                 let password = read_password()?;
-                let hash =
-                    crate::server::staff::hash_password(&password).map_err(anyhow::Error::msg)?;
+                let hash = crate::auth::hash_password(&password).map_err(anyhow::Error::msg)?;
                 let store = crate::store::Store::connect(&db.url()?).await?;
                 if !store.set_password(&name, &hash).await? {
                     bail!("no user '{name}'");

@@ -8,6 +8,7 @@
 
 pub mod analysis;
 pub mod answer;
+pub mod auth;
 pub mod cli;
 pub mod cli_eval;
 pub mod config;

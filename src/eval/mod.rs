@@ -512,7 +512,9 @@ pub fn failures_markdown(results: &[QueryResult]) -> String {
             (true, None, _) | (true, Some(6..), _) => "Relevant entry not in the top 5",
             (true, Some(2..=5), _) => "Wrong entry first (relevant in the top 5)",
             (true, Some(_), Decision::Fallback) => "False fallback (relevant entry ranked first)",
-            (true, Some(_), Decision::SmallTalk) => "Taken for small talk (relevant entry ranked first)",
+            (true, Some(_), Decision::SmallTalk) => {
+                "Taken for small talk (relevant entry ranked first)"
+            }
             _ => continue,
         };
         groups.entry(kind).or_default().push(line);

@@ -10,8 +10,6 @@
 
 use std::sync::Arc;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
@@ -24,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::http::{ApiError, check_text, parse_json};
+use crate::auth::{hash_password, verify_password};
 use crate::store::{from_now, now};
 
 /// Cookie name of the staff session.
@@ -34,27 +33,6 @@ const SESSION_HOURS: i64 = 8;
 const LOCK_AFTER: i64 = 5;
 /// Minutes an account stays locked.
 const LOCK_MINUTES: i64 = 15;
-
-/// Roles an account may have.
-pub const ROLES: [&str; 2] = ["staff", "admin"];
-
-/// Hashes a password (Argon2id, random salt) as a PHC string.
-pub fn hash_password(password: &str) -> Result<String, String> {
-    let salt_bytes = *uuid::Uuid::new_v4().as_bytes();
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| e.to_string())?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
-}
-
-fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
-}
 
 fn token_hash(token: &str) -> String {
     crate::index::hex(&Sha256::digest(token.as_bytes()))
@@ -609,19 +587,6 @@ pub async fn stats(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_hash_and_verify() {
-        let h = hash_password("correct horse").unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &h));
-        assert!(!verify_password("wrong", &h));
-        assert!(!verify_password("x", "not a hash"));
-        assert_ne!(
-            hash_password("same").unwrap(),
-            hash_password("same").unwrap()
-        );
-    }
 
     #[test]
     fn cookie_is_found_among_others() {

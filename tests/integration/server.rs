@@ -767,7 +767,7 @@ async fn streaming_sends_deltas_then_the_checked_result() {
 // Staff sign-in, sessions, CSRF, roles and exports.
 
 async fn add_user(h: &Harness, name: &str, role: &str, password: &str) {
-    let hash = server::staff::hash_password(password).unwrap();
+    let hash = madoguchi::auth::hash_password(password).unwrap();
     assert!(h.state.store.add_user(name, role, &hash).await.unwrap());
 }
 
