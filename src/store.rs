@@ -11,8 +11,11 @@
 use std::path::Path;
 
 use serde::Serialize;
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{AnyPool, Row};
+
+use crate::answer::Decision;
+use crate::auth::Role;
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +26,15 @@ pub enum Error {
     /// The URL names no supported database.
     #[error("unsupported database URL (use sqlite://PATH or postgres://…): {0}")]
     Url(String),
+    /// A stored state (decision, role, queue mark) is not one this version knows: the database
+    /// was written by another version or edited by hand. Never read as some default.
+    #[error("stored {what} '{value}' is unknown to this version")]
+    Unknown {
+        /// Which kind of state (`decision`, `role`, `queue mark`).
+        what: &'static str,
+        /// The stored name.
+        value: String,
+    },
     /// The data directory could not be created.
     #[error("{path}: {source}")]
     Io {
@@ -117,8 +129,8 @@ pub struct Turn {
     pub question: String,
     /// Kinds of personal data that were masked (names only), comma-separated.
     pub masked_kinds: String,
-    /// `answer`, `candidates` or `fallback`.
-    pub decision: String,
+    /// What the turn gave the resident.
+    pub decision: Decision,
     /// The entry answered with, if any.
     pub faq_id: Option<String>,
     /// Coverage of the top hit.
@@ -132,8 +144,8 @@ pub struct Turn {
 pub struct User {
     /// Sign-in name.
     pub name: String,
-    /// `staff` or `admin`.
-    pub role: String,
+    /// What the account may do.
+    pub role: Role,
     /// Argon2 PHC string.
     pub password_hash: String,
     /// Consecutive failed sign-ins.
@@ -148,7 +160,7 @@ pub struct Session {
     /// Who.
     pub user: String,
     /// Their role.
-    pub role: String,
+    pub role: Role,
     /// The token forms must echo in `X-CSRF-Token`.
     pub csrf_token: String,
     /// When it ends (RFC 3339).
@@ -169,7 +181,7 @@ pub struct LogRow {
     /// Masked question.
     pub question: String,
     /// Decision.
-    pub decision: String,
+    pub decision: Decision,
     /// Entry answered with.
     pub faq_id: Option<String>,
     /// Coverage of the top hit.
@@ -191,6 +203,61 @@ pub struct Feedback {
     pub helpful: bool,
     /// Optional comment (masked).
     pub comment: Option<String>,
+}
+
+/// Where a group of the unanswered queue stands; `open` is the absence of a stored mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueMark {
+    /// Not dealt with yet.
+    Open,
+    /// An FAQ entry now answers it.
+    FaqAdded,
+    /// Nothing to do (spam, out of scope).
+    Ignored,
+}
+
+/// A given queue mark name that is not one of [`QueueMark::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown queue mark '{0}' (known: faq_added, ignored, open)")]
+pub struct UnknownQueueMark(pub String);
+
+impl QueueMark {
+    /// Every mark.
+    pub const ALL: [QueueMark; 3] = [QueueMark::FaqAdded, QueueMark::Ignored, QueueMark::Open];
+
+    /// Its name, as in the database and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueMark::Open => "open",
+            QueueMark::FaqAdded => "faq_added",
+            QueueMark::Ignored => "ignored",
+        }
+    }
+}
+
+impl std::fmt::Display for QueueMark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for QueueMark {
+    type Err = UnknownQueueMark;
+
+    fn from_str(s: &str) -> Result<QueueMark, UnknownQueueMark> {
+        QueueMark::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| UnknownQueueMark(s.to_owned()))
+    }
+}
+
+/// Reads a column that stores a state by its name; a name the type does not know is
+/// [`Error::Unknown`].
+fn state<T: std::str::FromStr>(row: &AnyRow, column: &str, what: &'static str) -> Result<T> {
+    let value: String = row.try_get(column)?;
+    value.parse().map_err(|_| Error::Unknown { what, value })
 }
 
 /// What a retention run removed.
@@ -391,7 +458,7 @@ impl Store {
         .bind(&t.conversation_id)
         .bind(&t.question)
         .bind(&t.masked_kinds)
-        .bind(&t.decision)
+        .bind(t.decision.as_str())
         .bind(t.faq_id.clone())
         .bind(t.coverage)
         .bind(&t.hits)
@@ -496,13 +563,13 @@ impl Store {
     }
 
     /// Creates a staff account; `false` when the name is taken.
-    pub async fn add_user(&self, name: &str, role: &str, password_hash: &str) -> Result<bool> {
+    pub async fn add_user(&self, name: &str, role: Role, password_hash: &str) -> Result<bool> {
         let r = sqlx::query(&self.sql(
             "INSERT INTO users (name, role, password_hash, failed_logins, created_at)
              VALUES (?, ?, ?, 0, ?) ON CONFLICT (name) DO NOTHING",
         ))
         .bind(name)
-        .bind(role)
+        .bind(role.as_str())
         .bind(password_hash)
         .bind(now())
         .execute(&self.pool)
@@ -533,7 +600,7 @@ impl Store {
         row.map(|r| {
             Ok(User {
                 name: r.try_get("name")?,
-                role: r.try_get("role")?,
+                role: state(&r, "role", "role")?,
                 password_hash: r.try_get("password_hash")?,
                 failed_logins: r.try_get("failed_logins")?,
                 locked_until: r.try_get("locked_until")?,
@@ -543,12 +610,12 @@ impl Store {
     }
 
     /// Every account: (name, role), by name.
-    pub async fn users(&self) -> Result<Vec<(String, String)>> {
+    pub async fn users(&self) -> Result<Vec<(String, Role)>> {
         let rows = sqlx::query("SELECT name, role FROM users ORDER BY name")
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter()
-            .map(|r| Ok((r.try_get("name")?, r.try_get("role")?)))
+            .map(|r| Ok((r.try_get("name")?, state(&r, "role", "role")?)))
             .collect()
     }
 
@@ -615,7 +682,7 @@ impl Store {
         row.map(|r| {
             Ok(Session {
                 user: r.try_get("user_name")?,
-                role: r.try_get("role")?,
+                role: state(&r, "role", "role")?,
                 csrf_token: r.try_get("csrf_token")?,
                 expires_at: r.try_get("expires_at")?,
             })
@@ -665,7 +732,7 @@ impl Store {
                 created_at: r.try_get("created_at")?,
                 municipality: r.try_get("municipality")?,
                 question: r.try_get("question")?,
-                decision: r.try_get("decision")?,
+                decision: state(&r, "decision", "decision")?,
                 faq_id: r.try_get("faq_id")?,
                 coverage: r.try_get("coverage")?,
                 helpful: fb.iter().filter(|f| f.helpful).count() as i64,
@@ -682,8 +749,8 @@ impl Store {
     }
 
     /// Marks a group of unanswered questions (`faq_added`, `ignored`; `open` clears the mark).
-    pub async fn mark_group(&self, key: &str, status: &str, by: &str) -> Result<()> {
-        if status == "open" {
+    pub async fn mark_group(&self, key: &str, status: QueueMark, by: &str) -> Result<()> {
+        if status == QueueMark::Open {
             sqlx::query(&self.sql("DELETE FROM queue_marks WHERE group_key = ?"))
                 .bind(key)
                 .execute(&self.pool)
@@ -696,7 +763,7 @@ impl Store {
              marked_by = excluded.marked_by, marked_at = excluded.marked_at",
         ))
         .bind(key)
-        .bind(status)
+        .bind(status.as_str())
         .bind(by)
         .bind(now())
         .execute(&self.pool)
@@ -704,13 +771,13 @@ impl Store {
         Ok(())
     }
 
-    /// Every mark: group key → status.
-    pub async fn marks(&self) -> Result<std::collections::HashMap<String, String>> {
+    /// Every stored mark: group key → status (groups without one are open).
+    pub async fn marks(&self) -> Result<std::collections::HashMap<String, QueueMark>> {
         let rows = sqlx::query("SELECT group_key, status FROM queue_marks")
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter()
-            .map(|r| Ok((r.try_get("group_key")?, r.try_get("status")?)))
+            .map(|r| Ok((r.try_get("group_key")?, state(&r, "status", "queue mark")?)))
             .collect()
     }
 
@@ -767,7 +834,7 @@ mod tests {
             message_id: msg.into(),
             question: "質問".into(),
             masked_kinds: String::new(),
-            decision: "answer".into(),
+            decision: Decision::Answer,
             faq_id: faq.map(str::to_owned),
             coverage: 0.8,
             hits: "[]".into(),
@@ -805,19 +872,136 @@ mod tests {
         assert_eq!(s.message_question(&m1).await.unwrap(), None);
     }
 
+    /// States are stored by name and read back as the same variant; a name this version does
+    /// not know is an error naming it, never some default.
+    async fn typed_states(url: &str) {
+        let s = Store::connect(url).await.unwrap();
+        let u = uuid::Uuid::new_v4().to_string();
+        let (from, to) = (
+            from_now(-chrono::Duration::minutes(1)),
+            from_now(chrono::Duration::minutes(1)),
+        );
+        let ours = |rows: Vec<LogRow>| -> Vec<(String, Decision)> {
+            rows.into_iter()
+                .filter(|r| r.conversation_id.ends_with(&u))
+                .map(|r| (r.message_id, r.decision))
+                .collect()
+        };
+        for d in Decision::ALL {
+            let mut t = turn(&format!("c-{u}"), &format!("{d}-{u}"), None);
+            t.decision = d;
+            s.record_turn(&t).await.unwrap();
+        }
+        let mut got = ours(s.logs(&from, &to, 1000).await.unwrap());
+        got.sort_by_key(|(_, d)| *d);
+        let want: Vec<(String, Decision)> = Decision::ALL.map(|d| (format!("{d}-{u}"), d)).into();
+        assert_eq!(got, want);
+        sqlx::query(&s.sql("UPDATE messages SET decision = ? WHERE id = ?"))
+            .bind("maybe")
+            .bind(format!("fallback-{u}"))
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        let err = s.logs(&from, &to, 1000).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Unknown { what: "decision", value } if value == "maybe"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("'maybe'"), "{err}");
+        sqlx::query(&s.sql("DELETE FROM messages WHERE id = ?"))
+            .bind(format!("fallback-{u}"))
+            .execute(&s.pool)
+            .await
+            .unwrap();
+
+        let (staff, admin) = (format!("staff-{u}"), format!("admin-{u}"));
+        assert!(s.add_user(&staff, Role::Staff, "h").await.unwrap());
+        assert!(s.add_user(&admin, Role::Admin, "h").await.unwrap());
+        assert_eq!(s.user(&admin).await.unwrap().unwrap().role, Role::Admin);
+        let users = s.users().await.unwrap();
+        assert!(users.contains(&(staff.clone(), Role::Staff)), "{users:?}");
+        s.create_session(&format!("t-{u}"), &staff, "csrf", &now())
+            .await
+            .unwrap();
+        assert_eq!(
+            s.session(&format!("t-{u}")).await.unwrap().unwrap().role,
+            Role::Staff
+        );
+        sqlx::query(&s.sql("UPDATE users SET role = ? WHERE name = ?"))
+            .bind("root")
+            .bind(&staff)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        for err in [
+            s.user(&staff).await.unwrap_err(),
+            s.session(&format!("t-{u}")).await.unwrap_err(),
+            s.users().await.unwrap_err(),
+        ] {
+            assert!(
+                matches!(&err, Error::Unknown { what: "role", value } if value == "root"),
+                "{err}"
+            );
+        }
+        s.delete_session(&format!("t-{u}")).await.unwrap();
+        sqlx::query(&s.sql("DELETE FROM users WHERE name = ?"))
+            .bind(&staff)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+
+        let (k1, k2) = (format!("k1-{u}"), format!("k2-{u}"));
+        s.mark_group(&k1, QueueMark::FaqAdded, "x").await.unwrap();
+        s.mark_group(&k2, QueueMark::Ignored, "x").await.unwrap();
+        s.mark_group(&k2, QueueMark::Open, "x").await.unwrap();
+        let marks = s.marks().await.unwrap();
+        assert_eq!(marks.get(&k1), Some(&QueueMark::FaqAdded));
+        assert_eq!(marks.get(&k2), None, "open is the absence of a mark");
+        sqlx::query(&s.sql("UPDATE queue_marks SET status = ? WHERE group_key = ?"))
+            .bind("done")
+            .bind(&k1)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        let err = s.marks().await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Unknown { what: "queue mark", value } if value == "done"),
+            "{err}"
+        );
+        s.mark_group(&k1, QueueMark::Open, "x").await.unwrap();
+    }
+
     #[tokio::test]
     async fn sqlite_round_trip_and_retention() {
         let dir = tempfile::tempdir().unwrap();
         round_trip_and_retention(&Store::sqlite_url(&dir.path().join("data"))).await;
     }
 
+    #[tokio::test]
+    async fn sqlite_typed_states() {
+        let dir = tempfile::tempdir().unwrap();
+        typed_states(&Store::sqlite_url(&dir.path().join("data"))).await;
+    }
+
     /// Runs when `MADOGUCHI_TEST_POSTGRES_URL` names a server (scripts/test.sh starts one).
     #[tokio::test]
     async fn postgres_round_trip_and_retention() {
         match std::env::var("MADOGUCHI_TEST_POSTGRES_URL") {
-            Ok(url) if !url.is_empty() => round_trip_and_retention(&url).await,
+            Ok(url) if !url.is_empty() => {
+                round_trip_and_retention(&url).await;
+                typed_states(&url).await;
+            }
             _ => eprintln!("skipped: MADOGUCHI_TEST_POSTGRES_URL is not set"),
         }
+    }
+
+    #[test]
+    fn queue_marks_round_trip_by_name() {
+        for m in QueueMark::ALL {
+            assert_eq!(m.as_str().parse::<QueueMark>(), Ok(m));
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+        assert!("done".parse::<QueueMark>().is_err());
     }
 
     #[test]

@@ -356,7 +356,7 @@ async fn respond(
             .map(|k| format!("{k:?}"))
             .collect::<Vec<_>>()
             .join(","),
-        decision: decision.as_str().to_owned(),
+        decision,
         faq_id: (decision == Decision::Answer)
             .then(|| top.map(|h| h.entry.id.clone()))
             .flatten(),

@@ -55,9 +55,17 @@ impl ApiError {
         ApiError::new(status, format!("{what}; please try again later"))
     }
 
-    /// A 503 for a failed database call (logged, not shown to the client).
+    /// A 503 for a failed database call, a 500 for stored data this version cannot read
+    /// (logged, not shown to the client).
     pub fn storage(err: &crate::store::Error) -> ApiError {
-        ApiError::internal(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable", err)
+        match err {
+            crate::store::Error::Unknown { .. } => ApiError::internal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "stored data is unreadable",
+                err,
+            ),
+            _ => ApiError::internal(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable", err),
+        }
     }
 }
 

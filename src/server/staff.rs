@@ -22,8 +22,9 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::http::{ApiError, check_text, parse_json};
-use crate::auth::{hash_password, verify_password};
-use crate::store::{from_now, now};
+use crate::answer::Decision;
+use crate::auth::{Role, hash_password, verify_password};
+use crate::store::{QueueMark, from_now, now};
 
 /// Cookie name of the staff session.
 pub const COOKIE: &str = "madoguchi_session";
@@ -62,8 +63,8 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 pub struct StaffUser {
     /// Sign-in name.
     pub name: String,
-    /// `staff` or `admin`.
-    pub role: String,
+    /// What they may do.
+    pub role: Role,
     token_hash: String,
 }
 
@@ -201,7 +202,7 @@ pub(super) fn require_admin(
     req_user: Option<axum::Extension<StaffUser>>,
 ) -> Result<StaffUser, ApiError> {
     let u = user_of(req_user)?;
-    if u.role != "admin" {
+    if u.role != Role::Admin {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "administrators only"));
     }
     Ok(u)
@@ -278,7 +279,7 @@ pub struct LogQuery {
     pub from: Option<String>,
     /// Last day, inclusive; default today.
     pub to: Option<String>,
-    /// `answer`, `candidates` or `fallback`.
+    /// `answer`, `candidates`, `fallback` or `small_talk`.
     pub decision: Option<String>,
     /// Municipality code.
     pub municipality: Option<String>,
@@ -310,6 +311,13 @@ pub async fn logs(
     let limit = p.limit.unwrap_or(1000).clamp(1, 100_000);
     let start = format!("{from}T00:00:00Z");
     let end = format!("{}T00:00:00Z", to + chrono::Duration::days(1));
+    let decision = match p.decision.as_deref() {
+        None | Some("") => None,
+        Some(d) => Some(
+            d.parse::<Decision>()
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        ),
+    };
     let engine = st.engine();
     let rows: Vec<crate::store::LogRow> = st
         .store
@@ -317,7 +325,7 @@ pub async fn logs(
         .await
         .map_err(|e| ApiError::storage(&e))?
         .into_iter()
-        .filter(|r| p.decision.as_deref().is_none_or(|d| r.decision == d))
+        .filter(|r| decision.is_none_or(|d| r.decision == d))
         .filter(|r| {
             p.municipality
                 .as_deref()
@@ -401,7 +409,7 @@ pub fn to_csv(rows: &[crate::store::LogRow]) -> Vec<u8> {
             r.message_id.clone(),
             r.municipality.clone().unwrap_or_default(),
             r.question.clone(),
-            r.decision.clone(),
+            r.decision.as_str().to_owned(),
             r.faq_id.clone().unwrap_or_default(),
             format!("{:.3}", r.coverage),
             r.helpful.to_string(),
@@ -443,6 +451,16 @@ struct Group {
     not_helpful: usize,
 }
 
+/// Whether a logged question belongs in the unanswered queue: it ended in a fallback, or its
+/// answer or candidates got 👎. Small talk is neither answered nor unanswered.
+fn unanswered_row(r: &crate::store::LogRow) -> bool {
+    match r.decision {
+        Decision::Fallback => true,
+        Decision::Answer | Decision::Candidates => r.not_helpful > 0,
+        Decision::SmallTalk => false,
+    }
+}
+
 /// `GET /staff/api/unanswered`: questions that ended in a fallback or got 👎, grouped by
 /// wording (the same analysed words, in any order), most frequent first, with their mark.
 pub async fn unanswered(
@@ -454,10 +472,7 @@ pub async fn unanswered(
     let engine = st.engine();
     let analyzer = engine.retriever.analyzer();
     let mut groups: std::collections::BTreeMap<String, Group> = std::collections::BTreeMap::new();
-    for r in rows
-        .iter()
-        .filter(|r| r.decision == "fallback" || r.not_helpful > 0)
-    {
+    for r in rows.iter().filter(|r| unanswered_row(r)) {
         let mut terms = analyzer.terms(&r.question);
         terms.sort();
         terms.dedup();
@@ -480,7 +495,7 @@ pub async fn unanswered(
         .into_iter()
         .map(|(key, g)| {
             json!({
-                "status": marks.get(&key).map_or("open", String::as_str),
+                "status": marks.get(&key).copied().unwrap_or(QueueMark::Open),
                 "key": key,
                 "count": g.count,
                 "not_helpful": g.not_helpful,
@@ -511,17 +526,16 @@ pub async fn mark(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let u = user_of(user)?;
     let m: Mark = parse_json(&body)?;
-    if !["faq_added", "ignored", "open"].contains(&m.status.as_str()) {
-        return Err(ApiError::bad_request(
-            "status must be faq_added, ignored or open",
-        ));
-    }
+    let status: QueueMark = m
+        .status
+        .parse()
+        .map_err(|_| ApiError::bad_request("status must be faq_added, ignored or open"))?;
     let key = check_text(&m.key, "key", 2000)?;
     st.store
-        .mark_group(&key, &m.status, &u.name)
+        .mark_group(&key, status, &u.name)
         .await
         .map_err(|e| ApiError::storage(&e))?;
-    Ok(Json(json!({ "key": key, "status": m.status })))
+    Ok(Json(json!({ "key": key, "status": status })))
 }
 
 fn top(m: std::collections::HashMap<String, usize>, label: &str) -> Vec<serde_json::Value> {
@@ -533,29 +547,48 @@ fn top(m: std::collections::HashMap<String, usize>, label: &str) -> Vec<serde_js
         .collect()
 }
 
-/// `GET /staff/api/stats`: questions per day, decision rates, top categories and the entries
-/// with the most 👎.
+/// Questions counted by decision.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    answer: usize,
+    candidates: usize,
+    fallback: usize,
+    small_talk: usize,
+}
+
+impl Tally {
+    fn add(&mut self, d: Decision) {
+        match d {
+            Decision::Answer => self.answer += 1,
+            Decision::Candidates => self.candidates += 1,
+            Decision::Fallback => self.fallback += 1,
+            Decision::SmallTalk => self.small_talk += 1,
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.answer + self.candidates + self.fallback + self.small_talk
+    }
+}
+
+/// `GET /staff/api/stats`: questions per day, decision rates (small talk has its own rate,
+/// neither answered nor unanswered), top categories and the entries with the most 👎.
 pub async fn stats(
     State(st): State<Arc<AppState>>,
     Query(d): Query<Days>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let rows = recent_rows(&st, d.days).await?;
     let engine = st.engine();
-    let mut per_day: std::collections::BTreeMap<String, [usize; 3]> =
-        std::collections::BTreeMap::new();
+    let mut per_day: std::collections::BTreeMap<String, Tally> = std::collections::BTreeMap::new();
     let mut categories: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut down: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut totals = [0usize; 3];
+    let mut totals = Tally::default();
     for r in &rows {
-        let slot = match r.decision.as_str() {
-            "answer" => 0,
-            "candidates" => 1,
-            _ => 2,
-        };
-        totals[slot] += 1;
+        totals.add(r.decision);
         per_day
             .entry(r.created_at.chars().take(10).collect())
-            .or_default()[slot] += 1;
+            .or_default()
+            .add(r.decision);
         if let Some(id) = &r.faq_id {
             if let Some(e) = engine.retriever.entry(id, r.municipality.as_deref())
                 && let Some(c) = e.category.first()
@@ -571,13 +604,14 @@ pub async fn stats(
     Ok(Json(json!({
         "questions": rows.len(),
         "rates": {
-            "answer": totals[0] as f64 / n,
-            "candidates": totals[1] as f64 / n,
-            "fallback": totals[2] as f64 / n,
+            "answer": totals.answer as f64 / n,
+            "candidates": totals.candidates as f64 / n,
+            "fallback": totals.fallback as f64 / n,
+            "small_talk": totals.small_talk as f64 / n,
         },
         "per_day": per_day.into_iter().map(|(date, c)| json!({
-            "date": date, "answer": c[0], "candidates": c[1], "fallback": c[2],
-            "questions": c[0] + c[1] + c[2],
+            "date": date, "answer": c.answer, "candidates": c.candidates,
+            "fallback": c.fallback, "small_talk": c.small_talk, "questions": c.total(),
         })).collect::<Vec<_>>(),
         "top_categories": top(categories, "category"),
         "most_not_helpful": top(down, "faq_id"),
@@ -606,7 +640,7 @@ mod tests {
             created_at: "2026-11-23T00:00:00Z".into(),
             municipality: None,
             question: "=HYPERLINK(\"x\") 住民票, \"引用\"".into(),
-            decision: "answer".into(),
+            decision: Decision::Answer,
             faq_id: Some("juminhyo-001".into()),
             coverage: 0.5,
             helpful: 1,

@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use madoguchi::analysis::{Analyzer, DictSource};
+use madoguchi::answer::Decision;
 use madoguchi::config::Config;
 use madoguchi::server::{self, AppState, Paths};
 use serde_json::{Value, json};
@@ -768,6 +769,7 @@ async fn streaming_sends_deltas_then_the_checked_result() {
 
 async fn add_user(h: &Harness, name: &str, role: &str, password: &str) {
     let hash = madoguchi::auth::hash_password(password).unwrap();
+    let role = role.parse().unwrap();
     assert!(h.state.store.add_user(name, role, &hash).await.unwrap());
 }
 
@@ -1053,8 +1055,100 @@ async fn unanswered_queue_groups_wording_and_takes_marks_and_stats_add_up() {
     let rates = &v["rates"];
     let sum = rates["answer"].as_f64().unwrap()
         + rates["candidates"].as_f64().unwrap()
-        + rates["fallback"].as_f64().unwrap();
+        + rates["fallback"].as_f64().unwrap()
+        + rates["small_talk"].as_f64().unwrap();
     assert!((sum - 1.0).abs() < 1e-9);
+}
+
+/// A turn stored directly (the chat flow decides; these tests need a given decision).
+async fn record(h: &Harness, question: &str, decision: Decision) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    h.state
+        .store
+        .record_turn(&madoguchi::store::Turn {
+            conversation_id: uuid::Uuid::new_v4().to_string(),
+            municipality: None,
+            message_id: id.clone(),
+            question: question.into(),
+            masked_kinds: String::new(),
+            decision,
+            faq_id: None,
+            coverage: 0.0,
+            hits: "[]".into(),
+        })
+        .await
+        .unwrap();
+    id
+}
+
+#[tokio::test]
+async fn small_talk_is_neither_answered_nor_unanswered_and_unknown_decisions_are_errors() {
+    let h = harness().await;
+    add_user(&h, "tanaka", "staff", "correct horse battery").await;
+    let (cookie, _) = sign_in(&h, "tanaka", "correct horse battery")
+        .await
+        .unwrap();
+    let hello = record(&h, "こんにちは", Decision::SmallTalk).await;
+    h.state
+        .store
+        .add_feedback(&hello, false, None)
+        .await
+        .unwrap();
+    record(&h, "明日の天気", Decision::Fallback).await;
+
+    let (_, body, _) = staff_get(&h, "/staff/api/unanswered", Some(&cookie)).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    let groups = v["groups"].as_array().unwrap();
+    assert_eq!(
+        groups.len(),
+        1,
+        "small talk stays out of the queue, 👎 or not: {v}"
+    );
+    assert_eq!(groups[0]["examples"][0], "明日の天気", "{v}");
+
+    let (_, body, _) = staff_get(&h, "/staff/api/stats", Some(&cookie)).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["questions"], 2, "{v}");
+    assert_eq!(v["rates"]["small_talk"], 0.5, "{v}");
+    assert_eq!(v["rates"]["fallback"], 0.5, "{v}");
+    assert_eq!(v["per_day"][0]["small_talk"], 1, "{v}");
+    assert_eq!(v["per_day"][0]["fallback"], 1, "{v}");
+    assert_eq!(v["per_day"][0]["questions"], 2, "{v}");
+
+    let (s, body, _) = staff_get(&h, "/staff/api/logs?decision=small_talk", Some(&cookie)).await;
+    assert_eq!(s, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["rows"][0]["message_id"], hello.as_str(), "{v}");
+    assert_eq!(v["rows"].as_array().unwrap().len(), 1, "{v}");
+    let (s, _, _) = staff_get(&h, "/staff/api/logs?decision=maybe", Some(&cookie)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "an unknown filter is refused");
+
+    // A decision this version does not know (another version wrote it, or a hand edit) is an
+    // error, not a fallback.
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(&madoguchi::store::Store::sqlite_url(
+        &h.dir.path().join("data"),
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE messages SET decision = 'maybe' WHERE id = ?")
+        .bind(&hello)
+        .execute(&db)
+        .await
+        .unwrap();
+    for path in [
+        "/staff/api/stats",
+        "/staff/api/unanswered",
+        "/staff/api/logs",
+    ] {
+        let (s, body, _) = staff_get(&h, path, Some(&cookie)).await;
+        assert_eq!(
+            s,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
 }
 
 #[tokio::test]
