@@ -17,6 +17,7 @@ pub mod faq;
 pub mod index;
 pub mod llm;
 pub mod mask;
+pub mod metrics;
 pub mod retrieve;
 pub mod server;
 pub mod store;

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -329,7 +328,7 @@ async fn respond(
             }
         };
         let ok = result.is_ok();
-        st.metrics.generations[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+        st.metrics.generation(ok);
         tracing::info!(
             generated = ok,
             error = result
@@ -373,12 +372,7 @@ async fn respond(
         .record_turn(&turn)
         .await
         .map_err(|e| ApiError::storage(&e))?;
-    let slot = match decision {
-        Decision::Answer => 0,
-        Decision::Candidates => 1,
-        Decision::Fallback | Decision::SmallTalk => 2,
-    };
-    st.metrics.decisions[slot].fetch_add(1, Ordering::Relaxed);
+    st.metrics.decision(decision);
     tracing::info!(
         decision = decision.as_str(),
         faq_id = turn.faq_id.as_deref().unwrap_or("-"),
@@ -643,7 +637,7 @@ pub async fn feedback(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Re
     if !stored {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown message_id"));
     }
-    st.metrics.feedback[usize::from(!req.helpful)].fetch_add(1, Ordering::Relaxed);
+    st.metrics.feedback(req.helpful);
     Ok((StatusCode::CREATED, Json(json!({ "stored": true }))).into_response())
 }
 

@@ -182,7 +182,7 @@ pub struct AppState {
     pub paths: Paths,
     analyzer: Analyzer,
     /// Prometheus counters.
-    pub metrics: http::Metrics,
+    pub metrics: crate::metrics::Metrics,
     /// Per-client rate limiter.
     pub limiter: http::RateLimiter,
     /// The LLM endpoint, when one is configured.
@@ -224,7 +224,7 @@ impl AppState {
             config,
             paths,
             analyzer,
-            metrics: http::Metrics::default(),
+            metrics: crate::metrics::Metrics::default(),
             limiter,
             reload_lock: tokio::sync::Mutex::new(()),
         }))
@@ -265,13 +265,13 @@ impl AppState {
             Ok(engine) => {
                 let engine = Arc::new(engine);
                 *self.engine.write().unwrap_or_else(|e| e.into_inner()) = engine.clone();
-                self.metrics.reloads[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.reload(true);
                 let m = engine.retriever.manifest();
                 tracing::info!(entries = m.entries, "index reloaded");
                 Ok(engine)
             }
             Err(e) => {
-                self.metrics.reloads[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.reload(false);
                 tracing::warn!(problems = ?e.problems, "reload refused; the running index stays");
                 Err(e)
             }
