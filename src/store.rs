@@ -194,6 +194,86 @@ pub struct LogRow {
     pub comments: String,
 }
 
+/// Which logged messages [`Store::logs`] reads: every filter applies in SQL, before `limit`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogFilter {
+    /// From this instant (RFC 3339 UTC), inclusive.
+    pub from: String,
+    /// To this instant, exclusive.
+    pub to: String,
+    /// Only turns with this decision.
+    pub decision: Option<Decision>,
+    /// Only turns asked as this municipality.
+    pub municipality: Option<String>,
+    /// Only turns answered with one of these entries.
+    pub answered_with: Option<AnsweredWith>,
+    /// Most rows, newest first.
+    pub limit: i64,
+}
+
+/// A set of entries that depends on the municipality a question was asked as (the same id can
+/// be hidden, or exist only, in one municipality): `ids` counts for questions asked without a
+/// municipality or as one not in `local`; `local` says how each municipality's set differs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnsweredWith {
+    /// Entry ids of the national view.
+    pub ids: std::collections::BTreeSet<String>,
+    /// Municipality code → its differences from `ids`.
+    pub local: std::collections::BTreeMap<String, LocalIds>,
+}
+
+/// How one municipality's set differs from the national one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LocalIds {
+    /// Ids that count there but not nationally.
+    pub add: std::collections::BTreeSet<String>,
+    /// National ids that do not count there.
+    pub remove: std::collections::BTreeSet<String>,
+}
+
+/// A `WHERE` clause being built: SQL text with `?` placeholders and their values, in order.
+#[derive(Default)]
+struct Where {
+    binds: Vec<String>,
+}
+
+impl Where {
+    /// `?`, binding `value`.
+    fn value(&mut self, value: &str) -> &'static str {
+        self.binds.push(value.to_owned());
+        "?"
+    }
+
+    /// `column IN (?, …)` binding `values`; `1 = 0` when there are none (PostgreSQL refuses an
+    /// empty list).
+    fn within<'a>(&mut self, column: &str, values: impl IntoIterator<Item = &'a String>) -> String {
+        let marks: Vec<&str> = values.into_iter().map(|v| self.value(v)).collect();
+        if marks.is_empty() {
+            "1 = 0".to_owned()
+        } else {
+            format!("{column} IN ({})", marks.join(", "))
+        }
+    }
+
+    /// The condition of [`AnsweredWith`] on `m.faq_id` and `c.municipality`.
+    fn answered_with(&mut self, a: &AnsweredWith) -> String {
+        let asked_as = "COALESCE(c.municipality, '')";
+        let mut national = vec![self.within("m.faq_id", &a.ids)];
+        for (code, l) in a.local.iter().filter(|(_, l)| !l.remove.is_empty()) {
+            let here = format!("{asked_as} = {}", self.value(code));
+            let removed = self.within("m.faq_id", &l.remove);
+            national.push(format!("NOT ({here} AND {removed})"));
+        }
+        let mut any = vec![format!("({})", national.join(" AND "))];
+        for (code, l) in a.local.iter().filter(|(_, l)| !l.add.is_empty()) {
+            let here = format!("{asked_as} = {}", self.value(code));
+            let added = self.within("m.faq_id", &l.add);
+            any.push(format!("({here} AND {added})"));
+        }
+        format!("({})", any.join(" OR "))
+    }
+}
+
 /// A stored feedback, as read back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Feedback {
@@ -709,20 +789,36 @@ impl Store {
         Ok(())
     }
 
-    /// Logged messages with their feedback, newest first, between two RFC 3339 instants.
-    pub async fn logs(&self, from: &str, to: &str, limit: i64) -> Result<Vec<LogRow>> {
-        let rows = sqlx::query(&self.sql(
+    /// Logged messages with their feedback, newest first: the latest `f.limit` of those that
+    /// pass every filter of `f`.
+    pub async fn logs(&self, f: &LogFilter) -> Result<Vec<LogRow>> {
+        let mut w = Where::default();
+        let mut conditions = vec![
+            format!("m.created_at >= {}", w.value(&f.from)),
+            format!("m.created_at < {}", w.value(&f.to)),
+        ];
+        if let Some(d) = f.decision {
+            conditions.push(format!("m.decision = {}", w.value(d.as_str())));
+        }
+        if let Some(m) = &f.municipality {
+            conditions.push(format!("c.municipality = {}", w.value(m)));
+        }
+        if let Some(a) = &f.answered_with {
+            conditions.push(w.answered_with(a));
+        }
+        let sql = self.sql(&format!(
             "SELECT m.id, m.conversation_id, m.created_at, c.municipality, m.question, m.decision,
                     m.faq_id, m.coverage
              FROM messages m JOIN conversations c ON c.id = m.conversation_id
-             WHERE m.created_at >= ? AND m.created_at < ?
+             WHERE {}
              ORDER BY m.created_at DESC LIMIT ?",
-        ))
-        .bind(from)
-        .bind(to)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+            conditions.join(" AND ")
+        ));
+        let mut q = sqlx::query(&sql);
+        for b in w.binds {
+            q = q.bind(b);
+        }
+        let rows = q.bind(f.limit).fetch_all(&self.pool).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let id: String = r.try_get("id")?;
@@ -825,6 +921,8 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
     use super::*;
 
     fn turn(conv: &str, msg: &str, faq: Option<&str>) -> Turn {
@@ -892,7 +990,13 @@ mod tests {
             t.decision = d;
             s.record_turn(&t).await.unwrap();
         }
-        let mut got = ours(s.logs(&from, &to, 1000).await.unwrap());
+        let all = LogFilter {
+            from,
+            to,
+            limit: 1000,
+            ..LogFilter::default()
+        };
+        let mut got = ours(s.logs(&all).await.unwrap());
         got.sort_by_key(|(_, d)| *d);
         let want: Vec<(String, Decision)> = Decision::ALL.map(|d| (format!("{d}-{u}"), d)).into();
         assert_eq!(got, want);
@@ -902,7 +1006,7 @@ mod tests {
             .execute(&s.pool)
             .await
             .unwrap();
-        let err = s.logs(&from, &to, 1000).await.unwrap_err();
+        let err = s.logs(&all).await.unwrap_err();
         assert!(
             matches!(&err, Error::Unknown { what: "decision", value } if value == "maybe"),
             "{err}"
@@ -971,6 +1075,109 @@ mod tests {
         s.mark_group(&k1, QueueMark::Open, "x").await.unwrap();
     }
 
+    /// Every filter of [`LogFilter`] applies before the limit, on any backend.
+    async fn log_filters(url: &str) {
+        let s = Store::connect(url).await.unwrap();
+        let u = uuid::Uuid::new_v4().to_string();
+        // Oldest first: (message, decision, answered with, asked as).
+        let turns = [
+            ("weather", Decision::Fallback, None, None),
+            ("nat-a", Decision::Answer, Some("a"), None),
+            ("town-a", Decision::Answer, Some("a"), Some("111111")),
+            ("town-b", Decision::Answer, Some("b"), Some("111111")),
+            ("nat-b", Decision::Answer, Some("b"), None),
+            ("other-a", Decision::Answer, Some("a"), Some("222222")),
+            ("nat-c", Decision::Candidates, Some("c"), None),
+        ];
+        for (msg, d, faq, m) in turns {
+            let mut t = turn(&format!("{msg}-{u}"), &format!("{msg}-{u}"), faq);
+            t.decision = d;
+            t.municipality = m.map(str::to_owned);
+            // Each filter below also names this run's rows only, by their ids' entries.
+            t.faq_id = faq.map(|f| format!("{f}-{u}"));
+            s.record_turn(&t).await.unwrap();
+        }
+        let ids = |v: &[&str]| {
+            v.iter()
+                .map(|x| format!("{x}-{u}"))
+                .collect::<BTreeSet<_>>()
+        };
+        let base = LogFilter {
+            from: from_now(-chrono::Duration::minutes(1)),
+            to: from_now(chrono::Duration::minutes(1)),
+            limit: 1,
+            ..LogFilter::default()
+        };
+        let got = |rows: Vec<LogRow>| {
+            rows.into_iter()
+                .map(|r| r.message_id.trim_end_matches(&format!("-{u}")).to_owned())
+                .collect::<Vec<_>>()
+        };
+        // a and b count nationally; in 111111 a is hidden and c counts instead; 222222 is like
+        // the national view.
+        let entries = AnsweredWith {
+            ids: ids(&["a", "b"]),
+            local: [(
+                "111111".to_owned(),
+                LocalIds {
+                    add: ids(&["c"]),
+                    remove: ids(&["a"]),
+                },
+            )]
+            .into(),
+        };
+        let answered = |limit| LogFilter {
+            answered_with: Some(entries.clone()),
+            limit,
+            ..base.clone()
+        };
+        assert_eq!(got(s.logs(&answered(1)).await.unwrap()), ["other-a"]);
+        assert_eq!(
+            got(s.logs(&answered(100)).await.unwrap()),
+            ["other-a", "nat-b", "town-b", "nat-a"]
+        );
+        let f = LogFilter {
+            decision: Some(Decision::Fallback),
+            ..base.clone()
+        };
+        // The fallback is the oldest row here, but other runs may share the database.
+        assert!(
+            s.logs(&LogFilter { limit: 1000, ..f })
+                .await
+                .unwrap()
+                .iter()
+                .any(|r| r.message_id == format!("weather-{u}"))
+        );
+        let f = LogFilter {
+            municipality: Some("111111".into()),
+            answered_with: Some(entries.clone()),
+            limit: 10,
+            ..base.clone()
+        };
+        assert_eq!(got(s.logs(&f).await.unwrap()), ["town-b"]);
+        let f = LogFilter {
+            decision: Some(Decision::Candidates),
+            answered_with: Some(AnsweredWith {
+                ids: ids(&["c"]),
+                local: BTreeMap::new(),
+            }),
+            ..base.clone()
+        };
+        assert_eq!(got(s.logs(&f).await.unwrap()), ["nat-c"]);
+        // No entry at all: nothing, not an SQL error.
+        let f = LogFilter {
+            answered_with: Some(AnsweredWith::default()),
+            ..base.clone()
+        };
+        assert!(s.logs(&f).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn sqlite_log_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        log_filters(&Store::sqlite_url(&dir.path().join("data"))).await;
+    }
+
     #[tokio::test]
     async fn sqlite_round_trip_and_retention() {
         let dir = tempfile::tempdir().unwrap();
@@ -990,6 +1197,7 @@ mod tests {
             Ok(url) if !url.is_empty() => {
                 round_trip_and_retention(&url).await;
                 typed_states(&url).await;
+                log_filters(&url).await;
             }
             _ => eprintln!("skipped: MADOGUCHI_TEST_POSTGRES_URL is not set"),
         }

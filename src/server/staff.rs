@@ -8,6 +8,7 @@
 //! - Five failed sign-ins in a row lock the account for 15 minutes. Unknown names and wrong
 //!   passwords get the same answer.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::Json;
@@ -24,7 +25,7 @@ use super::AppState;
 use super::http::{ApiError, check_text, parse_json};
 use crate::answer::Decision;
 use crate::auth::{Role, hash_password, verify_password};
-use crate::store::{QueueMark, from_now, now};
+use crate::store::{AnsweredWith, LocalIds, LogFilter, QueueMark, from_now, now};
 
 /// Cookie name of the staff session.
 pub const COOKIE: &str = "madoguchi_session";
@@ -318,28 +319,23 @@ pub async fn logs(
                 .map_err(|e| ApiError::bad_request(e.to_string()))?,
         ),
     };
-    let engine = st.engine();
-    let rows: Vec<crate::store::LogRow> = st
+    let filter = LogFilter {
+        from: start,
+        to: end,
+        decision,
+        municipality: p.municipality.filter(|m| !m.is_empty()),
+        answered_with: p
+            .category
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(|c| in_category(&st.engine().retriever, c)),
+        limit,
+    };
+    let rows = st
         .store
-        .logs(&start, &end, limit)
+        .logs(&filter)
         .await
-        .map_err(|e| ApiError::storage(&e))?
-        .into_iter()
-        .filter(|r| decision.is_none_or(|d| r.decision == d))
-        .filter(|r| {
-            p.municipality
-                .as_deref()
-                .is_none_or(|m| r.municipality.as_deref() == Some(m))
-        })
-        .filter(|r| {
-            p.category.as_deref().is_none_or(|c| {
-                r.faq_id
-                    .as_deref()
-                    .and_then(|id| engine.retriever.entry(id, r.municipality.as_deref()))
-                    .is_some_and(|e| e.category.first().map(String::as_str) == Some(c))
-            })
-        })
-        .collect();
+        .map_err(|e| ApiError::storage(&e))?;
     match p.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(json!({"rows": rows})).into_response()),
         "jsonl" => {
@@ -363,6 +359,38 @@ pub async fn logs(
             "unknown format '{other}': use json, csv or jsonl"
         ))),
     }
+}
+
+/// The entries whose 大分類 is `category`, as each municipality sees them (an entry can be
+/// hidden in, overridden by or exist only in one municipality), for filtering logs by the
+/// category of the entry a question was answered with.
+fn in_category(retriever: &crate::retrieve::Retriever, category: &str) -> AnsweredWith {
+    let matching = |scope: Option<&str>| -> BTreeSet<String> {
+        let visible = retriever.visible_entries(scope);
+        let ids: BTreeSet<&str> = visible.iter().map(|e| e.id.as_str()).collect();
+        ids.into_iter()
+            .filter(|id| {
+                retriever
+                    .entry(id, scope)
+                    .is_some_and(|e| e.category.first().map(String::as_str) == Some(category))
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let ids = matching(None);
+    let local = retriever
+        .municipalities()
+        .iter()
+        .filter_map(|m| {
+            let here = matching(Some(m));
+            let l = LocalIds {
+                add: here.difference(&ids).cloned().collect(),
+                remove: ids.difference(&here).cloned().collect(),
+            };
+            (!l.add.is_empty() || !l.remove.is_empty()).then(|| (m.clone(), l))
+        })
+        .collect();
+    AnsweredWith { ids, local }
 }
 
 pub(super) fn download(content_type: &'static str, file: &str, body: Vec<u8>) -> Response {
@@ -437,7 +465,12 @@ async fn recent_rows(
     let from = from_now(-chrono::Duration::days(days));
     let to = from_now(chrono::Duration::days(1));
     st.store
-        .logs(&from, &to, 100_000)
+        .logs(&LogFilter {
+            from,
+            to,
+            limit: 100_000,
+            ..LogFilter::default()
+        })
         .await
         .map_err(|e| ApiError::storage(&e))
 }

@@ -1062,23 +1062,103 @@ async fn unanswered_queue_groups_wording_and_takes_marks_and_stats_add_up() {
 
 /// A turn stored directly (the chat flow decides; these tests need a given decision).
 async fn record(h: &Harness, question: &str, decision: Decision) -> String {
+    record_as(h, question, decision, None, None).await
+}
+
+/// A turn stored directly, answered with `faq_id` as `municipality` asked.
+async fn record_as(
+    h: &Harness,
+    question: &str,
+    decision: Decision,
+    faq_id: Option<&str>,
+    municipality: Option<&str>,
+) -> String {
     let id = uuid::Uuid::new_v4().to_string();
     h.state
         .store
         .record_turn(&madoguchi::store::Turn {
             conversation_id: uuid::Uuid::new_v4().to_string(),
-            municipality: None,
+            municipality: municipality.map(str::to_owned),
             message_id: id.clone(),
             question: question.into(),
             masked_kinds: String::new(),
             decision,
-            faq_id: None,
+            faq_id: faq_id.map(str::to_owned),
             coverage: 0.0,
             hits: "[]".into(),
         })
         .await
         .unwrap();
     id
+}
+
+/// The staff log filters (decision, municipality, category of the answered entry as the
+/// resident's municipality saw it) apply before the row limit, not to the latest rows only.
+#[tokio::test]
+async fn log_filters_apply_before_the_limit() {
+    let h = harness().await;
+    add_user(&h, "tanaka", "staff", "correct horse battery").await;
+    let (cookie, _) = sign_in(&h, "tanaka", "correct horse battery")
+        .await
+        .unwrap();
+    let town = Some("999901");
+    let answer = Decision::Answer;
+    // Oldest first. kokuho-late is hidden in the town; town-hours exists only there.
+    let weather = record(&h, "明日の天気", Decision::Fallback).await;
+    let kokuho = record_as(&h, "国保", answer, Some("kokuho-late"), None).await;
+    record_as(&h, "国保（町）", answer, Some("kokuho-late"), town).await;
+    let hours = record_as(&h, "窓口の時間（町）", answer, Some("town-hours"), town).await;
+    record_as(&h, "窓口の時間", answer, Some("town-hours"), None).await;
+    let card = record_as(&h, "電子証明書", answer, Some("card-renew"), None).await;
+    record(&h, "こんにちは", Decision::SmallTalk).await;
+
+    let ids = |query: &'static str| {
+        let (h, cookie) = (&h, cookie.clone());
+        async move {
+            let (s, body, _) =
+                staff_get(h, &format!("/staff/api/logs?{query}"), Some(&cookie)).await;
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(s, StatusCode::OK, "{query}: {v}");
+            v["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["message_id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids("decision=fallback&limit=1").await, [weather.as_str()]);
+    assert_eq!(ids("municipality=999901&limit=1").await, [hours.as_str()]);
+    assert_eq!(
+        ids("category=%E5%8C%BB%E7%99%82%E4%BF%9D%E9%99%BA&limit=1").await,
+        [kokuho.as_str()]
+    );
+    // 医療保険: only the national question; the entry is hidden in the town.
+    assert_eq!(
+        ids("category=%E5%8C%BB%E7%99%82%E4%BF%9D%E9%99%BA").await,
+        [kokuho]
+    );
+    // くらし: town-hours as the town saw it; nationally there is no such entry.
+    assert_eq!(
+        ids("category=%E3%81%8F%E3%82%89%E3%81%97").await,
+        [hours.as_str()]
+    );
+    assert_eq!(
+        ids("decision=answer&municipality=999901&category=%E3%81%8F%E3%82%89%E3%81%97&limit=1")
+            .await,
+        [hours]
+    );
+    assert_eq!(
+        ids("category=%E3%83%9E%E3%82%A4%E3%83%8A%E3%83%B3%E3%83%90%E3%83%BC%E3%82%AB%E3%83%BC%E3%83%89&limit=1").await,
+        [card]
+    );
+    assert!(
+        ids("category=%E5%AD%98%E5%9C%A8%E3%81%97%E3%81%AA%E3%81%84")
+            .await
+            .is_empty()
+    );
+    assert!(ids("decision=candidates").await.is_empty());
+    assert_eq!(ids("limit=100").await.len(), 7);
 }
 
 #[tokio::test]
