@@ -806,12 +806,18 @@ impl Store {
         if let Some(a) = &f.answered_with {
             conditions.push(w.answered_with(a));
         }
+        // One query: the limited messages, each joined with its feedback (one row per feedback,
+        // or one with NULLs), feedback oldest first within a message.
         let sql = self.sql(&format!(
-            "SELECT m.id, m.conversation_id, m.created_at, c.municipality, m.question, m.decision,
-                    m.faq_id, m.coverage
-             FROM messages m JOIN conversations c ON c.id = m.conversation_id
-             WHERE {}
-             ORDER BY m.created_at DESC LIMIT ?",
+            "SELECT l.id, l.conversation_id, l.created_at, l.municipality, l.question, l.decision,
+                    l.faq_id, l.coverage, f.helpful AS fb_helpful, f.comment AS fb_comment
+             FROM (SELECT m.id, m.conversation_id, m.created_at, c.municipality, m.question,
+                          m.decision, m.faq_id, m.coverage
+                   FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                   WHERE {}
+                   ORDER BY m.created_at DESC, m.id DESC LIMIT ?) l
+             LEFT JOIN feedback f ON f.message_id = l.id
+             ORDER BY l.created_at DESC, l.id DESC, f.created_at, f.id",
             conditions.join(" AND ")
         ));
         let mut q = sqlx::query(&sql);
@@ -819,27 +825,36 @@ impl Store {
             q = q.bind(b);
         }
         let rows = q.bind(f.limit).fetch_all(&self.pool).await?;
-        let mut out = Vec::with_capacity(rows.len());
+        let mut out: Vec<LogRow> = Vec::new();
         for r in rows {
             let id: String = r.try_get("id")?;
-            let fb = self.feedback_for(&id).await?;
-            out.push(LogRow {
-                conversation_id: r.try_get("conversation_id")?,
-                created_at: r.try_get("created_at")?,
-                municipality: r.try_get("municipality")?,
-                question: r.try_get("question")?,
-                decision: state(&r, "decision", "decision")?,
-                faq_id: r.try_get("faq_id")?,
-                coverage: r.try_get("coverage")?,
-                helpful: fb.iter().filter(|f| f.helpful).count() as i64,
-                not_helpful: fb.iter().filter(|f| !f.helpful).count() as i64,
-                comments: fb
-                    .iter()
-                    .filter_map(|f| f.comment.clone())
-                    .collect::<Vec<_>>()
-                    .join(" / "),
-                message_id: id,
-            });
+            if out.last().is_none_or(|last| last.message_id != id) {
+                out.push(LogRow {
+                    conversation_id: r.try_get("conversation_id")?,
+                    created_at: r.try_get("created_at")?,
+                    municipality: r.try_get("municipality")?,
+                    question: r.try_get("question")?,
+                    decision: state(&r, "decision", "decision")?,
+                    faq_id: r.try_get("faq_id")?,
+                    coverage: r.try_get("coverage")?,
+                    helpful: 0,
+                    not_helpful: 0,
+                    comments: String::new(),
+                    message_id: id,
+                });
+            }
+            let row = out.last_mut().expect("pushed above");
+            match r.try_get::<Option<i64>, _>("fb_helpful")? {
+                None => continue,
+                Some(0) => row.not_helpful += 1,
+                Some(_) => row.helpful += 1,
+            }
+            if let Some(c) = r.try_get::<Option<String>, _>("fb_comment")? {
+                if !row.comments.is_empty() {
+                    row.comments += " / ";
+                }
+                row.comments += &c;
+            }
         }
         Ok(out)
     }
@@ -1172,6 +1187,63 @@ mod tests {
         assert!(s.logs(&f).await.unwrap().is_empty());
     }
 
+    /// Each row carries its own feedback: counts, and comments in the order given.
+    async fn log_feedback(url: &str) {
+        let s = Store::connect(url).await.unwrap();
+        let u = uuid::Uuid::new_v4().to_string();
+        let m = |n: &str| format!("{n}-{u}");
+        for n in ["none", "mixed", "one"] {
+            s.record_turn(&turn(&m("c"), &m(n), Some(&m("faq"))))
+                .await
+                .unwrap();
+        }
+        for (n, helpful, comment) in [
+            ("mixed", false, Some("わかりにくい")),
+            ("one", true, None),
+            ("mixed", true, None),
+            ("mixed", false, Some("古い情報")),
+            ("mixed", true, Some("助かった")),
+        ] {
+            assert!(s.add_feedback(&m(n), helpful, comment).await.unwrap());
+        }
+        let rows = s
+            .logs(&LogFilter {
+                from: from_now(-chrono::Duration::minutes(1)),
+                to: from_now(chrono::Duration::minutes(1)),
+                answered_with: Some(AnsweredWith {
+                    ids: [m("faq")].into(),
+                    local: BTreeMap::new(),
+                }),
+                limit: 10,
+                ..LogFilter::default()
+            })
+            .await
+            .unwrap();
+        let got: Vec<(String, i64, i64, String)> = rows
+            .into_iter()
+            .map(|r| (r.message_id, r.helpful, r.not_helpful, r.comments))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (m("one"), 1, 0, String::new()),
+                (
+                    m("mixed"),
+                    2,
+                    2,
+                    "わかりにくい / 古い情報 / 助かった".to_owned()
+                ),
+                (m("none"), 0, 0, String::new()),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_log_feedback() {
+        let dir = tempfile::tempdir().unwrap();
+        log_feedback(&Store::sqlite_url(&dir.path().join("data"))).await;
+    }
+
     #[tokio::test]
     async fn sqlite_log_filters() {
         let dir = tempfile::tempdir().unwrap();
@@ -1198,6 +1270,7 @@ mod tests {
                 round_trip_and_retention(&url).await;
                 typed_states(&url).await;
                 log_filters(&url).await;
+                log_feedback(&url).await;
             }
             _ => eprintln!("skipped: MADOGUCHI_TEST_POSTGRES_URL is not set"),
         }
