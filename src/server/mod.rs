@@ -427,16 +427,48 @@ pub fn spawn_background(state: Arc<AppState>) {
     }
 }
 
-/// Serves `state` on `listener` until `shutdown` completes, then drains in-flight requests.
+/// Serves `state` on `listener` until `shutdown` completes, then drains in-flight requests for
+/// at most [`http::SHUTDOWN_GRACE`].
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_grace(state, listener, shutdown, http::SHUTDOWN_GRACE).await
+}
+
+/// [`serve`] with the time in-flight requests get after `shutdown`: when it is up, this returns
+/// without waiting for them.
+pub async fn serve_with_grace(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = signalled.send(());
+    });
+    // The grace period starts when the signal fires; if the server stops before any signal
+    // (an error), the sender is dropped and this never completes.
+    let deadline = async move {
+        match on_signal.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = std::future::IntoFuture::into_future(server) => result,
+        () = deadline => {
+            tracing::warn!(
+                grace_secs = grace.as_secs_f64(),
+                "shutdown: requests still in flight after the grace period are dropped"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -529,6 +529,50 @@ async fn serves_over_a_real_socket_and_shuts_down_gracefully() {
         .unwrap();
 }
 
+/// After the shutdown signal, a request still in flight gets the grace period and no more: here
+/// a chat request whose body never finishes arriving (the request time limit is far longer).
+#[tokio::test]
+async fn shutdown_stops_waiting_for_requests_after_the_grace_period() {
+    use tokio::io::AsyncWriteExt;
+    let h = harness_with(|c| c.server.request_timeout_ms = 120_000).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let grace = std::time::Duration::from_millis(300);
+    let task = tokio::spawn(server::serve_with_grace(
+        h.state.clone(),
+        listener,
+        async {
+            let _ = rx.await;
+        },
+        grace,
+    ));
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(
+        format!(
+            "POST /api/chat HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"message\""
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    // Let the server take the request in before the signal.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let signalled = std::time::Instant::now();
+    tx.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), task)
+        .await
+        .expect("serve returns once the grace period is over")
+        .unwrap()
+        .unwrap();
+    let waited = signalled.elapsed();
+    assert!(
+        waited >= grace,
+        "returned before the grace period: {waited:?}"
+    );
+    drop(conn);
+}
+
 /// The same service on PostgreSQL, when `MADOGUCHI_TEST_POSTGRES_URL` names a server
 /// (scripts/test.sh starts one from Debian's packages).
 #[tokio::test]
