@@ -645,7 +645,7 @@ pub struct Services<'a> {
     /// Where turns are recorded and conversations read back (none: nothing is stored).
     pub store: Option<&'a Store>,
     /// Counters to update.
-    pub metrics: Option<&'a crate::server::http::Metrics>,
+    pub metrics: Option<&'a crate::metrics::Metrics>,
     /// The LLM that may rewrite a direct answer.
     pub llm: Option<&'a LlmClient>,
 }
@@ -793,7 +793,7 @@ pub async fn turn(
         _ => None,
     };
     if let (Some(m), Some(g)) = (services.metrics, &generation) {
-        m.generations[usize::from(g.is_err())].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        m.generation(g.is_ok());
     }
 
     let message_id = uuid::Uuid::new_v4().to_string();
@@ -813,7 +813,7 @@ pub async fn turn(
                 .map(|k| format!("{k:?}"))
                 .collect::<Vec<_>>()
                 .join(","),
-            decision: decision.as_str().to_owned(),
+            decision,
             faq_id: answered.clone(),
             coverage: top.map_or(0.0, |h| f64::from(h.coverage)),
             hits: serde_json::to_string(
@@ -827,12 +827,7 @@ pub async fn turn(
         store.record_turn(&record).await?;
     }
     if let Some(m) = services.metrics {
-        let slot = match decision {
-            Decision::Answer => 0,
-            Decision::Candidates => 1,
-            Decision::Fallback | Decision::SmallTalk => 2,
-        };
-        m.decisions[slot].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        m.decision(decision);
     }
     let follow_up_of = match &context {
         Context::FollowUp { topic } => Some(topic.clone()),

@@ -8,6 +8,7 @@
 
 pub mod analysis;
 pub mod answer;
+pub mod auth;
 pub mod chat;
 pub mod cli;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod faq;
 pub mod index;
 pub mod llm;
 pub mod mask;
+pub mod metrics;
 pub mod retrieve;
 pub mod server;
 pub mod store;

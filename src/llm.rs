@@ -34,7 +34,7 @@ pub struct LlmConfig {
     pub api_key_env: String,
     /// How the key is sent: `bearer` (`Authorization: Bearer`, OpenAI, vLLM, Ollama) or
     /// `api-key` (the `api-key` header of Azure OpenAI's `/openai/v1` endpoint).
-    pub auth_header: String,
+    pub auth_header: AuthHeader,
     /// Time limit of one call, in milliseconds.
     pub timeout_ms: u64,
     /// Largest answer requested, in tokens.
@@ -59,7 +59,7 @@ impl Default for LlmConfig {
             url: None,
             model: "gpt-4o-mini".into(),
             api_key_env: "MADOGUCHI_LLM_API_KEY".into(),
-            auth_header: "bearer".into(),
+            auth_header: AuthHeader::Bearer,
             timeout_ms: 15_000,
             max_tokens: 600,
             temperature: 0.2,
@@ -69,6 +69,51 @@ impl Default for LlmConfig {
             breaker_failures: 3,
             breaker_cooldown_secs: 30,
         }
+    }
+}
+
+/// How the API key is sent to the endpoint. In `madoguchi.toml`: `bearer` or `api-key`, in any
+/// case; any other value is an error when the file is loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuthHeader {
+    /// `Authorization: Bearer KEY` (OpenAI, vLLM, Ollama, llama.cpp).
+    #[default]
+    Bearer,
+    /// `api-key: KEY` (Azure OpenAI).
+    ApiKey,
+}
+
+impl AuthHeader {
+    /// Its name in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthHeader::Bearer => "bearer",
+            AuthHeader::ApiKey => "api-key",
+        }
+    }
+}
+
+impl std::str::FromStr for AuthHeader {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<AuthHeader, String> {
+        [AuthHeader::Bearer, AuthHeader::ApiKey]
+            .into_iter()
+            .find(|h| h.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown auth_header '{s}': use bearer or api-key"))
+    }
+}
+
+impl Serialize for AuthHeader {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for AuthHeader {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<AuthHeader, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -295,10 +340,15 @@ impl std::fmt::Debug for LlmClient {
 impl LlmClient {
     /// A client for `config.url`; `None` when no URL is configured.
     pub fn new(config: &LlmConfig) -> Option<LlmClient> {
-        let url = config.url.as_deref()?.trim_end_matches('/').to_owned();
         let api_key = std::env::var(&config.api_key_env)
             .ok()
             .filter(|k| !k.is_empty());
+        LlmClient::with_key(config, api_key)
+    }
+
+    /// A client for `config.url` that sends `api_key`; `None` when no URL is configured.
+    fn with_key(config: &LlmConfig, api_key: Option<String>) -> Option<LlmClient> {
+        let url = config.url.as_deref()?.trim_end_matches('/').to_owned();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
             .connect_timeout(Duration::from_millis(config.timeout_ms.min(5_000)))
@@ -362,10 +412,9 @@ impl LlmClient {
                 "stream": stream,
             }));
         if let Some(k) = &self.api_key {
-            r = if self.config.auth_header.eq_ignore_ascii_case("api-key") {
-                r.header("api-key", k)
-            } else {
-                r.bearer_auth(k)
+            r = match self.config.auth_header {
+                AuthHeader::ApiKey => r.header("api-key", k),
+                AuthHeader::Bearer => r.bearer_auth(k),
             };
         }
         r
@@ -534,6 +583,65 @@ mod tests {
             contact: None,
             hidden: false,
         }
+    }
+
+    #[test]
+    fn auth_header_is_read_by_name_and_an_unknown_one_is_a_config_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("madoguchi.toml");
+        for (name, want) in [
+            ("bearer", AuthHeader::Bearer),
+            ("Bearer", AuthHeader::Bearer),
+            ("api-key", AuthHeader::ApiKey),
+            ("API-KEY", AuthHeader::ApiKey),
+        ] {
+            std::fs::write(&path, format!("[llm]\nauth_header = \"{name}\"\n")).unwrap();
+            let c = crate::config::Config::load(&path).unwrap();
+            assert_eq!(c.llm.auth_header, want, "{name}");
+        }
+        assert_eq!(LlmConfig::default().auth_header, AuthHeader::Bearer);
+        // Saved files carry the canonical name and read back the same.
+        let mut c = crate::config::Config::default();
+        c.llm.auth_header = AuthHeader::ApiKey;
+        c.save(&path, "test").unwrap();
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("auth_header = \"api-key\"")
+        );
+        assert_eq!(crate::config::Config::load(&path).unwrap(), c);
+
+        std::fs::write(&path, "[llm]\nauth_header = \"api_key\"\n").unwrap();
+        let err = crate::config::Config::load(&path).unwrap_err().to_string();
+        assert!(err.starts_with(&path.display().to_string()), "{err}");
+        assert!(
+            err.contains("unknown auth_header 'api_key': use bearer or api-key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_key_goes_in_the_configured_header() {
+        let headers = |auth_header| {
+            let config = LlmConfig {
+                url: Some("http://127.0.0.1:9/v1".into()),
+                auth_header,
+                ..LlmConfig::default()
+            };
+            LlmClient::with_key(&config, Some("k3y".into()))
+                .unwrap()
+                .request(&[], false)
+                .build()
+                .unwrap()
+                .headers()
+                .clone()
+        };
+        let bearer = headers(AuthHeader::Bearer);
+        assert_eq!(bearer["authorization"], "Bearer k3y");
+        assert!(bearer.get("api-key").is_none());
+        let azure = headers(AuthHeader::ApiKey);
+        assert_eq!(azure["api-key"], "k3y");
+        assert!(azure.get("authorization").is_none());
     }
 
     #[test]

@@ -11,8 +11,11 @@
 use std::path::Path;
 
 use serde::Serialize;
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{AnyPool, Row};
+
+use crate::answer::Decision;
+use crate::auth::Role;
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -23,10 +26,15 @@ pub enum Error {
     /// The URL names no supported database.
     #[error("unsupported database URL (use sqlite://PATH or postgres://…): {0}")]
     Url(String),
-    /// A stored decision this build does not know (written by a newer version, or edited by
-    /// hand): never guessed.
-    #[error("stored decision: {0}")]
-    Decision(#[from] crate::answer::UnknownDecision),
+    /// A stored state (decision, role, queue mark) is not one this version knows: the database
+    /// was written by another version or edited by hand. Never read as some default.
+    #[error("stored {what} '{value}' is unknown to this version")]
+    Unknown {
+        /// Which kind of state (`decision`, `role`, `queue mark`).
+        what: &'static str,
+        /// The stored name.
+        value: String,
+    },
     /// The data directory could not be created.
     #[error("{path}: {source}")]
     Io {
@@ -121,8 +129,8 @@ pub struct Turn {
     pub question: String,
     /// Kinds of personal data that were masked (names only), comma-separated.
     pub masked_kinds: String,
-    /// `answer`, `candidates` or `fallback`.
-    pub decision: String,
+    /// What the turn gave the resident.
+    pub decision: Decision,
     /// The entry answered with, if any.
     pub faq_id: Option<String>,
     /// Coverage of the top hit.
@@ -136,8 +144,8 @@ pub struct Turn {
 pub struct User {
     /// Sign-in name.
     pub name: String,
-    /// `staff` or `admin`.
-    pub role: String,
+    /// What the account may do.
+    pub role: Role,
     /// Argon2 PHC string.
     pub password_hash: String,
     /// Consecutive failed sign-ins.
@@ -152,7 +160,7 @@ pub struct Session {
     /// Who.
     pub user: String,
     /// Their role.
-    pub role: String,
+    pub role: Role,
     /// The token forms must echo in `X-CSRF-Token`.
     pub csrf_token: String,
     /// When it ends (RFC 3339).
@@ -173,7 +181,7 @@ pub struct LogRow {
     /// Masked question.
     pub question: String,
     /// Decision.
-    pub decision: String,
+    pub decision: Decision,
     /// Entry answered with.
     pub faq_id: Option<String>,
     /// Coverage of the top hit.
@@ -186,6 +194,86 @@ pub struct LogRow {
     pub comments: String,
 }
 
+/// Which logged messages [`Store::logs`] reads: every filter applies in SQL, before `limit`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogFilter {
+    /// From this instant (RFC 3339 UTC), inclusive.
+    pub from: String,
+    /// To this instant, exclusive.
+    pub to: String,
+    /// Only turns with this decision.
+    pub decision: Option<Decision>,
+    /// Only turns asked as this municipality.
+    pub municipality: Option<String>,
+    /// Only turns answered with one of these entries.
+    pub answered_with: Option<AnsweredWith>,
+    /// Most rows, newest first.
+    pub limit: i64,
+}
+
+/// A set of entries that depends on the municipality a question was asked as (the same id can
+/// be hidden, or exist only, in one municipality): `ids` counts for questions asked without a
+/// municipality or as one not in `local`; `local` says how each municipality's set differs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnsweredWith {
+    /// Entry ids of the national view.
+    pub ids: std::collections::BTreeSet<String>,
+    /// Municipality code → its differences from `ids`.
+    pub local: std::collections::BTreeMap<String, LocalIds>,
+}
+
+/// How one municipality's set differs from the national one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LocalIds {
+    /// Ids that count there but not nationally.
+    pub add: std::collections::BTreeSet<String>,
+    /// National ids that do not count there.
+    pub remove: std::collections::BTreeSet<String>,
+}
+
+/// A `WHERE` clause being built: SQL text with `?` placeholders and their values, in order.
+#[derive(Default)]
+struct Where {
+    binds: Vec<String>,
+}
+
+impl Where {
+    /// `?`, binding `value`.
+    fn value(&mut self, value: &str) -> &'static str {
+        self.binds.push(value.to_owned());
+        "?"
+    }
+
+    /// `column IN (?, …)` binding `values`; `1 = 0` when there are none (PostgreSQL refuses an
+    /// empty list).
+    fn within<'a>(&mut self, column: &str, values: impl IntoIterator<Item = &'a String>) -> String {
+        let marks: Vec<&str> = values.into_iter().map(|v| self.value(v)).collect();
+        if marks.is_empty() {
+            "1 = 0".to_owned()
+        } else {
+            format!("{column} IN ({})", marks.join(", "))
+        }
+    }
+
+    /// The condition of [`AnsweredWith`] on `m.faq_id` and `c.municipality`.
+    fn answered_with(&mut self, a: &AnsweredWith) -> String {
+        let asked_as = "COALESCE(c.municipality, '')";
+        let mut national = vec![self.within("m.faq_id", &a.ids)];
+        for (code, l) in a.local.iter().filter(|(_, l)| !l.remove.is_empty()) {
+            let here = format!("{asked_as} = {}", self.value(code));
+            let removed = self.within("m.faq_id", &l.remove);
+            national.push(format!("NOT ({here} AND {removed})"));
+        }
+        let mut any = vec![format!("({})", national.join(" AND "))];
+        for (code, l) in a.local.iter().filter(|(_, l)| !l.add.is_empty()) {
+            let here = format!("{asked_as} = {}", self.value(code));
+            let added = self.within("m.faq_id", &l.add);
+            any.push(format!("({here} AND {added})"));
+        }
+        format!("({})", any.join(" OR "))
+    }
+}
+
 /// A stored feedback, as read back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Feedback {
@@ -195,6 +283,61 @@ pub struct Feedback {
     pub helpful: bool,
     /// Optional comment (masked).
     pub comment: Option<String>,
+}
+
+/// Where a group of the unanswered queue stands; `open` is the absence of a stored mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueMark {
+    /// Not dealt with yet.
+    Open,
+    /// An FAQ entry now answers it.
+    FaqAdded,
+    /// Nothing to do (spam, out of scope).
+    Ignored,
+}
+
+/// A given queue mark name that is not one of [`QueueMark::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown queue mark '{0}' (known: faq_added, ignored, open)")]
+pub struct UnknownQueueMark(pub String);
+
+impl QueueMark {
+    /// Every mark.
+    pub const ALL: [QueueMark; 3] = [QueueMark::FaqAdded, QueueMark::Ignored, QueueMark::Open];
+
+    /// Its name, as in the database and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueMark::Open => "open",
+            QueueMark::FaqAdded => "faq_added",
+            QueueMark::Ignored => "ignored",
+        }
+    }
+}
+
+impl std::fmt::Display for QueueMark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for QueueMark {
+    type Err = UnknownQueueMark;
+
+    fn from_str(s: &str) -> Result<QueueMark, UnknownQueueMark> {
+        QueueMark::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| UnknownQueueMark(s.to_owned()))
+    }
+}
+
+/// Reads a column that stores a state by its name; a name the type does not know is
+/// [`Error::Unknown`].
+fn state<T: std::str::FromStr>(row: &AnyRow, column: &str, what: &'static str) -> Result<T> {
+    let value: String = row.try_get(column)?;
+    value.parse().map_err(|_| Error::Unknown { what, value })
 }
 
 /// What a retention run removed.
@@ -366,7 +509,7 @@ impl Store {
             .map(|r| {
                 Ok((
                     r.try_get("question")?,
-                    r.try_get::<String, _>("decision")?.parse()?,
+                    state(&r, "decision", "decision")?,
                     r.try_get::<Option<String>, _>("faq_id")?,
                 ))
             })
@@ -397,7 +540,7 @@ impl Store {
         .bind(&t.conversation_id)
         .bind(&t.question)
         .bind(&t.masked_kinds)
-        .bind(&t.decision)
+        .bind(t.decision.as_str())
         .bind(t.faq_id.clone())
         .bind(t.coverage)
         .bind(&t.hits)
@@ -502,13 +645,13 @@ impl Store {
     }
 
     /// Creates a staff account; `false` when the name is taken.
-    pub async fn add_user(&self, name: &str, role: &str, password_hash: &str) -> Result<bool> {
+    pub async fn add_user(&self, name: &str, role: Role, password_hash: &str) -> Result<bool> {
         let r = sqlx::query(&self.sql(
             "INSERT INTO users (name, role, password_hash, failed_logins, created_at)
              VALUES (?, ?, ?, 0, ?) ON CONFLICT (name) DO NOTHING",
         ))
         .bind(name)
-        .bind(role)
+        .bind(role.as_str())
         .bind(password_hash)
         .bind(now())
         .execute(&self.pool)
@@ -539,7 +682,7 @@ impl Store {
         row.map(|r| {
             Ok(User {
                 name: r.try_get("name")?,
-                role: r.try_get("role")?,
+                role: state(&r, "role", "role")?,
                 password_hash: r.try_get("password_hash")?,
                 failed_logins: r.try_get("failed_logins")?,
                 locked_until: r.try_get("locked_until")?,
@@ -549,12 +692,12 @@ impl Store {
     }
 
     /// Every account: (name, role), by name.
-    pub async fn users(&self) -> Result<Vec<(String, String)>> {
+    pub async fn users(&self) -> Result<Vec<(String, Role)>> {
         let rows = sqlx::query("SELECT name, role FROM users ORDER BY name")
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter()
-            .map(|r| Ok((r.try_get("name")?, r.try_get("role")?)))
+            .map(|r| Ok((r.try_get("name")?, state(&r, "role", "role")?)))
             .collect()
     }
 
@@ -621,7 +764,7 @@ impl Store {
         row.map(|r| {
             Ok(Session {
                 user: r.try_get("user_name")?,
-                role: r.try_get("role")?,
+                role: state(&r, "role", "role")?,
                 csrf_token: r.try_get("csrf_token")?,
                 expires_at: r.try_get("expires_at")?,
             })
@@ -648,48 +791,79 @@ impl Store {
         Ok(())
     }
 
-    /// Logged messages with their feedback, newest first, between two RFC 3339 instants.
-    pub async fn logs(&self, from: &str, to: &str, limit: i64) -> Result<Vec<LogRow>> {
-        let rows = sqlx::query(&self.sql(
-            "SELECT m.id, m.conversation_id, m.created_at, c.municipality, m.question, m.decision,
-                    m.faq_id, m.coverage
-             FROM messages m JOIN conversations c ON c.id = m.conversation_id
-             WHERE m.created_at >= ? AND m.created_at < ?
-             ORDER BY m.created_at DESC LIMIT ?",
-        ))
-        .bind(from)
-        .bind(to)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
+    /// Logged messages with their feedback, newest first: the latest `f.limit` of those that
+    /// pass every filter of `f`.
+    pub async fn logs(&self, f: &LogFilter) -> Result<Vec<LogRow>> {
+        let mut w = Where::default();
+        let mut conditions = vec![
+            format!("m.created_at >= {}", w.value(&f.from)),
+            format!("m.created_at < {}", w.value(&f.to)),
+        ];
+        if let Some(d) = f.decision {
+            conditions.push(format!("m.decision = {}", w.value(d.as_str())));
+        }
+        if let Some(m) = &f.municipality {
+            conditions.push(format!("c.municipality = {}", w.value(m)));
+        }
+        if let Some(a) = &f.answered_with {
+            conditions.push(w.answered_with(a));
+        }
+        // One query: the limited messages, each joined with its feedback (one row per feedback,
+        // or one with NULLs), feedback oldest first within a message.
+        let sql = self.sql(&format!(
+            "SELECT l.id, l.conversation_id, l.created_at, l.municipality, l.question, l.decision,
+                    l.faq_id, l.coverage, f.helpful AS fb_helpful, f.comment AS fb_comment
+             FROM (SELECT m.id, m.conversation_id, m.created_at, c.municipality, m.question,
+                          m.decision, m.faq_id, m.coverage
+                   FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                   WHERE {}
+                   ORDER BY m.created_at DESC, m.id DESC LIMIT ?) l
+             LEFT JOIN feedback f ON f.message_id = l.id
+             ORDER BY l.created_at DESC, l.id DESC, f.created_at, f.id",
+            conditions.join(" AND ")
+        ));
+        let mut q = sqlx::query(&sql);
+        for b in w.binds {
+            q = q.bind(b);
+        }
+        let rows = q.bind(f.limit).fetch_all(&self.pool).await?;
+        let mut out: Vec<LogRow> = Vec::new();
         for r in rows {
             let id: String = r.try_get("id")?;
-            let fb = self.feedback_for(&id).await?;
-            out.push(LogRow {
-                conversation_id: r.try_get("conversation_id")?,
-                created_at: r.try_get("created_at")?,
-                municipality: r.try_get("municipality")?,
-                question: r.try_get("question")?,
-                decision: r.try_get("decision")?,
-                faq_id: r.try_get("faq_id")?,
-                coverage: r.try_get("coverage")?,
-                helpful: fb.iter().filter(|f| f.helpful).count() as i64,
-                not_helpful: fb.iter().filter(|f| !f.helpful).count() as i64,
-                comments: fb
-                    .iter()
-                    .filter_map(|f| f.comment.clone())
-                    .collect::<Vec<_>>()
-                    .join(" / "),
-                message_id: id,
-            });
+            if out.last().is_none_or(|last| last.message_id != id) {
+                out.push(LogRow {
+                    conversation_id: r.try_get("conversation_id")?,
+                    created_at: r.try_get("created_at")?,
+                    municipality: r.try_get("municipality")?,
+                    question: r.try_get("question")?,
+                    decision: state(&r, "decision", "decision")?,
+                    faq_id: r.try_get("faq_id")?,
+                    coverage: r.try_get("coverage")?,
+                    helpful: 0,
+                    not_helpful: 0,
+                    comments: String::new(),
+                    message_id: id,
+                });
+            }
+            let row = out.last_mut().expect("pushed above");
+            match r.try_get::<Option<i64>, _>("fb_helpful")? {
+                None => continue,
+                Some(0) => row.not_helpful += 1,
+                Some(_) => row.helpful += 1,
+            }
+            if let Some(c) = r.try_get::<Option<String>, _>("fb_comment")? {
+                if !row.comments.is_empty() {
+                    row.comments += " / ";
+                }
+                row.comments += &c;
+            }
         }
         Ok(out)
     }
 
     /// Marks a group of unanswered questions (`faq_added`, `ignored`; `open` clears the mark).
-    pub async fn mark_group(&self, key: &str, status: &str, by: &str) -> Result<()> {
-        if status == "open" {
+    pub async fn mark_group(&self, key: &str, status: QueueMark, by: &str) -> Result<()> {
+        if status == QueueMark::Open {
             sqlx::query(&self.sql("DELETE FROM queue_marks WHERE group_key = ?"))
                 .bind(key)
                 .execute(&self.pool)
@@ -702,7 +876,7 @@ impl Store {
              marked_by = excluded.marked_by, marked_at = excluded.marked_at",
         ))
         .bind(key)
-        .bind(status)
+        .bind(status.as_str())
         .bind(by)
         .bind(now())
         .execute(&self.pool)
@@ -710,13 +884,13 @@ impl Store {
         Ok(())
     }
 
-    /// Every mark: group key → status.
-    pub async fn marks(&self) -> Result<std::collections::HashMap<String, String>> {
+    /// Every stored mark: group key → status (groups without one are open).
+    pub async fn marks(&self) -> Result<std::collections::HashMap<String, QueueMark>> {
         let rows = sqlx::query("SELECT group_key, status FROM queue_marks")
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter()
-            .map(|r| Ok((r.try_get("group_key")?, r.try_get("status")?)))
+            .map(|r| Ok((r.try_get("group_key")?, state(&r, "status", "queue mark")?)))
             .collect()
     }
 
@@ -764,6 +938,8 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
     use super::*;
 
     fn turn(conv: &str, msg: &str, faq: Option<&str>) -> Turn {
@@ -773,7 +949,7 @@ mod tests {
             message_id: msg.into(),
             question: "質問".into(),
             masked_kinds: String::new(),
-            decision: "answer".into(),
+            decision: Decision::Answer,
             faq_id: faq.map(str::to_owned),
             coverage: 0.8,
             hits: "[]".into(),
@@ -811,19 +987,304 @@ mod tests {
         assert_eq!(s.message_question(&m1).await.unwrap(), None);
     }
 
+    /// States are stored by name and read back as the same variant; a name this version does
+    /// not know is an error naming it, never some default.
+    async fn typed_states(url: &str) {
+        let s = Store::connect(url).await.unwrap();
+        let u = uuid::Uuid::new_v4().to_string();
+        let (from, to) = (
+            from_now(-chrono::Duration::minutes(1)),
+            from_now(chrono::Duration::minutes(1)),
+        );
+        let ours = |rows: Vec<LogRow>| -> Vec<(String, Decision)> {
+            rows.into_iter()
+                .filter(|r| r.conversation_id.ends_with(&u))
+                .map(|r| (r.message_id, r.decision))
+                .collect()
+        };
+        for d in Decision::ALL {
+            let mut t = turn(&format!("c-{u}"), &format!("{d}-{u}"), None);
+            t.decision = d;
+            s.record_turn(&t).await.unwrap();
+        }
+        let all = LogFilter {
+            from,
+            to,
+            limit: 1000,
+            ..LogFilter::default()
+        };
+        let mut got = ours(s.logs(&all).await.unwrap());
+        got.sort_by_key(|(_, d)| *d);
+        let want: Vec<(String, Decision)> = Decision::ALL.map(|d| (format!("{d}-{u}"), d)).into();
+        assert_eq!(got, want);
+        sqlx::query(&s.sql("UPDATE messages SET decision = ? WHERE id = ?"))
+            .bind("maybe")
+            .bind(format!("fallback-{u}"))
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        let err = s.logs(&all).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Unknown { what: "decision", value } if value == "maybe"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("'maybe'"), "{err}");
+        sqlx::query(&s.sql("DELETE FROM messages WHERE id = ?"))
+            .bind(format!("fallback-{u}"))
+            .execute(&s.pool)
+            .await
+            .unwrap();
+
+        let (staff, admin) = (format!("staff-{u}"), format!("admin-{u}"));
+        assert!(s.add_user(&staff, Role::Staff, "h").await.unwrap());
+        assert!(s.add_user(&admin, Role::Admin, "h").await.unwrap());
+        assert_eq!(s.user(&admin).await.unwrap().unwrap().role, Role::Admin);
+        let users = s.users().await.unwrap();
+        assert!(users.contains(&(staff.clone(), Role::Staff)), "{users:?}");
+        s.create_session(&format!("t-{u}"), &staff, "csrf", &now())
+            .await
+            .unwrap();
+        assert_eq!(
+            s.session(&format!("t-{u}")).await.unwrap().unwrap().role,
+            Role::Staff
+        );
+        sqlx::query(&s.sql("UPDATE users SET role = ? WHERE name = ?"))
+            .bind("root")
+            .bind(&staff)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        for err in [
+            s.user(&staff).await.unwrap_err(),
+            s.session(&format!("t-{u}")).await.unwrap_err(),
+            s.users().await.unwrap_err(),
+        ] {
+            assert!(
+                matches!(&err, Error::Unknown { what: "role", value } if value == "root"),
+                "{err}"
+            );
+        }
+        s.delete_session(&format!("t-{u}")).await.unwrap();
+        sqlx::query(&s.sql("DELETE FROM users WHERE name = ?"))
+            .bind(&staff)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+
+        let (k1, k2) = (format!("k1-{u}"), format!("k2-{u}"));
+        s.mark_group(&k1, QueueMark::FaqAdded, "x").await.unwrap();
+        s.mark_group(&k2, QueueMark::Ignored, "x").await.unwrap();
+        s.mark_group(&k2, QueueMark::Open, "x").await.unwrap();
+        let marks = s.marks().await.unwrap();
+        assert_eq!(marks.get(&k1), Some(&QueueMark::FaqAdded));
+        assert_eq!(marks.get(&k2), None, "open is the absence of a mark");
+        sqlx::query(&s.sql("UPDATE queue_marks SET status = ? WHERE group_key = ?"))
+            .bind("done")
+            .bind(&k1)
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        let err = s.marks().await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Unknown { what: "queue mark", value } if value == "done"),
+            "{err}"
+        );
+        s.mark_group(&k1, QueueMark::Open, "x").await.unwrap();
+    }
+
+    /// Every filter of [`LogFilter`] applies before the limit, on any backend.
+    async fn log_filters(url: &str) {
+        let s = Store::connect(url).await.unwrap();
+        let u = uuid::Uuid::new_v4().to_string();
+        // Oldest first: (message, decision, answered with, asked as).
+        let turns = [
+            ("weather", Decision::Fallback, None, None),
+            ("nat-a", Decision::Answer, Some("a"), None),
+            ("town-a", Decision::Answer, Some("a"), Some("111111")),
+            ("town-b", Decision::Answer, Some("b"), Some("111111")),
+            ("nat-b", Decision::Answer, Some("b"), None),
+            ("other-a", Decision::Answer, Some("a"), Some("222222")),
+            ("nat-c", Decision::Candidates, Some("c"), None),
+        ];
+        for (msg, d, faq, m) in turns {
+            let mut t = turn(&format!("{msg}-{u}"), &format!("{msg}-{u}"), faq);
+            t.decision = d;
+            t.municipality = m.map(str::to_owned);
+            // Each filter below also names this run's rows only, by their ids' entries.
+            t.faq_id = faq.map(|f| format!("{f}-{u}"));
+            s.record_turn(&t).await.unwrap();
+        }
+        let ids = |v: &[&str]| {
+            v.iter()
+                .map(|x| format!("{x}-{u}"))
+                .collect::<BTreeSet<_>>()
+        };
+        let base = LogFilter {
+            from: from_now(-chrono::Duration::minutes(1)),
+            to: from_now(chrono::Duration::minutes(1)),
+            limit: 1,
+            ..LogFilter::default()
+        };
+        let got = |rows: Vec<LogRow>| {
+            rows.into_iter()
+                .map(|r| r.message_id.trim_end_matches(&format!("-{u}")).to_owned())
+                .collect::<Vec<_>>()
+        };
+        // a and b count nationally; in 111111 a is hidden and c counts instead; 222222 is like
+        // the national view.
+        let entries = AnsweredWith {
+            ids: ids(&["a", "b"]),
+            local: [(
+                "111111".to_owned(),
+                LocalIds {
+                    add: ids(&["c"]),
+                    remove: ids(&["a"]),
+                },
+            )]
+            .into(),
+        };
+        let answered = |limit| LogFilter {
+            answered_with: Some(entries.clone()),
+            limit,
+            ..base.clone()
+        };
+        assert_eq!(got(s.logs(&answered(1)).await.unwrap()), ["other-a"]);
+        assert_eq!(
+            got(s.logs(&answered(100)).await.unwrap()),
+            ["other-a", "nat-b", "town-b", "nat-a"]
+        );
+        let f = LogFilter {
+            decision: Some(Decision::Fallback),
+            ..base.clone()
+        };
+        // The fallback is the oldest row here, but other runs may share the database.
+        assert!(
+            s.logs(&LogFilter { limit: 1000, ..f })
+                .await
+                .unwrap()
+                .iter()
+                .any(|r| r.message_id == format!("weather-{u}"))
+        );
+        let f = LogFilter {
+            municipality: Some("111111".into()),
+            answered_with: Some(entries.clone()),
+            limit: 10,
+            ..base.clone()
+        };
+        assert_eq!(got(s.logs(&f).await.unwrap()), ["town-b"]);
+        let f = LogFilter {
+            decision: Some(Decision::Candidates),
+            answered_with: Some(AnsweredWith {
+                ids: ids(&["c"]),
+                local: BTreeMap::new(),
+            }),
+            ..base.clone()
+        };
+        assert_eq!(got(s.logs(&f).await.unwrap()), ["nat-c"]);
+        // No entry at all: nothing, not an SQL error.
+        let f = LogFilter {
+            answered_with: Some(AnsweredWith::default()),
+            ..base.clone()
+        };
+        assert!(s.logs(&f).await.unwrap().is_empty());
+    }
+
+    /// Each row carries its own feedback: counts, and comments in the order given.
+    async fn log_feedback(url: &str) {
+        let s = Store::connect(url).await.unwrap();
+        let u = uuid::Uuid::new_v4().to_string();
+        let m = |n: &str| format!("{n}-{u}");
+        for n in ["none", "mixed", "one"] {
+            s.record_turn(&turn(&m("c"), &m(n), Some(&m("faq"))))
+                .await
+                .unwrap();
+        }
+        for (n, helpful, comment) in [
+            ("mixed", false, Some("わかりにくい")),
+            ("one", true, None),
+            ("mixed", true, None),
+            ("mixed", false, Some("古い情報")),
+            ("mixed", true, Some("助かった")),
+        ] {
+            assert!(s.add_feedback(&m(n), helpful, comment).await.unwrap());
+        }
+        let rows = s
+            .logs(&LogFilter {
+                from: from_now(-chrono::Duration::minutes(1)),
+                to: from_now(chrono::Duration::minutes(1)),
+                answered_with: Some(AnsweredWith {
+                    ids: [m("faq")].into(),
+                    local: BTreeMap::new(),
+                }),
+                limit: 10,
+                ..LogFilter::default()
+            })
+            .await
+            .unwrap();
+        let got: Vec<(String, i64, i64, String)> = rows
+            .into_iter()
+            .map(|r| (r.message_id, r.helpful, r.not_helpful, r.comments))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (m("one"), 1, 0, String::new()),
+                (
+                    m("mixed"),
+                    2,
+                    2,
+                    "わかりにくい / 古い情報 / 助かった".to_owned()
+                ),
+                (m("none"), 0, 0, String::new()),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_log_feedback() {
+        let dir = tempfile::tempdir().unwrap();
+        log_feedback(&Store::sqlite_url(&dir.path().join("data"))).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_log_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        log_filters(&Store::sqlite_url(&dir.path().join("data"))).await;
+    }
+
     #[tokio::test]
     async fn sqlite_round_trip_and_retention() {
         let dir = tempfile::tempdir().unwrap();
         round_trip_and_retention(&Store::sqlite_url(&dir.path().join("data"))).await;
     }
 
+    #[tokio::test]
+    async fn sqlite_typed_states() {
+        let dir = tempfile::tempdir().unwrap();
+        typed_states(&Store::sqlite_url(&dir.path().join("data"))).await;
+    }
+
     /// Runs when `MADOGUCHI_TEST_POSTGRES_URL` names a server (scripts/test.sh starts one).
     #[tokio::test]
     async fn postgres_round_trip_and_retention() {
         match std::env::var("MADOGUCHI_TEST_POSTGRES_URL") {
-            Ok(url) if !url.is_empty() => round_trip_and_retention(&url).await,
+            Ok(url) if !url.is_empty() => {
+                round_trip_and_retention(&url).await;
+                typed_states(&url).await;
+                log_filters(&url).await;
+                log_feedback(&url).await;
+            }
             _ => eprintln!("skipped: MADOGUCHI_TEST_POSTGRES_URL is not set"),
         }
+    }
+
+    #[test]
+    fn queue_marks_round_trip_by_name() {
+        for m in QueueMark::ALL {
+            assert_eq!(m.as_str().parse::<QueueMark>(), Ok(m));
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+        assert!("done".parse::<QueueMark>().is_err());
     }
 
     #[test]

@@ -160,7 +160,7 @@ pub enum UserCommand {
         name: String,
         /// `staff` (inquiries, logs) or `admin` (also FAQ management).
         #[arg(long, default_value = "staff")]
-        role: String,
+        role: crate::auth::Role,
         /// Where the database is.
         #[command(flatten)]
         db: DbArgs,
@@ -205,9 +205,6 @@ fn user_cmd(c: UserCommand) -> Result<ExitCode> {
     runtime.block_on(async move {
         match c {
             UserCommand::Add { name, role, db } => {
-                if !crate::server::staff::ROLES.contains(&role.as_str()) {
-                    bail!("unknown role '{role}': use staff or admin");
-                }
                 if name.trim().is_empty()
                     || name.chars().count() > 100
                     || name.chars().any(char::is_control)
@@ -215,18 +212,16 @@ fn user_cmd(c: UserCommand) -> Result<ExitCode> {
                     bail!("the name must be 1 to 100 printable characters");
                 }
                 let password = read_password()?;
-                let hash =
-                    crate::server::staff::hash_password(&password).map_err(anyhow::Error::msg)?;
+                let hash = crate::auth::hash_password(&password).map_err(anyhow::Error::msg)?;
                 let store = crate::store::Store::connect(&db.url()?).await?;
-                if !store.add_user(&name, &role, &hash).await? {
+                if !store.add_user(&name, role, &hash).await? {
                     bail!("user '{name}' exists; use `madoguchi user passwd {name}`");
                 }
                 println!("created {role} account '{name}'");
             }
             UserCommand::Passwd { name, db } => {
                 let password = read_password()?;
-                let hash =
-                    crate::server::staff::hash_password(&password).map_err(anyhow::Error::msg)?;
+                let hash = crate::auth::hash_password(&password).map_err(anyhow::Error::msg)?;
                 let store = crate::store::Store::connect(&db.url()?).await?;
                 if !store.set_password(&name, &hash).await? {
                     bail!("no user '{name}'");

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Json;
@@ -349,7 +348,7 @@ pub async fn feedback(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Re
     if !stored {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown message_id"));
     }
-    st.metrics.feedback[usize::from(!req.helpful)].fetch_add(1, Ordering::Relaxed);
+    st.metrics.feedback(req.helpful);
     Ok((StatusCode::CREATED, Json(json!({ "stored": true }))).into_response())
 }
 

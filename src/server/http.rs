@@ -1,10 +1,9 @@
 //! HTTP plumbing shared by the handlers: JSON errors, request validation, per-IP rate limiting
-//! and Prometheus metrics.
+//! and request metrics (counted in [`crate::metrics`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -55,9 +54,17 @@ impl ApiError {
         ApiError::new(status, format!("{what}; please try again later"))
     }
 
-    /// A 503 for a failed database call (logged, not shown to the client).
+    /// A 503 for a failed database call, a 500 for stored data this version cannot read
+    /// (logged, not shown to the client).
     pub fn storage(err: &crate::store::Error) -> ApiError {
-        ApiError::internal(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable", err)
+        match err {
+            crate::store::Error::Unknown { .. } => ApiError::internal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "stored data is unreadable",
+                err,
+            ),
+            _ => ApiError::internal(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable", err),
+        }
     }
 }
 
@@ -215,7 +222,7 @@ pub async fn rate_limit(
     match state.limiter.check(ip) {
         Ok(()) => next.run(req).await,
         Err(wait) => {
-            state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+            state.metrics.rate_limited();
             let mut resp = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("too many requests; try again in {wait} s"),
@@ -226,153 +233,6 @@ pub async fn rate_limit(
             }
             resp
         }
-    }
-}
-
-/// Latency histogram bucket bounds, seconds.
-const BUCKETS: [f64; 12] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-];
-
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
-}
-
-/// Counters the `/metrics` route renders in the Prometheus text format.
-#[derive(Default)]
-pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
-    /// Decisions by kind: answer, candidates, fallback.
-    pub decisions: [AtomicU64; 3],
-    /// Feedback: helpful, not helpful.
-    pub feedback: [AtomicU64; 2],
-    /// Index reloads: succeeded, failed.
-    pub reloads: [AtomicU64; 2],
-    /// Requests refused by the rate limiter.
-    pub rate_limited: AtomicU64,
-    /// LLM answers: used, discarded (FAQ answer given instead).
-    pub generations: [AtomicU64; 2],
-}
-
-impl Metrics {
-    fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        {
-            let mut r = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-            *r.entry((route.to_owned(), method.to_owned(), status))
-                .or_insert(0) += 1;
-        }
-        let mut l = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let h = l.entry(route.to_owned()).or_default();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if seconds <= *b {
-                h.counts[i] += 1;
-            }
-        }
-        h.sum += seconds;
-        h.count += 1;
-    }
-
-    /// The Prometheus exposition text.
-    pub fn render(&self) -> String {
-        use std::fmt::Write as _;
-        let mut s = String::new();
-        s += "# HELP madoguchi_http_requests_total HTTP requests by route, method and status.\n";
-        s += "# TYPE madoguchi_http_requests_total counter\n";
-        for ((route, method, status), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                s,
-                "madoguchi_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
-            );
-        }
-        s += "# HELP madoguchi_http_request_duration_seconds Request latency by route.\n";
-        s += "# TYPE madoguchi_http_request_duration_seconds histogram\n";
-        for (route, h) in self
-            .latency
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            for (b, c) in BUCKETS.iter().zip(h.counts) {
-                let _ = writeln!(
-                    s,
-                    "madoguchi_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {c}"
-                );
-            }
-            let _ = writeln!(
-                s,
-                "madoguchi_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                s,
-                "madoguchi_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                s,
-                "madoguchi_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
-            );
-        }
-        let counter = |s: &mut String, name: &str, help: &str, rows: &[(&str, &AtomicU64)]| {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (label, v) in rows {
-                let _ = writeln!(s, "{name}{label} {}", v.load(Ordering::Relaxed));
-            }
-        };
-        counter(
-            &mut s,
-            "madoguchi_decisions_total",
-            "Chat decisions by kind.",
-            &[
-                ("{decision=\"answer\"}", &self.decisions[0]),
-                ("{decision=\"candidates\"}", &self.decisions[1]),
-                ("{decision=\"fallback\"}", &self.decisions[2]),
-            ],
-        );
-        counter(
-            &mut s,
-            "madoguchi_feedback_total",
-            "Feedback received.",
-            &[
-                ("{helpful=\"true\"}", &self.feedback[0]),
-                ("{helpful=\"false\"}", &self.feedback[1]),
-            ],
-        );
-        counter(
-            &mut s,
-            "madoguchi_index_reloads_total",
-            "Index reloads.",
-            &[
-                ("{result=\"ok\"}", &self.reloads[0]),
-                ("{result=\"failed\"}", &self.reloads[1]),
-            ],
-        );
-        counter(
-            &mut s,
-            "madoguchi_llm_generations_total",
-            "LLM answers used, and discarded in favour of the FAQ answer.",
-            &[
-                ("{result=\"used\"}", &self.generations[0]),
-                ("{result=\"discarded\"}", &self.generations[1]),
-            ],
-        );
-        counter(
-            &mut s,
-            "madoguchi_rate_limited_total",
-            "Requests refused by the rate limiter.",
-            &[("", &self.rate_limited)],
-        );
-        s
     }
 }
 
@@ -428,23 +288,5 @@ mod tests {
         for _ in 0..100 {
             assert!(off.check(ip).is_ok());
         }
-    }
-
-    #[test]
-    fn metrics_render_prometheus_text() {
-        let m = Metrics::default();
-        m.observe("/api/search", "GET", 200, 0.002);
-        m.decisions[2].fetch_add(1, Ordering::Relaxed);
-        let t = m.render();
-        assert!(t.contains(
-            "madoguchi_http_requests_total{route=\"/api/search\",method=\"GET\",status=\"200\"} 1"
-        ));
-        assert!(t.contains(
-            "madoguchi_http_request_duration_seconds_bucket{route=\"/api/search\",le=\"0.0025\"} 1"
-        ));
-        assert!(t.contains(
-            "madoguchi_http_request_duration_seconds_bucket{route=\"/api/search\",le=\"0.001\"} 0"
-        ));
-        assert!(t.contains("madoguchi_decisions_total{decision=\"fallback\"} 1"));
     }
 }

@@ -42,7 +42,7 @@ pub struct AppState {
     /// The system analyzer, loaded once; each (re)load adds the FAQ's user dictionary.
     analyzer: Analyzer,
     /// Prometheus counters.
-    pub metrics: http::Metrics,
+    pub metrics: crate::metrics::Metrics,
     /// Per-client rate limiter.
     pub limiter: http::RateLimiter,
     /// The LLM endpoint, when one is configured.
@@ -86,7 +86,7 @@ impl AppState {
             config,
             locations,
             analyzer,
-            metrics: http::Metrics::default(),
+            metrics: crate::metrics::Metrics::default(),
             limiter,
             reload_lock: tokio::sync::Mutex::new(()),
         }))
@@ -129,13 +129,13 @@ impl AppState {
             Ok(engine) => {
                 let engine = Arc::new(engine);
                 *self.engine.write().unwrap_or_else(|e| e.into_inner()) = engine.clone();
-                self.metrics.reloads[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.reload(true);
                 let m = engine.retriever.manifest();
                 tracing::info!(entries = m.entries, "index reloaded");
                 Ok(engine)
             }
             Err(e) => {
-                self.metrics.reloads[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.reload(false);
                 tracing::warn!(problems = ?e.problems, "reload refused; the running index stays");
                 Err(e)
             }
@@ -291,16 +291,48 @@ pub fn spawn_background(state: Arc<AppState>) {
     }
 }
 
-/// Serves `state` on `listener` until `shutdown` completes, then drains in-flight requests.
+/// Serves `state` on `listener` until `shutdown` completes, then drains in-flight requests for
+/// at most [`http::SHUTDOWN_GRACE`].
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_grace(state, listener, shutdown, http::SHUTDOWN_GRACE).await
+}
+
+/// [`serve`] with the time in-flight requests get after `shutdown`: when it is up, this returns
+/// without waiting for them.
+pub async fn serve_with_grace(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = signalled.send(());
+    });
+    // The grace period starts when the signal fires; if the server stops before any signal
+    // (an error), the sender is dropped and this never completes.
+    let deadline = async move {
+        match on_signal.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = std::future::IntoFuture::into_future(server) => result,
+        () = deadline => {
+            tracing::warn!(
+                grace_secs = grace.as_secs_f64(),
+                "shutdown: requests still in flight after the grace period are dropped"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -8,10 +8,9 @@
 //! - Five failed sign-ins in a row lock the account for 15 minutes. Unknown names and wrong
 //!   passwords get the same answer.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
@@ -24,7 +23,9 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::http::{ApiError, check_text, parse_json};
-use crate::store::{from_now, now};
+use crate::answer::Decision;
+use crate::auth::{Role, hash_password, verify_password};
+use crate::store::{AnsweredWith, LocalIds, LogFilter, QueueMark, from_now, now};
 
 /// Cookie name of the staff session.
 pub const COOKIE: &str = "madoguchi_session";
@@ -34,27 +35,6 @@ const SESSION_HOURS: i64 = 8;
 const LOCK_AFTER: i64 = 5;
 /// Minutes an account stays locked.
 const LOCK_MINUTES: i64 = 15;
-
-/// Roles an account may have.
-pub const ROLES: [&str; 2] = ["staff", "admin"];
-
-/// Hashes a password (Argon2id, random salt) as a PHC string.
-pub fn hash_password(password: &str) -> Result<String, String> {
-    let salt_bytes = *uuid::Uuid::new_v4().as_bytes();
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| e.to_string())?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
-}
-
-fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
-}
 
 fn token_hash(token: &str) -> String {
     crate::index::hex(&Sha256::digest(token.as_bytes()))
@@ -84,8 +64,8 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 pub struct StaffUser {
     /// Sign-in name.
     pub name: String,
-    /// `staff` or `admin`.
-    pub role: String,
+    /// What they may do.
+    pub role: Role,
     token_hash: String,
 }
 
@@ -223,7 +203,7 @@ pub(super) fn require_admin(
     req_user: Option<axum::Extension<StaffUser>>,
 ) -> Result<StaffUser, ApiError> {
     let u = user_of(req_user)?;
-    if u.role != "admin" {
+    if u.role != Role::Admin {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "administrators only"));
     }
     Ok(u)
@@ -300,7 +280,7 @@ pub struct LogQuery {
     pub from: Option<String>,
     /// Last day, inclusive; default today.
     pub to: Option<String>,
-    /// `answer`, `candidates` or `fallback`.
+    /// `answer`, `candidates`, `fallback` or `small_talk`.
     pub decision: Option<String>,
     /// Municipality code.
     pub municipality: Option<String>,
@@ -332,28 +312,30 @@ pub async fn logs(
     let limit = p.limit.unwrap_or(1000).clamp(1, 100_000);
     let start = format!("{from}T00:00:00Z");
     let end = format!("{}T00:00:00Z", to + chrono::Duration::days(1));
-    let engine = st.engine();
-    let rows: Vec<crate::store::LogRow> = st
+    let decision = match p.decision.as_deref() {
+        None | Some("") => None,
+        Some(d) => Some(
+            d.parse::<Decision>()
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        ),
+    };
+    let filter = LogFilter {
+        from: start,
+        to: end,
+        decision,
+        municipality: p.municipality.filter(|m| !m.is_empty()),
+        answered_with: p
+            .category
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(|c| in_category(&st.engine().retriever, c)),
+        limit,
+    };
+    let rows = st
         .store
-        .logs(&start, &end, limit)
+        .logs(&filter)
         .await
-        .map_err(|e| ApiError::storage(&e))?
-        .into_iter()
-        .filter(|r| p.decision.as_deref().is_none_or(|d| r.decision == d))
-        .filter(|r| {
-            p.municipality
-                .as_deref()
-                .is_none_or(|m| r.municipality.as_deref() == Some(m))
-        })
-        .filter(|r| {
-            p.category.as_deref().is_none_or(|c| {
-                r.faq_id
-                    .as_deref()
-                    .and_then(|id| engine.retriever.entry(id, r.municipality.as_deref()))
-                    .is_some_and(|e| e.category.first().map(String::as_str) == Some(c))
-            })
-        })
-        .collect();
+        .map_err(|e| ApiError::storage(&e))?;
     match p.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(json!({"rows": rows})).into_response()),
         "jsonl" => {
@@ -377,6 +359,38 @@ pub async fn logs(
             "unknown format '{other}': use json, csv or jsonl"
         ))),
     }
+}
+
+/// The entries whose 大分類 is `category`, as each municipality sees them (an entry can be
+/// hidden in, overridden by or exist only in one municipality), for filtering logs by the
+/// category of the entry a question was answered with.
+fn in_category(retriever: &crate::retrieve::Retriever, category: &str) -> AnsweredWith {
+    let matching = |scope: Option<&str>| -> BTreeSet<String> {
+        let visible = retriever.visible_entries(scope);
+        let ids: BTreeSet<&str> = visible.iter().map(|e| e.id.as_str()).collect();
+        ids.into_iter()
+            .filter(|id| {
+                retriever
+                    .entry(id, scope)
+                    .is_some_and(|e| e.category.first().map(String::as_str) == Some(category))
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let ids = matching(None);
+    let local = retriever
+        .municipalities()
+        .iter()
+        .filter_map(|m| {
+            let here = matching(Some(m));
+            let l = LocalIds {
+                add: here.difference(&ids).cloned().collect(),
+                remove: ids.difference(&here).cloned().collect(),
+            };
+            (!l.add.is_empty() || !l.remove.is_empty()).then(|| (m.clone(), l))
+        })
+        .collect();
+    AnsweredWith { ids, local }
 }
 
 pub(super) fn download(content_type: &'static str, file: &str, body: Vec<u8>) -> Response {
@@ -423,7 +437,7 @@ pub fn to_csv(rows: &[crate::store::LogRow]) -> Vec<u8> {
             r.message_id.clone(),
             r.municipality.clone().unwrap_or_default(),
             r.question.clone(),
-            r.decision.clone(),
+            r.decision.as_str().to_owned(),
             r.faq_id.clone().unwrap_or_default(),
             format!("{:.3}", r.coverage),
             r.helpful.to_string(),
@@ -451,7 +465,12 @@ async fn recent_rows(
     let from = from_now(-chrono::Duration::days(days));
     let to = from_now(chrono::Duration::days(1));
     st.store
-        .logs(&from, &to, 100_000)
+        .logs(&LogFilter {
+            from,
+            to,
+            limit: 100_000,
+            ..LogFilter::default()
+        })
         .await
         .map_err(|e| ApiError::storage(&e))
 }
@@ -465,6 +484,16 @@ struct Group {
     not_helpful: usize,
 }
 
+/// Whether a logged question belongs in the unanswered queue: it ended in a fallback, or its
+/// answer or candidates got 👎. Small talk is neither answered nor unanswered.
+fn unanswered_row(r: &crate::store::LogRow) -> bool {
+    match r.decision {
+        Decision::Fallback => true,
+        Decision::Answer | Decision::Candidates => r.not_helpful > 0,
+        Decision::SmallTalk => false,
+    }
+}
+
 /// `GET /staff/api/unanswered`: questions that ended in a fallback or got 👎, grouped by
 /// wording (the same analysed words, in any order), most frequent first, with their mark.
 pub async fn unanswered(
@@ -476,10 +505,7 @@ pub async fn unanswered(
     let engine = st.engine();
     let analyzer = engine.retriever.analyzer();
     let mut groups: std::collections::BTreeMap<String, Group> = std::collections::BTreeMap::new();
-    for r in rows
-        .iter()
-        .filter(|r| r.decision == "fallback" || r.not_helpful > 0)
-    {
+    for r in rows.iter().filter(|r| unanswered_row(r)) {
         let mut terms = analyzer.terms(&r.question);
         terms.sort();
         terms.dedup();
@@ -502,7 +528,7 @@ pub async fn unanswered(
         .into_iter()
         .map(|(key, g)| {
             json!({
-                "status": marks.get(&key).map_or("open", String::as_str),
+                "status": marks.get(&key).copied().unwrap_or(QueueMark::Open),
                 "key": key,
                 "count": g.count,
                 "not_helpful": g.not_helpful,
@@ -533,17 +559,16 @@ pub async fn mark(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let u = user_of(user)?;
     let m: Mark = parse_json(&body)?;
-    if !["faq_added", "ignored", "open"].contains(&m.status.as_str()) {
-        return Err(ApiError::bad_request(
-            "status must be faq_added, ignored or open",
-        ));
-    }
+    let status: QueueMark = m
+        .status
+        .parse()
+        .map_err(|_| ApiError::bad_request("status must be faq_added, ignored or open"))?;
     let key = check_text(&m.key, "key", 2000)?;
     st.store
-        .mark_group(&key, &m.status, &u.name)
+        .mark_group(&key, status, &u.name)
         .await
         .map_err(|e| ApiError::storage(&e))?;
-    Ok(Json(json!({ "key": key, "status": m.status })))
+    Ok(Json(json!({ "key": key, "status": status })))
 }
 
 fn top(m: std::collections::HashMap<String, usize>, label: &str) -> Vec<serde_json::Value> {
@@ -555,29 +580,48 @@ fn top(m: std::collections::HashMap<String, usize>, label: &str) -> Vec<serde_js
         .collect()
 }
 
-/// `GET /staff/api/stats`: questions per day, decision rates, top categories and the entries
-/// with the most 👎.
+/// Questions counted by decision.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    answer: usize,
+    candidates: usize,
+    fallback: usize,
+    small_talk: usize,
+}
+
+impl Tally {
+    fn add(&mut self, d: Decision) {
+        match d {
+            Decision::Answer => self.answer += 1,
+            Decision::Candidates => self.candidates += 1,
+            Decision::Fallback => self.fallback += 1,
+            Decision::SmallTalk => self.small_talk += 1,
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.answer + self.candidates + self.fallback + self.small_talk
+    }
+}
+
+/// `GET /staff/api/stats`: questions per day, decision rates (small talk has its own rate,
+/// neither answered nor unanswered), top categories and the entries with the most 👎.
 pub async fn stats(
     State(st): State<Arc<AppState>>,
     Query(d): Query<Days>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let rows = recent_rows(&st, d.days).await?;
     let engine = st.engine();
-    let mut per_day: std::collections::BTreeMap<String, [usize; 3]> =
-        std::collections::BTreeMap::new();
+    let mut per_day: std::collections::BTreeMap<String, Tally> = std::collections::BTreeMap::new();
     let mut categories: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut down: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut totals = [0usize; 3];
+    let mut totals = Tally::default();
     for r in &rows {
-        let slot = match r.decision.as_str() {
-            "answer" => 0,
-            "candidates" => 1,
-            _ => 2,
-        };
-        totals[slot] += 1;
+        totals.add(r.decision);
         per_day
             .entry(r.created_at.chars().take(10).collect())
-            .or_default()[slot] += 1;
+            .or_default()
+            .add(r.decision);
         if let Some(id) = &r.faq_id {
             if let Some(e) = engine.retriever.entry(id, r.municipality.as_deref())
                 && let Some(c) = e.category.first()
@@ -593,13 +637,14 @@ pub async fn stats(
     Ok(Json(json!({
         "questions": rows.len(),
         "rates": {
-            "answer": totals[0] as f64 / n,
-            "candidates": totals[1] as f64 / n,
-            "fallback": totals[2] as f64 / n,
+            "answer": totals.answer as f64 / n,
+            "candidates": totals.candidates as f64 / n,
+            "fallback": totals.fallback as f64 / n,
+            "small_talk": totals.small_talk as f64 / n,
         },
         "per_day": per_day.into_iter().map(|(date, c)| json!({
-            "date": date, "answer": c[0], "candidates": c[1], "fallback": c[2],
-            "questions": c[0] + c[1] + c[2],
+            "date": date, "answer": c.answer, "candidates": c.candidates,
+            "fallback": c.fallback, "small_talk": c.small_talk, "questions": c.total(),
         })).collect::<Vec<_>>(),
         "top_categories": top(categories, "category"),
         "most_not_helpful": top(down, "faq_id"),
@@ -609,19 +654,6 @@ pub async fn stats(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_hash_and_verify() {
-        let h = hash_password("correct horse").unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &h));
-        assert!(!verify_password("wrong", &h));
-        assert!(!verify_password("x", "not a hash"));
-        assert_ne!(
-            hash_password("same").unwrap(),
-            hash_password("same").unwrap()
-        );
-    }
 
     #[test]
     fn cookie_is_found_among_others() {
@@ -641,7 +673,7 @@ mod tests {
             created_at: "2026-11-23T00:00:00Z".into(),
             municipality: None,
             question: "=HYPERLINK(\"x\") 住民票, \"引用\"".into(),
-            decision: "answer".into(),
+            decision: Decision::Answer,
             faq_id: Some("juminhyo-001".into()),
             coverage: 0.5,
             helpful: 1,

@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use madoguchi::analysis::{Analyzer, DictSource};
+use madoguchi::answer::Decision;
 use madoguchi::config::Config;
 use madoguchi::server::{self, AppState, Paths};
 use serde_json::{Value, json};
@@ -528,6 +529,50 @@ async fn serves_over_a_real_socket_and_shuts_down_gracefully() {
         .unwrap();
 }
 
+/// After the shutdown signal, a request still in flight gets the grace period and no more: here
+/// a chat request whose body never finishes arriving (the request time limit is far longer).
+#[tokio::test]
+async fn shutdown_stops_waiting_for_requests_after_the_grace_period() {
+    use tokio::io::AsyncWriteExt;
+    let h = harness_with(|c| c.server.request_timeout_ms = 120_000).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let grace = std::time::Duration::from_millis(300);
+    let task = tokio::spawn(server::serve_with_grace(
+        h.state.clone(),
+        listener,
+        async {
+            let _ = rx.await;
+        },
+        grace,
+    ));
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(
+        format!(
+            "POST /api/chat HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"message\""
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    // Let the server take the request in before the signal.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let signalled = std::time::Instant::now();
+    tx.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), task)
+        .await
+        .expect("serve returns once the grace period is over")
+        .unwrap()
+        .unwrap();
+    let waited = signalled.elapsed();
+    assert!(
+        waited >= grace,
+        "returned before the grace period: {waited:?}"
+    );
+    drop(conn);
+}
+
 /// The same service on PostgreSQL, when `MADOGUCHI_TEST_POSTGRES_URL` names a server
 /// (scripts/test.sh starts one from Debian's packages).
 #[tokio::test]
@@ -767,7 +812,8 @@ async fn streaming_sends_deltas_then_the_checked_result() {
 // Staff sign-in, sessions, CSRF, roles and exports.
 
 async fn add_user(h: &Harness, name: &str, role: &str, password: &str) {
-    let hash = server::staff::hash_password(password).unwrap();
+    let hash = madoguchi::auth::hash_password(password).unwrap();
+    let role = role.parse().unwrap();
     assert!(h.state.store.add_user(name, role, &hash).await.unwrap());
 }
 
@@ -1053,8 +1099,180 @@ async fn unanswered_queue_groups_wording_and_takes_marks_and_stats_add_up() {
     let rates = &v["rates"];
     let sum = rates["answer"].as_f64().unwrap()
         + rates["candidates"].as_f64().unwrap()
-        + rates["fallback"].as_f64().unwrap();
+        + rates["fallback"].as_f64().unwrap()
+        + rates["small_talk"].as_f64().unwrap();
     assert!((sum - 1.0).abs() < 1e-9);
+}
+
+/// A turn stored directly (the chat flow decides; these tests need a given decision).
+async fn record(h: &Harness, question: &str, decision: Decision) -> String {
+    record_as(h, question, decision, None, None).await
+}
+
+/// A turn stored directly, answered with `faq_id` as `municipality` asked.
+async fn record_as(
+    h: &Harness,
+    question: &str,
+    decision: Decision,
+    faq_id: Option<&str>,
+    municipality: Option<&str>,
+) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    h.state
+        .store
+        .record_turn(&madoguchi::store::Turn {
+            conversation_id: uuid::Uuid::new_v4().to_string(),
+            municipality: municipality.map(str::to_owned),
+            message_id: id.clone(),
+            question: question.into(),
+            masked_kinds: String::new(),
+            decision,
+            faq_id: faq_id.map(str::to_owned),
+            coverage: 0.0,
+            hits: "[]".into(),
+        })
+        .await
+        .unwrap();
+    id
+}
+
+/// The staff log filters (decision, municipality, category of the answered entry as the
+/// resident's municipality saw it) apply before the row limit, not to the latest rows only.
+#[tokio::test]
+async fn log_filters_apply_before_the_limit() {
+    let h = harness().await;
+    add_user(&h, "tanaka", "staff", "correct horse battery").await;
+    let (cookie, _) = sign_in(&h, "tanaka", "correct horse battery")
+        .await
+        .unwrap();
+    let town = Some("999901");
+    let answer = Decision::Answer;
+    // Oldest first. kokuho-late is hidden in the town; town-hours exists only there.
+    let weather = record(&h, "明日の天気", Decision::Fallback).await;
+    let kokuho = record_as(&h, "国保", answer, Some("kokuho-late"), None).await;
+    record_as(&h, "国保（町）", answer, Some("kokuho-late"), town).await;
+    let hours = record_as(&h, "窓口の時間（町）", answer, Some("town-hours"), town).await;
+    record_as(&h, "窓口の時間", answer, Some("town-hours"), None).await;
+    let card = record_as(&h, "電子証明書", answer, Some("card-renew"), None).await;
+    record(&h, "こんにちは", Decision::SmallTalk).await;
+
+    let ids = |query: &'static str| {
+        let (h, cookie) = (&h, cookie.clone());
+        async move {
+            let (s, body, _) =
+                staff_get(h, &format!("/staff/api/logs?{query}"), Some(&cookie)).await;
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(s, StatusCode::OK, "{query}: {v}");
+            v["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["message_id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids("decision=fallback&limit=1").await, [weather.as_str()]);
+    assert_eq!(ids("municipality=999901&limit=1").await, [hours.as_str()]);
+    assert_eq!(
+        ids("category=%E5%8C%BB%E7%99%82%E4%BF%9D%E9%99%BA&limit=1").await,
+        [kokuho.as_str()]
+    );
+    // 医療保険: only the national question; the entry is hidden in the town.
+    assert_eq!(
+        ids("category=%E5%8C%BB%E7%99%82%E4%BF%9D%E9%99%BA").await,
+        [kokuho]
+    );
+    // くらし: town-hours as the town saw it; nationally there is no such entry.
+    assert_eq!(
+        ids("category=%E3%81%8F%E3%82%89%E3%81%97").await,
+        [hours.as_str()]
+    );
+    assert_eq!(
+        ids("decision=answer&municipality=999901&category=%E3%81%8F%E3%82%89%E3%81%97&limit=1")
+            .await,
+        [hours]
+    );
+    assert_eq!(
+        ids("category=%E3%83%9E%E3%82%A4%E3%83%8A%E3%83%B3%E3%83%90%E3%83%BC%E3%82%AB%E3%83%BC%E3%83%89&limit=1").await,
+        [card]
+    );
+    assert!(
+        ids("category=%E5%AD%98%E5%9C%A8%E3%81%97%E3%81%AA%E3%81%84")
+            .await
+            .is_empty()
+    );
+    assert!(ids("decision=candidates").await.is_empty());
+    assert_eq!(ids("limit=100").await.len(), 7);
+}
+
+#[tokio::test]
+async fn small_talk_is_neither_answered_nor_unanswered_and_unknown_decisions_are_errors() {
+    let h = harness().await;
+    add_user(&h, "tanaka", "staff", "correct horse battery").await;
+    let (cookie, _) = sign_in(&h, "tanaka", "correct horse battery")
+        .await
+        .unwrap();
+    let hello = record(&h, "こんにちは", Decision::SmallTalk).await;
+    h.state
+        .store
+        .add_feedback(&hello, false, None)
+        .await
+        .unwrap();
+    record(&h, "明日の天気", Decision::Fallback).await;
+
+    let (_, body, _) = staff_get(&h, "/staff/api/unanswered", Some(&cookie)).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    let groups = v["groups"].as_array().unwrap();
+    assert_eq!(
+        groups.len(),
+        1,
+        "small talk stays out of the queue, 👎 or not: {v}"
+    );
+    assert_eq!(groups[0]["examples"][0], "明日の天気", "{v}");
+
+    let (_, body, _) = staff_get(&h, "/staff/api/stats", Some(&cookie)).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["questions"], 2, "{v}");
+    assert_eq!(v["rates"]["small_talk"], 0.5, "{v}");
+    assert_eq!(v["rates"]["fallback"], 0.5, "{v}");
+    assert_eq!(v["per_day"][0]["small_talk"], 1, "{v}");
+    assert_eq!(v["per_day"][0]["fallback"], 1, "{v}");
+    assert_eq!(v["per_day"][0]["questions"], 2, "{v}");
+
+    let (s, body, _) = staff_get(&h, "/staff/api/logs?decision=small_talk", Some(&cookie)).await;
+    assert_eq!(s, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["rows"][0]["message_id"], hello.as_str(), "{v}");
+    assert_eq!(v["rows"].as_array().unwrap().len(), 1, "{v}");
+    let (s, _, _) = staff_get(&h, "/staff/api/logs?decision=maybe", Some(&cookie)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "an unknown filter is refused");
+
+    // A decision this version does not know (another version wrote it, or a hand edit) is an
+    // error, not a fallback.
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(&madoguchi::store::Store::sqlite_url(
+        &h.dir.path().join("data"),
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE messages SET decision = 'maybe' WHERE id = ?")
+        .bind(&hello)
+        .execute(&db)
+        .await
+        .unwrap();
+    for path in [
+        "/staff/api/stats",
+        "/staff/api/unanswered",
+        "/staff/api/logs",
+    ] {
+        let (s, body, _) = staff_get(&h, path, Some(&cookie)).await;
+        assert_eq!(
+            s,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ const DECISIONS = {
   answer: '回答',
   candidates: '候補提示',
   fallback: '回答なし',
+  small_talk: '雑談',
 };
 const DECISION_HINTS = {
   answer: '上位の候補で回答できる可能性が高い質問です。',
@@ -812,7 +813,7 @@ function fillDays(perDay) {
   if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime())) return perDay;
   for (let d = start; d <= end && out.length < 400; d = new Date(d.getTime() + 86400000)) {
     const key = isoDay(d);
-    out.push(byDate.get(key) || { date: key, questions: 0, answer: 0, candidates: 0, fallback: 0 });
+    out.push(byDate.get(key) || { date: key, questions: 0, answer: 0, candidates: 0, fallback: 0, small_talk: 0 });
   }
   return out;
 }
@@ -831,6 +832,7 @@ function renderStats(out, r) {
       figure('回答率', pct(total ? rates.answer : 0), n(rates.answer), 'stat-answer'),
       figure('候補提示', pct(total ? rates.candidates : 0), n(rates.candidates), 'stat-candidates'),
       figure('回答なし', pct(total ? rates.fallback : 0), n(rates.fallback), 'stat-fallback'),
+      figure('雑談', pct(total ? rates.small_talk : 0), n(rates.small_talk)),
     ),
   ));
 
