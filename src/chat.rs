@@ -37,14 +37,19 @@ pub const HISTORY: i64 = 6;
 /// A message longer than this (in characters, after normalisation) is taken to state its own
 /// topic: follow-ups are short.
 pub const FOLLOW_UP_MAX_CHARS: usize = 40;
-/// A term found in at most this share of the entries names a topic (図書館, 児童手当, 転出);
-/// one found in more is an aspect any topic can have (必要, 書類, 期限, 手数料). Measured on
-/// the bundled FAQ: see `madoguchi ask --explain`.
-pub const TOPIC_TERM_SHARE: f32 = 0.02;
 /// The share of the follow-up's own meaning ([`retrieve::Retriever::coverage_in`]) that the
 /// combined query's entry must contain for the follow-up to be answered with it: the
 /// resident's words, not only the previous topic's, must point to that entry.
 pub const FOLLOW_UP_OWN_COVERAGE: f32 = 0.5;
+/// The share of the topic's meaning that entry must contain as well: the answer must be about
+/// the earlier topic, or the message was a new question the combined search only happened to
+/// answer differently.
+pub const FOLLOW_UP_TOPIC_COVERAGE: f32 = 0.3;
+/// How many of the message's own hits a follow-up looks through for entries about the topic.
+pub const FOLLOW_UP_DEPTH: usize = 200;
+
+/// Called with each piece of a streamed LLM answer.
+pub type OnDelta = Box<dyn FnMut(&str) + Send>;
 
 /// The fallback text.
 pub const FALLBACK_TEXT: &str = "申し訳ありません。このご質問にお答えできるFAQが見つかりませんでした。\
@@ -246,7 +251,7 @@ const ABOUT: &[&str] = &[
 ];
 
 /// Drops what a resident may add to a phrase without changing it: trailing ね, よ, ー, ～, っ,
-/// ?, and the like. Applied to both sides of the comparison.
+/// ?, and the like. Applied to both sides of the comparison, after kana folding.
 fn trim_tail(s: &str) -> &str {
     s.trim_end_matches([
         'ね', 'よ', 'な', 'ー', '~', 'っ', 'ぁ', 'ぃ', 'ぅ', 'ぇ', 'ぉ', 'ん',
@@ -258,14 +263,15 @@ fn matches_any(segment: &str, list: &[&str]) -> bool {
     !seg.is_empty()
         && list
             .iter()
-            .any(|p| trim_tail(&analysis::normalize(p)) == seg)
+            .any(|p| trim_tail(&analysis::hiragana_fold(&analysis::normalize(p))) == seg)
 }
 
 /// Whether the whole message is small talk, and which: every piece of it (split at punctuation,
 /// spaces and emoji) must be a greeting, thanks, a farewell or a question about the bot. A
 /// message that asks anything else as well (「ありがとう。住民票は？」) is not small talk.
 pub fn small_talk(message: &str) -> Option<SmallTalkKind> {
-    let text = analysis::normalize(message);
+    // Kana folded, so that ｺﾝﾆﾁﾊ and コンニチハ meet こんにちは.
+    let text = analysis::hiragana_fold(&analysis::normalize(message));
     // Keep spaces inside Latin phrases (thank you), split everywhere else.
     let pieces: Vec<String> = text
         .split(|c: char| !(c.is_alphanumeric() || c == ' ' || c == '~' || c == 'ー'))
@@ -319,26 +325,26 @@ pub struct Earlier {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "context", rename_all = "snake_case")]
 pub enum Context {
-    /// Nothing earlier to borrow: a new conversation, or the latest turn that was not small talk
-    /// got no direct answer.
+    /// Nothing earlier to borrow ([`topic`]): a new conversation, or the latest turn that was
+    /// not small talk fell back.
     NoTopic,
     /// The message got a direct answer on its own.
     StandsAlone,
-    /// The message names a topic of its own (a term in at most [`TOPIC_TERM_SHARE`] of the
-    /// entries, or one no entry has), or is too long to be a follow-up.
+    /// The message states a topic of its own: a word no entry has, or too long to be a
+    /// follow-up.
     OwnTopic {
-        /// The terms that name it (empty when it is the length).
+        /// The words no entry has (empty when it is the length).
         terms: Vec<String>,
     },
     /// Read with the previous topic, but the result was no clearer: the message's own answer
     /// stands.
     NotBetter {
-        /// The previous answer's entry.
+        /// The topic's text (the answered entry's question, or the earlier question).
         topic: String,
     },
     /// Read with the previous topic: the follow-up's answer.
     FollowUp {
-        /// The previous answer's entry.
+        /// The topic's text (the answered entry's question, or the earlier question).
         topic: String,
     },
     /// Small talk never looks at the conversation.
@@ -360,44 +366,69 @@ pub struct Plan {
     pub context: Context,
 }
 
-/// The entry the conversation is about: the one the latest turn that was not small talk was
-/// answered with. A turn that got candidates or a fallback ends the topic (the resident moved
-/// on, or is choosing); small talk in between keeps it.
-pub fn topic(earlier: &[Earlier]) -> Option<&str> {
+/// What the conversation is about before a turn, as the latest turn that was not small talk
+/// left it. Small talk in between keeps the topic; a fallback ends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic<'a> {
+    /// The latest turn was answered with this entry.
+    Answered(&'a str),
+    /// The latest turn got candidate questions: the resident's question (masked) is the topic,
+    /// and the follow-up may be what narrows it down (「転出の手続きは？」→「何を持っていく？」).
+    Asked(&'a str),
+}
+
+/// The conversation's topic ([`Topic`]), if any.
+pub fn topic(earlier: &[Earlier]) -> Option<Topic<'_>> {
     let last = earlier
         .iter()
         .rev()
         .find(|t| t.decision != Decision::SmallTalk)?;
     match last.decision {
-        Decision::Answer => last.faq_id.as_deref(),
-        _ => None,
+        Decision::Answer => last.faq_id.as_deref().map(Topic::Answered),
+        Decision::Candidates => Some(Topic::Asked(&last.question)),
+        Decision::Fallback | Decision::SmallTalk => None,
     }
 }
 
-/// Whether `message` states a topic of its own; returns the terms that do. Empty when the
-/// message names nothing specific to this FAQ: a follow-up.
-fn own_topic(engine: &Engine, message: &str, municipality: Option<&str>) -> Option<Vec<String>> {
-    if analysis::normalize(message).chars().count() > FOLLOW_UP_MAX_CHARS {
-        return Some(Vec::new());
+/// The entry the latest answer of the conversation gave, when that is still the topic.
+pub fn answered_topic(earlier: &[Earlier]) -> Option<&str> {
+    match topic(earlier)? {
+        Topic::Answered(id) => Some(id),
+        Topic::Asked(_) => None,
     }
-    let profile = engine.retriever.profile(message, municipality);
-    let n = profile.entries.max(1) as f32;
-    let topical: Vec<String> = profile
-        .terms
-        .into_iter()
-        .filter(|t| {
-            let number = t.term.chars().all(|c| c.is_ascii_digit());
-            !number && (!t.known || t.entries as f32 / n <= TOPIC_TERM_SHARE)
-        })
-        .map(|t| t.term)
-        .collect();
-    (!topical.is_empty()).then_some(topical)
 }
 
-/// Decides one turn: small talk, else search the message (`depth` hits) and decide; when that
-/// is no direct answer and the message is an incomplete follow-up of an answered topic, search
-/// the topic's question with the message and keep that only when it gives a direct answer whose
-/// entry the message's own words point to. Blocking (CPU work).
+/// Whether a message with no searchable words asks something (「それはどこでできますか」,
+/// 「いつ？」) rather than only reacting (「はい」「そうですか」): only then may it be read with
+/// the previous topic.
+fn asks(message: &str) -> bool {
+    const ASKING: &[&str] = &[
+        "どこ",
+        "いつ",
+        "いくら",
+        "何",
+        "なに",
+        "どう",
+        "どの",
+        "どれ",
+        "だれ",
+        "誰",
+        "どんな",
+        "どのくらい",
+        "どれくらい",
+        "?",
+        "できますか",
+        "ですか",
+        "ますか",
+    ];
+    let text = analysis::normalize(message);
+    ASKING.iter().any(|w| text.contains(w))
+}
+
+/// Decides one turn: small talk, else search the message (`depth` hits) and decide. When that
+/// is no direct answer, the conversation has a topic and the message does not state its own,
+/// search the topic with the message, and keep that only when it gives a direct answer whose
+/// entry both the message's own words and the topic point to. Blocking (CPU work).
 pub fn plan(
     engine: &Engine,
     config: &DecisionConfig,
@@ -429,33 +460,98 @@ pub fn plan(
     if decision == Decision::Answer {
         return Ok(alone(Context::StandsAlone));
     }
-    let Some(topic) = topic(earlier).and_then(|id| retriever.entry(id, municipality)) else {
-        return Ok(alone(Context::NoTopic));
+    // The topic as text to search with, and the categories (大/中分類) it is about: the answered
+    // entry's, or those of the candidates the earlier question got.
+    let (topic_text, categories) = match topic(earlier) {
+        Some(Topic::Answered(id)) => match retriever.entry(id, municipality) {
+            Some(e) => (e.question.clone(), vec![section(&e)]),
+            None => return Ok(alone(Context::NoTopic)),
+        },
+        Some(Topic::Asked(question)) => {
+            let shown = retriever.search(question, config.max_candidates, municipality)?;
+            let categories = shown.iter().map(|h| section(&h.entry)).collect();
+            (question.to_owned(), categories)
+        }
+        None => return Ok(alone(Context::NoTopic)),
     };
-    if let Some(terms) = own_topic(engine, message, municipality) {
+    let profile = retriever.profile(message, municipality);
+    if let Some(terms) = own_topic(&profile, message) {
         return Ok(alone(Context::OwnTopic { terms }));
     }
-    let combined = format!("{} {message}", topic.question);
-    let again = retriever.search(&combined, depth, municipality)?;
+    // An entry is about the topic when it sits in the topic's category; an entry without one
+    // must echo the topic's words instead.
+    let related = |h: &Hit| {
+        let own = section(&h.entry);
+        if own.is_empty() {
+            retriever.coverage_in(&topic_text, &h.entry.id, municipality)
+                >= FOLLOW_UP_TOPIC_COVERAGE
+        } else {
+            categories.contains(&own)
+        }
+    };
+    let again = if profile.terms.is_empty() {
+        // Nothing to search by but the topic: only a question (「それはどこでできますか」)
+        // continues it.
+        if !asks(message) {
+            return Ok(alone(Context::NotBetter { topic: topic_text }));
+        }
+        let combined = format!("{topic_text} {message}");
+        retriever.search(&combined, depth, municipality)?
+    } else {
+        // The message's own words rank, among the entries about the topic: the follow-up asks
+        // something new about it, so the topic's words must not outvote it.
+        retriever
+            .search(message, FOLLOW_UP_DEPTH, municipality)?
+            .into_iter()
+            .filter(related)
+            .take(depth)
+            .collect()
+    };
     let again_signals = answer::signals(&again);
-    let clearer = answer::decide_signals(again_signals, config) == Decision::Answer
-        && again.first().is_some_and(|top| {
-            retriever.coverage_in(message, &top.entry.id, municipality) >= FOLLOW_UP_OWN_COVERAGE
-        });
+    let again_decision = answer::decide_signals(again_signals, config);
+    // The entry must be about the topic and, when the message has words of its own, echo them.
+    let points_to = again.first().is_some_and(|top| {
+        related(top)
+            && (profile.terms.is_empty()
+                || retriever.coverage_in(message, &top.entry.id, municipality)
+                    >= FOLLOW_UP_OWN_COVERAGE)
+    });
+    // Only a direct answer from the topic's entries replaces the message's own result. (Showing
+    // the topic's candidates instead was tried: a new question with common words, 「罹災証明書は
+    // どこで申請するの」 after a pension answer, then got pension candidates.)
+    let clearer = points_to && again_decision == Decision::Answer;
     if !clearer {
-        return Ok(alone(Context::NotBetter {
-            topic: topic.id.clone(),
-        }));
+        return Ok(alone(Context::NotBetter { topic: topic_text }));
     }
     Ok(Plan {
         hits: again,
-        decision: Decision::Answer,
+        decision: again_decision,
         signals: again_signals,
         small_talk: None,
-        context: Context::FollowUp {
-            topic: topic.id.clone(),
-        },
+        context: Context::FollowUp { topic: topic_text },
     })
+}
+
+/// The first two levels of an entry's category path (大分類 and 中分類): what a follow-up may
+/// stay within.
+fn section(e: &Entry) -> Vec<String> {
+    e.category.iter().take(2).cloned().collect()
+}
+
+/// Whether a message states a topic of its own; returns the terms that do. A message longer
+/// than [`FOLLOW_UP_MAX_CHARS`] does (empty terms), and so does one with a word no entry has
+/// (宇宙旅行, a typo): reading it with the previous topic would answer the topic, not it.
+fn own_topic(profile: &retrieve::Profile, message: &str) -> Option<Vec<String>> {
+    if analysis::normalize(message).chars().count() > FOLLOW_UP_MAX_CHARS {
+        return Some(Vec::new());
+    }
+    let unknown: Vec<String> = profile
+        .terms
+        .iter()
+        .filter(|t| !t.known && !t.term.chars().all(|c| c.is_ascii_digit()))
+        .map(|t| t.term.clone())
+        .collect();
+    (!unknown.is_empty()).then_some(unknown)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -572,7 +668,8 @@ pub struct Reply {
     /// Set when the decision is `small_talk`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub small_talk: Option<SmallTalk>,
-    /// The entry of the previous answer this turn was read with, when it was a follow-up.
+    /// When the turn was read as a follow-up: the topic it was read with (the earlier answer's
+    /// question, or the resident's earlier question when that got candidates).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follow_up_of: Option<String>,
     /// Why the previous topic was or was not used (for `ask --explain` and the harness).
@@ -742,7 +839,7 @@ pub async fn turn(
     conversation: &Conversation,
     message: String,
     municipality: Option<String>,
-    on_delta: Option<Box<dyn FnMut(&str) + Send>>,
+    on_delta: Option<OnDelta>,
 ) -> Result<Reply, TurnError> {
     let began = Instant::now();
     let planned = {
@@ -929,7 +1026,7 @@ async fn generate(
     hits: &[Hit],
     municipality: Option<&str>,
     began: Instant,
-    on_delta: Option<Box<dyn FnMut(&str) + Send>>,
+    on_delta: Option<OnDelta>,
 ) -> Result<crate::llm::Generated, LlmError> {
     let entries: Vec<&Entry> = hits
         .iter()
@@ -1032,35 +1129,52 @@ mod tests {
     }
 
     #[test]
-    fn the_topic_is_the_latest_answer_unless_a_later_turn_moved_on() {
-        let t = |decision, id: Option<&str>| Earlier {
-            question: String::new(),
+    fn the_topic_is_the_latest_turn_that_was_not_small_talk() {
+        let t = |question: &str, decision, id: Option<&str>| Earlier {
+            question: question.to_owned(),
             decision,
             faq_id: id.map(str::to_owned),
         };
         assert_eq!(topic(&[]), None);
-        assert_eq!(topic(&[t(Decision::Answer, Some("a"))]), Some("a"));
+        let answered = t("図書館は何時まで？", Decision::Answer, Some("a"));
         assert_eq!(
-            topic(&[t(Decision::Answer, Some("a")), t(Decision::SmallTalk, None)]),
-            Some("a"),
+            topic(std::slice::from_ref(&answered)),
+            Some(Topic::Answered("a"))
+        );
+        assert_eq!(
+            topic(&[answered.clone(), t("こんにちは", Decision::SmallTalk, None)]),
+            Some(Topic::Answered("a")),
             "small talk keeps the topic"
         );
         assert_eq!(
-            topic(&[t(Decision::Answer, Some("a")), t(Decision::Fallback, None)]),
+            topic(&[answered.clone(), t("宇宙旅行", Decision::Fallback, None)]),
             None,
             "an unanswered question ends it"
         );
         assert_eq!(
             topic(&[
-                t(Decision::Answer, Some("a")),
-                t(Decision::Candidates, None)
+                answered.clone(),
+                t("転出の手続き", Decision::Candidates, None)
             ]),
+            Some(Topic::Asked("転出の手続き")),
+            "a question that got candidates is the new topic"
+        );
+        assert_eq!(answered_topic(std::slice::from_ref(&answered)), Some("a"));
+        assert_eq!(
+            answered_topic(&[answered, t("転出", Decision::Candidates, None)]),
             None
         );
-        assert_eq!(
-            topic(&[t(Decision::Fallback, None), t(Decision::Answer, Some("b"))]),
-            Some("b")
-        );
+    }
+
+    #[test]
+    fn only_a_question_without_searchable_words_continues_a_topic() {
+        for text in ["それはどこでできますか", "いつ？", "いくら", "どうすれば"]
+        {
+            assert!(asks(text), "{text}");
+        }
+        for text in ["はい", "そうなんだ", "うーん", "了解"] {
+            assert!(!asks(text), "{text}");
+        }
     }
 
     #[test]

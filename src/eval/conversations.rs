@@ -153,7 +153,7 @@ pub struct TurnResult {
     pub decision: Decision,
     /// The entry answered with (answers), or the candidates' entries.
     pub shown: Vec<String>,
-    /// The conversation's topic before this turn ([`chat::topic`]).
+    /// The conversation's topic before this turn ([`chat::answered_topic`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_topic: Option<String>,
     /// The entry this turn was read with, when the turn used the previous topic.
@@ -185,7 +185,7 @@ pub async fn run(
         for (n, t) in case.turns.iter().enumerate() {
             let message = chat::check(engine, settings, &t.text, case.municipality.as_deref())
                 .with_context(|| format!("conversation {} turn {}", case.id, n + 1))?;
-            let previous_topic = chat::topic(&conversation.earlier).map(str::to_owned);
+            let previous_topic = chat::answered_topic(&conversation.earlier).map(str::to_owned);
             let reply = chat::turn(
                 engine.clone(),
                 settings,

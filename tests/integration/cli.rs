@@ -295,3 +295,48 @@ fn user_add_list_and_password_rules() {
     assert_eq!(stdout(&out), "tanaka\tadmin\n");
     assert!(dir.path().join("data/madoguchi.sqlite3").exists());
 }
+
+#[test]
+fn ask_runs_one_conversation_turn_by_turn() {
+    let dir = workdir();
+    let out = madoguchi(
+        dir.path(),
+        &[
+            "ask",
+            "--json",
+            "マイナンバーカードの電子証明書を更新したい",
+            "ありがとう",
+            "それはどこでできますか",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let turns: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(turns.len(), 3, "{}", stdout(&out));
+    assert_eq!(turns[0]["decision"], "answer");
+    assert_eq!(turns[0]["answer"]["faq_id"], "card-renew");
+    assert_eq!(turns[1]["decision"], "small_talk");
+    // The follow-up names nothing itself: the thanks in between keeps the topic.
+    assert_eq!(turns[2]["decision"], "answer", "{}", turns[2]);
+    assert_eq!(turns[2]["answer"]["faq_id"], "card-renew");
+    assert!(turns[2]["follow_up_of"].is_string(), "{}", turns[2]);
+    let ids: Vec<&Value> = turns.iter().map(|t| &t["conversation_id"]).collect();
+    assert!(
+        ids.iter().all(|i| *i == ids[0]),
+        "one conversation: {ids:?}"
+    );
+
+    let explained = madoguchi(dir.path(), &["ask", "--explain", "それはどこでできますか"]);
+    assert!(explained.status.success(), "{}", stderr(&explained));
+    assert!(
+        stdout(&explained).contains("no_topic"),
+        "{}",
+        stdout(&explained)
+    );
+
+    let empty = madoguchi(dir.path(), &["ask", "  "]);
+    assert!(!empty.status.success());
+    assert!(stderr(&empty).contains("empty"), "{}", stderr(&empty));
+}

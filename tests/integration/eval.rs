@@ -394,3 +394,46 @@ fn eval_with_an_llm_reports_generation_metrics() {
     assert_eq!(m["generation"]["errors"]["rejected"], attempted);
     drop(runtime);
 }
+
+/// `eval --conversations` on the bundled FAQ and the conversation set: no turn that must stand
+/// on its own (a switch, small talk, an out-of-scope or self-contained question) is read with
+/// the previous topic, small talk is recognised and nothing else is taken for it, and some
+/// follow-ups do use the earlier turn.
+#[test]
+fn conversation_replay_never_lets_a_new_topic_inherit_the_previous_answer() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let faq = root.join("faq");
+    let conversations = root.join("tests/eval/conversations.jsonl");
+    let out = madoguchi(
+        dir.path(),
+        &[
+            "eval",
+            "--faq",
+            faq.to_str().unwrap(),
+            "--index",
+            "index",
+            "--conversations",
+            conversations.to_str().unwrap(),
+            "--metrics",
+            "m.json",
+            "--failures",
+            "f.md",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("topic-switch safety"),
+        "{}",
+        stdout(&out)
+    );
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("m.json")).unwrap()).unwrap();
+    let c = &m["conversations"];
+    assert!(c["must_not_inherit"].as_u64().unwrap() >= 40, "{c}");
+    assert_eq!(c["topic_switch_safety"], 1.0, "{c}");
+    assert_eq!(c["false_small_talk"], 0, "{c}");
+    assert_eq!(c["small_talk"]["correct"], 1.0, "{c}");
+    assert!(c["follow_up_context_used"].as_f64().unwrap() > 0.0, "{c}");
+    assert!(dir.path().join("f.md").exists());
+}

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use madoguchi::analysis::{Analyzer, DictSource};
+use madoguchi::analysis::DictSource;
 use madoguchi::answer::Decision;
 use madoguchi::config::Config;
-use madoguchi::server::{self, AppState, Paths};
+use madoguchi::engine::{Locations, Setup};
+use madoguchi::server::{self, AppState};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -27,27 +28,31 @@ impl Harness {
     }
 }
 
-fn analyzer() -> Analyzer {
-    Analyzer::load(&DictSource::Path(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(".lindera-cache/ipadic"),
-    ))
-    .unwrap()
+fn dict() -> DictSource {
+    DictSource::Path(Path::new(env!("CARGO_MANIFEST_DIR")).join(".lindera-cache/ipadic"))
 }
 
 async fn harness_with(edit: impl FnOnce(&mut Config)) -> Harness {
+    harness_on(&fixture("faq_small"), edit).await
+}
+
+/// A harness on a copy of `faq`.
+async fn harness_on(faq: &Path, edit: impl FnOnce(&mut Config)) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&fixture("faq_small"), &dir.path().join("faq"));
+    copy_dir(faq, &dir.path().join("faq"));
     let mut config = Config::default();
     config.server.data_dir = dir.path().join("data");
     config.server.watch_interval_secs = 0;
     config.server.admin_token = Some("s3cret".into());
     edit(&mut config);
-    let paths = Paths {
+    let locations = Locations {
         faq: dir.path().join("faq"),
         index: dir.path().join("index"),
+        dict: dict(),
         synonyms: None,
+        config: dir.path().join("madoguchi.toml"),
     };
-    let state = AppState::open(config, paths, analyzer()).await.unwrap();
+    let state = AppState::open(Setup { locations, config }).await.unwrap();
     Harness { dir, state }
 }
 
@@ -622,6 +627,67 @@ async fn a_follow_up_uses_the_previous_answers_topic() {
     .await;
     assert_eq!(v["decision"], "answer", "{v}");
     assert_eq!(v["answer"]["faq_id"], "card-renew", "{v}");
+}
+
+/// Issue #16, as a resident met it in the widget: after the library's hours, a greeting, a new
+/// topic in a long sentence and a mistyped card question each got the library hours again.
+#[tokio::test]
+async fn a_new_topic_or_small_talk_never_repeats_the_previous_answer() {
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("faq");
+    let h = harness_on(&bundled, |_| {}).await;
+    let library = "mihon-shisetsu-001";
+    let (s, first) = chat(
+        &h,
+        json!({"message": "図書館は何時まで開いてる？", "municipality": "999001"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    assert_eq!(first["answer"]["faq_id"], library, "{first}");
+    let id = first["conversation_id"].clone();
+    let turn = |message: &'static str| {
+        let body = json!({"message": message, "municipality": "999001", "conversation_id": id});
+        let h = &h;
+        async move { chat(h, body).await }
+    };
+
+    let (_, hello) = turn("こんにちは").await;
+    assert_eq!(hello["decision"], "small_talk", "{hello}");
+    assert!(
+        !hello["small_talk"]["text"].as_str().unwrap().is_empty(),
+        "{hello}"
+    );
+    assert!(hello.get("answer").is_none(), "{hello}");
+    assert!(hello.get("fallback").is_none(), "{hello}");
+
+    for message in [
+        "母が亡くなって年金の手続きと、来月引っ越しもあるんですが",
+        "暗唱番号をわすれた",
+        "はい",
+    ] {
+        let (s, v) = turn(message).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_ne!(v["answer"]["faq_id"], library, "{message}: {v}");
+        assert!(v.get("follow_up_of").is_none(), "{message}: {v}");
+    }
+
+    // A real follow-up of an answered topic still gets its answer.
+    let (_, again) = chat(
+        &h,
+        json!({"message": "図書館は何時まで開いてる？", "municipality": "999001"}),
+    )
+    .await;
+    let (_, card) = chat(
+        &h,
+        json!({"message": "カードを作るには何がいる？", "municipality": "999001",
+               "conversation_id": again["conversation_id"]}),
+    )
+    .await;
+    assert_eq!(card["decision"], "answer", "{card}");
+    assert_eq!(card["answer"]["faq_id"], "mihon-shisetsu-002", "{card}");
+    assert!(
+        card["follow_up_of"].as_str().unwrap().contains("図書館"),
+        "{card}"
+    );
 }
 
 #[tokio::test]
