@@ -1,4 +1,5 @@
-//! Criterion benchmarks: analysis throughput and search latency over a few thousand entries.
+//! Criterion benchmarks: analysis throughput, search latency and the deciding part of a chat turn
+//! ([`madoguchi::chat::plan`], alone and as a follow-up) over a few thousand entries.
 //!
 //! Run with `cargo bench --bench search`. The corpus is synthesised from a fixed vocabulary so
 //! the benchmark needs no data outside the repository and is the same on every machine.
@@ -7,6 +8,9 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use madoguchi::analysis::{Analyzer, DictSource};
+use madoguchi::answer::{Decision, DecisionConfig};
+use madoguchi::chat::{self, Earlier};
+use madoguchi::engine::Engine;
 use madoguchi::faq::{Corpus, Entry, NATIONAL};
 use madoguchi::index;
 use madoguchi::retrieve::{Retriever, SearchConfig};
@@ -50,6 +54,16 @@ const QUERIES: &[&str] = &[
     "国保の保険料が払えない",
     "ふるさと納税のワンストップ特例の期限",
     "粗大ごみ 出し方",
+];
+
+/// Follow-ups that name no topic: after an answer they are searched among its entries.
+const FOLLOW_UPS: &[&str] = &[
+    "手数料はいくら？",
+    "どこで申請できますか",
+    "必要なものは？",
+    "それはいつまで？",
+    "郵送でもできる？",
+    "代理人でもいい？",
 ];
 
 fn corpus(n: usize) -> Corpus {
@@ -102,8 +116,10 @@ fn benches(c: &mut Criterion) {
     g.finish();
 
     let (idx, manifest) = index::build_in_ram(&corpus, &analyzer).unwrap();
-    let retriever =
-        Retriever::new(idx, manifest, analyzer.clone(), SearchConfig::default()).unwrap();
+    let engine = Engine::from_retriever(
+        Retriever::new(idx, manifest, analyzer.clone(), SearchConfig::default()).unwrap(),
+    );
+    let retriever = &engine.retriever;
     let mut g = c.benchmark_group("search");
     g.throughput(Throughput::Elements(QUERIES.len() as u64));
     g.bench_function("top10/3000 entries/6 queries", |b| {
@@ -114,6 +130,44 @@ fn benches(c: &mut Criterion) {
                 .sum::<usize>()
         })
     });
+    g.finish();
+
+    // The turn's decision as the server makes it: a new conversation, and a follow-up whose
+    // topic was an answer (the message is searched again among the topic's entries).
+    let decision = DecisionConfig::default();
+    let topic = &corpus.entries[0];
+    let earlier = [Earlier {
+        question: topic.question.clone(),
+        decision: Decision::Answer,
+        faq_id: Some(topic.id.clone()),
+    }];
+    let mut g = c.benchmark_group("turn");
+    g.throughput(Throughput::Elements(QUERIES.len() as u64));
+    for (name, messages, history) in [
+        ("new conversation", QUERIES, &earlier[..0]),
+        ("follow-up after an answer", FOLLOW_UPS, &earlier[..]),
+    ] {
+        g.bench_function(format!("plan/{name}/6 messages"), |b| {
+            b.iter(|| {
+                messages
+                    .iter()
+                    .map(|q| {
+                        chat::plan(
+                            &engine,
+                            &decision,
+                            black_box(q),
+                            None,
+                            history,
+                            chat::CHAT_DEPTH,
+                        )
+                        .unwrap()
+                        .hits
+                        .len()
+                    })
+                    .sum::<usize>()
+            })
+        });
+    }
     g.finish();
 }
 

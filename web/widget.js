@@ -7,7 +7,7 @@
  * URL; default: the origin this file was loaded from), data-title (panel title).
  * When the host page and the API differ in origin, list the page's origin in server.cors_origins.
  * Everything lives in a shadow root; the only global is window.madoguchiWidget =
- * { open(), close(), ask(text) }. No text from the API or the resident is ever parsed as HTML.
+ * { open(), close(), ask(text), restart() }. No text from the API or the resident is ever parsed as HTML.
  */
 (() => {
   'use strict';
@@ -45,6 +45,7 @@ svg{width:1.5em;height:1.5em;flex:none}
 h2{flex:1;margin:0;font-size:1.05em;font-weight:700;color:var(--cd)}
 .ib{min-width:2.6em;min-height:2.6em;padding:0 .3em;border:1px solid transparent;border-radius:.4em;background:none;color:var(--cd);font-weight:700}
 .ib:hover{background:var(--hv)}
+.rs{font-size:.85em;font-weight:400;border-color:#5a7399}
 .ib[aria-disabled=true]{color:#6b7280;cursor:default}
 .ib svg{fill:none;stroke:currentColor;stroke-width:2.5;stroke-linecap:round}
 .log{position:relative;flex:1;overflow-y:auto;overscroll-behavior:contain;padding:1em .9em}
@@ -214,7 +215,8 @@ textarea::placeholder{color:#5f6875}
   }
 
   // --- the widget ---
-  let convId = null, busy = false, started = false, size = 0;
+  // epoch counts 「最初から」 restarts: a reply to a message sent before one is dropped.
+  let convId = null, busy = false, started = false, size = 0, epoch = 0;
   try { size = Math.min(SIZES.length - 1, Math.max(0, +localStorage.getItem(KEY) || 0)); } catch (_) { /* storage off */ }
 
   const host = h('div', { 'data-madoguchi-widget': '' });
@@ -226,7 +228,9 @@ textarea::placeholder{color:#5f6875}
   const smaller = btn('ib', ['A−', h('span', { class: 'sr' }, '（文字を小さくする）')], () => zoom(-1), { title: '文字を小さくする' });
   const larger = btn('ib', ['A＋', h('span', { class: 'sr' }, '（文字を大きくする）')], () => zoom(1), { title: '文字を大きくする' });
   const panel = h('div', { class: 'panel', id: 'panel', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'title', hidden: true },
-    h('div', { class: 'hd' }, h('h2', { id: 'title' }, TITLE), smaller, larger,
+    h('div', { class: 'hd' }, h('h2', { id: 'title' }, TITLE),
+      btn('ib rs', '最初から', restart, { 'aria-label': '最初から（会話をやり直す）', title: '会話を最初からやり直す' }),
+      smaller, larger,
       btn('ib', icon('M6 6l12 12M18 6L6 18'), close, { 'aria-label': 'チャットを閉じる', title: '閉じる' })),
     log,
     h('form', { class: 'ft', onsubmit: (e) => { e.preventDefault(); send(input.value); } },
@@ -263,6 +267,16 @@ textarea::placeholder{color:#5f6875}
       launcher.setAttribute('aria-expanded', 'true');
       if (!started) { started = true; greet(); }
     }
+    input.focus();
+  }
+  /** 「最初から」: a new conversation. The log is cleared and the next message starts afresh. */
+  function restart() {
+    epoch++;
+    convId = null;
+    busy = false;
+    sendBtn.removeAttribute('aria-disabled');
+    log.replaceChildren();
+    greet();
     input.focus();
   }
   function close() {
@@ -430,7 +444,13 @@ textarea::placeholder{color:#5f6875}
       r.related && r.related.length && [h('p', { class: 'sub' }, '関連する質問'), qlist(r.related)]);
   }
   function result(r) {
-    if (r.decision === 'answer' && r.answer) return answer(r.answer, r);
+    if (r.decision === 'small_talk' && r.small_talk) return bot(...paras(r.small_talk.text), menuBtn());
+    if (r.decision === 'answer' && r.answer) {
+      const m = answer(r.answer, r);
+      // Say so when the answer read the message as a follow-up, so that a wrong reading shows.
+      if (r.follow_up_of) m.querySelector('h3').after(h('p', { class: 'note' }, `前のご質問（${r.follow_up_of}）の続きとしてお答えしています。`));
+      return m;
+    }
     if (r.decision === 'candidates' && r.candidates && r.candidates.length) {
       return bot(h('h3', {}, 'もしかして…'), h('p', {}, '近い質問を選んでください。'), qlist(r.candidates), menuBtn());
     }
@@ -439,6 +459,7 @@ textarea::placeholder{color:#5f6875}
   }
 
   async function chat(text, pending, retried) {
+    const at = epoch;
     const body = { message: text, stream: true };
     if (convId) body.conversation_id = convId;
     if (MUNI) body.municipality = MUNI;
@@ -465,7 +486,7 @@ textarea::placeholder{color:#5f6875}
       });
       if (!r) throw new ApiError(-1, 'the stream ended without a result');
     }
-    convId = r.conversation_id || convId;
+    if (at === epoch) convId = r.conversation_id || convId;
     return r;
   }
   async function send(text) {
@@ -474,20 +495,24 @@ textarea::placeholder{color:#5f6875}
     if (busy) return;
     busy = true;
     sendBtn.setAttribute('aria-disabled', 'true');
-    const mine = said(text), pending = waiting();
+    const mine = said(text), pending = waiting(), at = epoch;
     try {
       const r = await chat(text, pending);
+      if (at !== epoch) return; // restarted meanwhile: the old conversation's reply is not shown
       if (input.value.trim() === text) input.value = '';
       pending.remove();
       add(result(r), true);
     } catch (e) {
       // Keep the typed question in the box so that it can be sent again.
+      if (at !== epoch) return;
       pending.remove();
       mine.remove();
       failed(e);
     } finally {
-      busy = false;
-      sendBtn.removeAttribute('aria-disabled');
+      if (at === epoch) {
+        busy = false;
+        sendBtn.removeAttribute('aria-disabled');
+      }
     }
   }
   /** A question picked from the menu, candidates or related: its entry, without feedback. */
@@ -507,5 +532,5 @@ textarea::placeholder{color:#5f6875}
 
   function mount() { D.body.append(host); }
   if (D.body) mount(); else D.addEventListener('DOMContentLoaded', mount);
-  W.madoguchiWidget = Object.freeze({ open, close, ask: (text) => { open(); input.value = String(text); send(input.value); } });
+  W.madoguchiWidget = Object.freeze({ open, close, restart, ask: (text) => { open(); input.value = String(text); send(input.value); } });
 })();

@@ -698,6 +698,45 @@ scenario('13 strict CSP on the host page (no inline styles or scripts): the widg
   eq(violations, [], 'CSP violations');
 });
 
+scenario('14 issue #16: small talk, a new topic and a typo never repeat the library answer; 最初から starts afresh', async ({ page, srv }) => {
+  const bodies = [];
+  page.on('request', (r) => { if (r.url().endsWith('/api/chat')) bodies.push(JSON.parse(r.postData())); });
+  const library = await api(srv.base, `/api/faq/mihon-shisetsu-001?municipality=${MUNI}`);
+  const hello = await api(srv.base, '/api/chat', { message: 'こんにちは', municipality: MUNI });
+  eq(hello.decision, 'small_talk', 'こんにちは through the API');
+  const dialog = await openWidget(page, srv.base + '/');
+  const replies = dialog.locator('.log > .m.b:not([aria-hidden])');
+  /** Sends `text` and waits for the bot's reply to it. */
+  const turn = async (text) => {
+    const n = await replies.count();
+    await ask(page, dialog, text);
+    const reply = replies.nth(n);
+    await reply.waitFor();
+    return reply;
+  };
+  await turn('図書館は何時まで開いてる？');
+  await answerMsg(dialog, library.question).waitFor();
+  const greeting = await turn('こんにちは');
+  await contains(greeting, hello.small_talk.text.split('\n')[0].slice(0, 30), 'the small-talk reply');
+  await greeting.getByRole('button', { name: '分類から探す' }).waitFor();
+  for (const text of ['母が亡くなって年金の手続きと、来月引っ越しもあるんですが', '暗唱番号をわすれた']) {
+    const reply = await turn(text);
+    eq(await reply.getByRole('heading', { name: library.question, exact: true }).count(), 0, `${text}: not the library answer`);
+  }
+  eq(await answerMsg(dialog, library.question).count(), 1, 'the library answer was shown once');
+  const ids = bodies.map((b) => b.conversation_id);
+  eq(ids[0], undefined, 'the first message starts a conversation');
+  assert(ids.slice(1).every((id) => id && id === ids[1]), `later messages continue it: ${JSON.stringify(ids)}`);
+
+  await dialog.getByRole('button', { name: /最初から/ }).click();
+  eq(await dialog.locator('.log > .m.u').count(), 0, 'the log is cleared');
+  await contains(dialog, 'マイナンバーや電話番号、住所などの個人情報は入力しないでください。', 'greeting again');
+  const a = await active(page);
+  eq([a.tag, a.id], ['textarea', 'q'], 'focus returns to the text box');
+  await turn('暗証番号を忘れた');
+  eq(bodies[bodies.length - 1].conversation_id, undefined, 'after 最初から the next message starts a new conversation');
+});
+
 // --- runner ---
 async function main() {
   for (const [what, p] of [['madoguchi binary (cargo build --release)', BIN], ['chromium (apt-get install chromium)', CHROMIUM]]) {

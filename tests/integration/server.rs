@@ -467,6 +467,14 @@ async fn health_readiness_metrics_openapi_and_cors() {
 
     let (s, spec) = get(&h, "/api/openapi.json").await;
     assert_eq!(s, StatusCode::OK);
+    let names: Vec<&str> = Decision::ALL.iter().map(|d| d.as_str()).collect();
+    for schema in ["ChatResponse", "SearchResponse"] {
+        assert_eq!(
+            spec["components"]["schemas"][schema]["properties"]["decision"]["enum"],
+            json!(names),
+            "{schema}: the spec lists every decision"
+        );
+    }
     for path in [
         "/api/chat",
         "/api/search",
