@@ -102,9 +102,7 @@ pub enum Error {
     UserDictionary(Vec<String>),
 }
 
-/// The user dictionary's file name in the FAQ directory (national: one analyzer serves the whole
-/// index, so municipalities cannot have their own).
-pub const USER_DICT_FILE: &str = "userdict.csv";
+pub use crate::faq::USER_DICT_FILE;
 
 /// Result alias for this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

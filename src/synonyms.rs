@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::analysis::Analyzer;
 
-/// File name reserved for synonym dictionaries inside the FAQ directory.
-pub const FILE_NAME: &str = "synonyms.csv";
+pub use crate::faq::SYNONYMS_FILE as FILE_NAME;
 
 /// Errors from loading a dictionary.
 #[derive(Debug, thiserror::Error)]

@@ -397,3 +397,88 @@ pub fn failures_markdown(results: &[TurnResult]) -> String {
     s.push('\n');
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(conversation: &str, turn: usize, kind: TurnKind, decision: Decision) -> TurnResult {
+        TurnResult {
+            conversation: conversation.into(),
+            turn,
+            text: String::new(),
+            kind,
+            relevant: Vec::new(),
+            decision,
+            shown: Vec::new(),
+            previous_topic: None,
+            follow_up_of: None,
+            context: chat::Context::NoTopic,
+            correct: true,
+            success_at_1: false,
+            inherited: false,
+        }
+    }
+
+    #[test]
+    fn a_malformed_file_is_rejected_with_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.jsonl");
+        std::fs::write(
+            &path,
+            concat!(
+                r#"{"id":"a","turns":[{"text":"住民票","kind":"question","relevant":["x"]}]}"#,
+                "\n\n",
+                r#"{"id":"a","turns":[{"text":"ありがとう","kind":"small_talk"}]}"#,
+                "\n",
+                r#"{"id":"b","turns":[{"text":"必要なものは？","kind":"follow_up"}]}"#,
+                "\n",
+                r#"{"id":"c","turns":[{"text":"x","kind":"maybe"}]}"#,
+                "\n",
+            ),
+        )
+        .unwrap();
+        let err = format!("{:#}", read(&path).unwrap_err());
+        assert!(
+            err.contains("c.jsonl:3: conversation 'a' appears twice"),
+            "{err}"
+        );
+        assert!(
+            err.contains("c.jsonl:4: turn 1 is a FollowUp without relevant"),
+            "{err}"
+        );
+        assert!(err.contains("c.jsonl:5:"), "{err}");
+        assert!(!err.contains("c.jsonl:1:"), "{err}");
+    }
+
+    #[test]
+    fn metrics_count_each_kind_and_every_inheritance() {
+        let mut follow = result("a", 2, TurnKind::FollowUp, Decision::Answer);
+        follow.follow_up_of = Some("topic".into());
+        let mut switch = result("b", 2, TurnKind::Switch, Decision::Answer);
+        switch.inherited = true;
+        let mut wrong_talk = result("b", 3, TurnKind::Question, Decision::SmallTalk);
+        wrong_talk.correct = false;
+        let results = vec![
+            result("a", 1, TurnKind::Question, Decision::Answer),
+            follow,
+            result("a", 3, TurnKind::SmallTalk, Decision::SmallTalk),
+            result("b", 1, TurnKind::Question, Decision::Candidates),
+            switch,
+            wrong_talk,
+        ];
+        let m = metrics(&results);
+        assert_eq!((m.conversations, m.turns), (2, 6));
+        assert_eq!(m.conversations_all_correct, 0.5);
+        assert_eq!((m.follow_up.turns, m.follow_up_answered), (1, 1.0));
+        assert_eq!(m.follow_up_context_used, 1.0);
+        // Turns after the first that are not follow-ups: a3, b2, b3; b2 inherited.
+        assert_eq!(m.must_not_inherit, 3);
+        assert!((m.topic_switch_safety - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(m.false_small_talk, 1);
+        assert_eq!(
+            (m.self_contained.turns, m.self_contained.correct),
+            (4, 0.75)
+        );
+    }
+}

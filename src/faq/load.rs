@@ -13,7 +13,7 @@ use super::{
 /// Files under `municipalities/<6-digit code>/` belong to that municipality unless an entry says
 /// otherwise; all other files are national. `.md` and `.txt` files (read-me notes), the synonym
 /// dictionaries (`synonyms.csv`, see [`crate::synonyms`]) and the analyzer's user dictionary
-/// (`userdict.csv` at the top, see [`crate::analysis::USER_DICT_FILE`]) are skipped; a user
+/// (`userdict.csv` at the top, see [`super::USER_DICT_FILE`]) are skipped; a user
 /// dictionary anywhere else is a problem, and so is any other unknown extension, so a mistyped
 /// or misplaced file is never silently ignored.
 pub fn load_dir(dir: &Path) -> Result<Corpus> {
@@ -27,14 +27,14 @@ pub fn load_dir(dir: &Path) -> Result<Corpus> {
     let mut entries = Vec::new();
     for file in &files {
         let rel = file.strip_prefix(dir).unwrap_or(file);
-        if file.file_name() == Some(std::ffi::OsStr::new(crate::analysis::USER_DICT_FILE)) {
+        if file.file_name() == Some(std::ffi::OsStr::new(super::USER_DICT_FILE)) {
             if rel.components().count() > 1 {
                 problems.push(Problem {
                     file: file.clone(),
                     line: 0,
                     message: format!(
                         "a user dictionary applies to the whole index: move it to {}",
-                        dir.join(crate::analysis::USER_DICT_FILE).display()
+                        dir.join(super::USER_DICT_FILE).display()
                     ),
                 });
             }
@@ -90,7 +90,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
         if item.file_type()?.is_dir() {
             walk(&path, out)?;
-        } else if item.file_name() != crate::synonyms::FILE_NAME {
+        } else if item.file_name() != super::SYNONYMS_FILE {
             out.push(path);
         }
     }

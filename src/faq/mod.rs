@@ -19,6 +19,14 @@ pub(crate) use tabular::decode;
 /// The scope value of entries shared by every municipality.
 pub const NATIONAL: &str = "national";
 
+/// The user dictionary's file name in the FAQ directory (national: one analyzer serves the whole
+/// index, so municipalities cannot have their own). Read by [`crate::analysis`].
+pub const USER_DICT_FILE: &str = "userdict.csv";
+
+/// File name reserved for synonym dictionaries inside the FAQ directory (national and in each
+/// municipality's directory). Read by [`crate::synonyms`].
+pub const SYNONYMS_FILE: &str = "synonyms.csv";
+
 /// One question-and-answer pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {

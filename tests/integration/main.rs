@@ -1,5 +1,7 @@
-//! Black-box tests: FAQ loaders on real files, and the `madoguchi` binary.
+//! Black-box tests: FAQ loaders on real files, the `madoguchi` binary, the HTTP service, the
+//! evaluation harness and the module layering.
 
+mod architecture;
 mod cli;
 mod dev_set;
 mod eval;
