@@ -340,3 +340,29 @@ fn ask_runs_one_conversation_turn_by_turn() {
     assert!(!empty.status.success());
     assert!(stderr(&empty).contains("empty"), "{}", stderr(&empty));
 }
+
+#[test]
+fn every_data_command_reads_the_configuration_file() {
+    let dir = workdir();
+    std::fs::write(
+        dir.path().join("madoguchi.toml"),
+        "[search]\nno_such_key = 1\n",
+    )
+    .unwrap();
+    for args in [
+        &["analyze", "住民票"][..],
+        &["check"],
+        &["export"],
+        &["search", "住民票"],
+        &["ask", "住民票"],
+        &["index"],
+    ] {
+        let out = madoguchi(dir.path(), args);
+        assert!(!out.status.success(), "{args:?} ignored madoguchi.toml");
+        assert!(
+            stderr(&out).contains("madoguchi.toml") && stderr(&out).contains("no_such_key"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
