@@ -60,6 +60,11 @@ pub struct EvalArgs {
     /// queries to fallback (a resident with an answerable question should rarely be turned away).
     #[arg(long, default_value_t = 0.05, requires = "calibrate")]
     max_in_scope_fallback: f64,
+    /// With --calibrate: first measure the calibration by K-fold cross-validation (each fold
+    /// decided with thresholds calibrated on the others) and report that figure before the
+    /// in-sample one; 0 skips it.
+    #[arg(long, default_value_t = 5, requires = "calibrate")]
+    folds: usize,
     /// Timed passes over all queries, after one warm-up pass; the latency percentiles are taken
     /// over every pass's searches (the peers' harness times queries the same way)
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -155,7 +160,10 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         a.repeat as usize,
     )?;
 
+    let mut cross_validated = None;
     if a.calibrate {
+        cross_validated =
+            eval::cross_validate(&results, &config.decision, a.max_in_scope_fallback, a.folds);
         let (best, utility) = eval::calibrate(&results, &config.decision, a.max_in_scope_fallback);
         let header = format!(
             "madoguchi configuration.\nThe [decision] thresholds were chosen by `madoguchi eval --calibrate` on\n{} / {} with at most {} of in-scope queries sent to fallback\n(mean utility {utility:.4}, commit {}).",
@@ -229,7 +237,8 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         "queries": queries_file.display().to_string(),
         "git_commit": git_commit(),
     });
-    let report = eval::report(&results, &config.decision, fingerprint);
+    let mut report = eval::report(&results, &config.decision, fingerprint);
+    report.decision_cross_validated = cross_validated;
     print!("{}", eval::table(&report));
 
     if let Some(p) = &a.run {

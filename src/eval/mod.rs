@@ -411,6 +411,10 @@ pub struct Report {
     pub metrics: QueryMetrics,
     /// Decision metrics over all queries.
     pub decision: DecisionMetrics,
+    /// The decisions cross-validated (`eval --calibrate --folds K`): the figure to expect on
+    /// queries the calibration never saw.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub decision_cross_validated: Option<CrossValidated>,
     /// Query counts.
     pub queries: Counts,
     /// Per-query latency of search + decision.
@@ -447,6 +451,7 @@ pub fn report(
     Report {
         metrics: QueryMetrics::mean(&in_scope),
         decision: decision_metrics(results, config),
+        decision_cross_validated: None,
         queries: Counts {
             total: results.len(),
             in_scope: in_scope.len(),
@@ -475,19 +480,33 @@ pub fn table(r: &Report) -> String {
         "---:|".repeat(7)
     );
     s += &format!("| {} |\n", m.map(|x| format!("{x:.3}")).join(" | "));
-    let d = &r.decision;
-    s += &format!(
-        "decisions {:?}: accuracy {:.3}, answer accuracy {}, false answers {:.3}, fallback P/R/F1 {}/{}/{}, in-scope fallback {:.3}, mean utility {:.3}\n",
-        d.counts,
-        d.accuracy,
-        opt(d.answer_accuracy),
-        d.false_answer_rate,
-        opt(d.fallback_precision),
-        opt(d.fallback_recall),
-        opt(d.fallback_f1),
-        d.in_scope_fallback_rate,
-        d.utility
-    );
+    let line = |d: &DecisionMetrics| {
+        format!(
+            "{:?}: accuracy {:.3}, answer accuracy {}, false answers {:.3}, fallback P/R/F1 {}/{}/{}, in-scope fallback {:.3}, mean utility {:.3}\n",
+            d.counts,
+            d.accuracy,
+            opt(d.answer_accuracy),
+            d.false_answer_rate,
+            opt(d.fallback_precision),
+            opt(d.fallback_recall),
+            opt(d.fallback_f1),
+            d.in_scope_fallback_rate,
+            d.utility
+        )
+    };
+    if let Some(cv) = &r.decision_cross_validated {
+        s += &format!(
+            "decisions, {}-fold cross-validated {}",
+            cv.folds,
+            line(&cv.decisions)
+        );
+        s += &format!(
+            "decisions, in sample (the thresholds written) {}",
+            line(&r.decision)
+        );
+    } else {
+        s += &format!("decisions {}", line(&r.decision));
+    }
     s += &format!(
         "latency per query: p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms\n",
         r.latency.p50_ms, r.latency.p95_ms, r.latency.p99_ms
@@ -665,6 +684,63 @@ pub fn calibrate(
         }
     }
     best
+}
+
+/// What [`cross_validate`] measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossValidated {
+    /// Number of folds.
+    pub folds: usize,
+    /// The decisions of every query under the thresholds calibrated without its fold, pooled.
+    pub decisions: DecisionMetrics,
+    /// The thresholds each fold's calibration chose (how stable the choice is).
+    pub chosen: Vec<DecisionConfig>,
+}
+
+/// K-fold cross-validation of [`calibrate`]: the queries, in id order, are dealt into `folds`
+/// folds (query i goes to fold i mod k); each fold is decided with the thresholds calibrated on
+/// the others, and the held-out decisions are pooled into one set of [`DecisionMetrics`]. This
+/// is the figure to expect on queries the calibration never saw; the in-sample figure overstates
+/// it. `None` with fewer than two folds or fewer queries than folds.
+pub fn cross_validate(
+    results: &[QueryResult],
+    base: &DecisionConfig,
+    max_in_scope_fallback: f64,
+    folds: usize,
+) -> Option<CrossValidated> {
+    if folds < 2 || results.len() < folds {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..results.len()).collect();
+    order.sort_by(|&a, &b| results[a].qid.cmp(&results[b].qid));
+    let mut fold_of = vec![0; results.len()];
+    for (i, &at) in order.iter().enumerate() {
+        fold_of[at] = i % folds;
+    }
+    let mut held_out: Vec<QueryResult> = Vec::with_capacity(results.len());
+    let mut chosen = Vec::with_capacity(folds);
+    for f in 0..folds {
+        let train: Vec<QueryResult> = results
+            .iter()
+            .zip(&fold_of)
+            .filter(|(_, k)| **k != f)
+            .map(|(r, _)| r.clone())
+            .collect();
+        let (c, _) = calibrate(&train, base, max_in_scope_fallback);
+        for (r, _) in results.iter().zip(&fold_of).filter(|(_, k)| **k == f) {
+            let mut r = r.clone();
+            r.decision = r.decide_with(&c);
+            r.decision_correct =
+                decision_correct(r.decision, r.in_scope(), r.first_relevant_rank, &c);
+            held_out.push(r);
+        }
+        chosen.push(c);
+    }
+    Some(CrossValidated {
+        folds,
+        decisions: decision_metrics(&held_out, base),
+        chosen,
+    })
 }
 
 /// Differences from a baseline report; `Err` lists regressions beyond `tolerance`.
@@ -845,6 +921,41 @@ mod tests {
         assert_eq!(in_scope_fallbacks, 0, "{strict:?}");
         let (loose, _) = calibrate(&results, &DecisionConfig::default(), 0.1);
         assert_eq!(fallbacks(&loose), 11, "{loose:?}");
+    }
+
+    #[test]
+    fn cross_validation_decides_each_query_once_with_thresholds_from_the_other_folds() {
+        let mut results = Vec::new();
+        for i in 0..10 {
+            let mut out = result(false, None, 0.5, 5.0);
+            out.qid = format!("o{i}");
+            let mut inside = result(true, Some(1), 0.5, 30.0);
+            inside.qid = format!("i{i}");
+            results.push(out);
+            results.push(inside);
+        }
+        let base = DecisionConfig::default();
+        assert!(cross_validate(&results, &base, 1.0, 1).is_none());
+        assert!(cross_validate(&results[..3], &base, 1.0, 5).is_none());
+        let cv = cross_validate(&results, &base, 1.0, 5).unwrap();
+        assert_eq!(cv.folds, 5);
+        assert_eq!(cv.chosen.len(), 5);
+        assert_eq!(cv.decisions.counts.values().sum::<usize>(), results.len());
+        // Cleanly separable: every fold learns the evidence rule, so held out it is as good as
+        // in sample: every out-of-scope query falls back, every in-scope one is answered.
+        let (all, _) = calibrate(&results, &base, 1.0);
+        let mut in_sample = results.clone();
+        for r in &mut in_sample {
+            r.decision = r.decide_with(&all);
+            r.decision_correct =
+                decision_correct(r.decision, r.in_scope(), r.first_relevant_rank, &all);
+        }
+        assert_eq!(cv.decisions, decision_metrics(&in_sample, &base));
+        assert_eq!(cv.decisions.fallback_recall, Some(1.0));
+        // The same queries in another order give the same folds (dealt by query id).
+        let mut reversed = results.clone();
+        reversed.reverse();
+        assert_eq!(cross_validate(&reversed, &base, 1.0, 5).unwrap(), cv);
     }
 
     #[test]

@@ -333,6 +333,37 @@ fn calibrate_writes_thresholds_the_config_file_keeps() {
     assert!(text.contains("[decision]"), "{text}");
     let cfg = madoguchi::config::Config::load(&dir.path().join("cal.toml")).unwrap();
     assert!(cfg.decision.answer_coverage >= cfg.decision.candidates_coverage);
+    // The cross-validated figure comes first, then the in-sample one; both in the metrics file.
+    let table = stdout(&out);
+    let cv = table
+        .find("decisions, 5-fold cross-validated")
+        .expect(&table);
+    let own = table.find("decisions, in sample").expect(&table);
+    assert!(cv < own, "{table}");
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["decision_cross_validated"]["folds"], 5, "{m}");
+    assert_eq!(
+        m["decision_cross_validated"]["chosen"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    let counts = m["decision_cross_validated"]["decisions"]["counts"]
+        .as_object()
+        .unwrap();
+    let decided: u64 = counts.values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(decided, m["queries"]["total"].as_u64().unwrap(), "{m}");
+
+    let (_, skipped) = run_eval(&["--calibrate", "--folds", "0", "--config", "cal.toml"]);
+    assert!(skipped.status.success(), "{}", stderr(&skipped));
+    assert!(
+        !stdout(&skipped).contains("cross-validated"),
+        "{}",
+        stdout(&skipped)
+    );
 }
 
 #[test]
