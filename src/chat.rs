@@ -23,6 +23,7 @@ use crate::analysis;
 use crate::answer::{self, Decision, DecisionConfig, Signals};
 use crate::engine::Engine;
 use crate::faq::{Contact, Entry};
+use crate::language::Language;
 use crate::llm::{LlmClient, LlmError};
 use crate::retrieve::{self, Hit};
 use crate::store::Store;
@@ -364,6 +365,8 @@ pub struct Plan {
     pub small_talk: Option<SmallTalkKind>,
     /// Whether and why the previous topic was used.
     pub context: Context,
+    /// The language the message is written in.
+    pub language: Language,
 }
 
 /// What the conversation is about before a turn, as the latest turn that was not small talk
@@ -438,16 +441,18 @@ pub fn plan(
     depth: usize,
 ) -> retrieve::Result<Plan> {
     let retriever = &engine.retriever;
-    let hits = retriever.search(message, depth, municipality)?;
+    let language = crate::language::detect(message);
     if let Some(kind) = small_talk(message) {
         return Ok(Plan {
-            signals: answer::signals(&hits),
-            hits,
+            signals: Signals::default(),
+            hits: Vec::new(),
             decision: Decision::SmallTalk,
             small_talk: Some(kind),
             context: Context::SmallTalk,
+            language,
         });
     }
+    let hits = retriever.search(message, depth, municipality)?;
     let signals = answer::signals(&hits);
     let decision = answer::decide_signals(signals, config);
     let alone = |context| Plan {
@@ -456,9 +461,15 @@ pub fn plan(
         signals,
         small_talk: None,
         context,
+        language,
     };
     if decision == Decision::Answer {
         return Ok(alone(Context::StandsAlone));
+    }
+    if signals.foreign {
+        // Follow-ups are read by their Japanese words; a question in another language stands
+        // on its own.
+        return Ok(alone(Context::NoTopic));
     }
     // The topic as text to search with, and the categories (大/中分類) it is about: the answered
     // entry's, or those of the candidates the earlier question got.
@@ -529,6 +540,7 @@ pub fn plan(
         signals: again_signals,
         small_talk: None,
         context: Context::FollowUp { topic: topic_text },
+        language,
     })
 }
 
@@ -668,6 +680,10 @@ pub struct Reply {
     /// Set when the decision is `small_talk`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub small_talk: Option<SmallTalk>,
+    /// The language the resident wrote in (BCP 47: `ja`, `en`, `zh`, `ko`, `vi`, `pt`, `tl`,
+    /// `ne`, or `und` when it could not be told). A question in another language than Japanese
+    /// is matched by meaning alone (the semantic leg) and gets candidates or the fallback.
+    pub query_language: Language,
     /// When the turn was read as a follow-up: the topic it was read with (the earlier answer's
     /// question, or the resident's earlier question when that got candidates).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -868,6 +884,7 @@ pub async fn turn(
         small_talk,
         context,
         signals,
+        language,
     } = planned;
 
     // Everything below that leaves the process or is written down sees the masked text only.
@@ -949,6 +966,7 @@ pub async fn turn(
         related: Vec::new(),
         fallback: None,
         small_talk: None,
+        query_language: language,
         follow_up_of,
         context,
         signals,

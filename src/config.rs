@@ -131,7 +131,6 @@ impl Config {
     /// candidate must be offered.
     pub fn problems(&self) -> Vec<String> {
         let s = &self.search;
-        let d = &self.decision;
         let values = [
             ("search", "question", s.question),
             ("search", "alt_questions", s.alt_questions),
@@ -142,12 +141,7 @@ impl Config {
             ("search", "abbreviation_weight", s.abbreviation_weight),
             ("search", "coverage_exponent", s.coverage_exponent),
             ("search", "synonym_weight", s.synonym_weight),
-            ("decision", "answer_coverage", d.answer_coverage),
-            ("decision", "answer_margin", d.answer_margin),
-            ("decision", "candidates_coverage", d.candidates_coverage),
-            ("decision", "evidence_coverage", d.evidence_coverage),
-            ("decision", "evidence_score", d.evidence_score),
-            ("decision", "answer_unknown", d.answer_unknown),
+            ("search", "semantic_weight", s.semantic_weight),
         ];
         let mut problems: Vec<String> = values
             .iter()
@@ -156,8 +150,15 @@ impl Config {
                 format!("[{section}] {key} = {v}: must be a finite number of at least 0")
             })
             .collect();
-        if d.max_candidates == 0 {
-            problems.push("[decision] max_candidates = 0: must be at least 1".to_owned());
+        if s.fusion == crate::retrieve::Fusion::Convex && s.semantic_weight > 1.0 {
+            problems.push(format!(
+                "[search] semantic_weight = {}: must be at most 1 with fusion = \"convex\"",
+                s.semantic_weight
+            ));
+        }
+        problems.extend(decision_problems("decision", &self.decision));
+        if let Some(semantic) = &self.decision.semantic {
+            problems.extend(decision_problems("decision.semantic", semantic));
         }
         problems
     }
@@ -264,6 +265,33 @@ fn removed_keys(text: &str) -> Vec<String> {
         })
         .map(|(section, key)| format!("[{section}] {key}"))
         .collect()
+}
+
+/// The thresholds of one `[decision]` section that are out of range.
+fn decision_problems(section: &str, d: &DecisionConfig) -> Vec<String> {
+    let values = [
+        ("answer_coverage", d.answer_coverage),
+        ("answer_margin", d.answer_margin),
+        ("candidates_coverage", d.candidates_coverage),
+        ("evidence_coverage", d.evidence_coverage),
+        ("evidence_score", d.evidence_score),
+        ("answer_unknown", d.answer_unknown),
+        ("fallback_similarity", d.fallback_similarity),
+        ("candidates_similarity", d.candidates_similarity),
+        ("answer_similarity", d.answer_similarity),
+        ("foreign_similarity", d.foreign_similarity),
+    ];
+    let mut problems: Vec<String> = values
+        .iter()
+        .filter(|(_, v)| !(v.is_finite() && *v >= 0.0))
+        .map(|(key, v)| format!("[{section}] {key} = {v}: must be a finite number of at least 0"))
+        .collect();
+    if d.max_candidates == 0 {
+        problems.push(format!(
+            "[{section}] max_candidates = 0: must be at least 1"
+        ));
+    }
+    problems
 }
 
 #[cfg(test)]

@@ -33,6 +33,9 @@ pub struct Locations {
     pub synonyms: Option<PathBuf>,
     /// The configuration file (`madoguchi.toml`).
     pub config: PathBuf,
+    /// The sentence model of the semantic leg (`scripts/setup-e5.sh`), used when
+    /// `[search] semantic_weight` is above 0. Its vector cache lives beside it in `vectors/`.
+    pub model: PathBuf,
 }
 
 impl Locations {
@@ -115,6 +118,8 @@ pub struct Engine {
     pub retriever: Retriever,
     /// Each municipality's most-cited contact office, named in its fallbacks.
     pub fallback_contacts: HashMap<String, Contact>,
+    /// Whether the semantic leg runs, and why not.
+    pub semantic: crate::semantic::Status,
 }
 
 impl Engine {
@@ -139,7 +144,10 @@ impl Engine {
         };
         let retriever =
             Retriever::new(idx, manifest, analyzer, search.clone())?.with_synonyms(synonyms);
-        Ok(Engine::from_retriever(retriever))
+        let (retriever, status) = with_semantic(retriever, at, search);
+        let mut engine = Engine::from_retriever(retriever);
+        engine.semantic = status;
+        Ok(engine)
     }
 
     /// Wraps a retriever built elsewhere (tests, benchmarks over synthetic corpora).
@@ -152,6 +160,7 @@ impl Engine {
         Engine {
             retriever,
             fallback_contacts,
+            semantic: crate::semantic::Status::Off,
         }
     }
 
@@ -166,6 +175,50 @@ impl Engine {
                 url: None,
             })
     }
+}
+
+/// Adds the semantic leg when its weight is above 0 and the model loads; otherwise lexical only,
+/// with the reason logged and returned.
+fn with_semantic(
+    retriever: Retriever,
+    at: &Locations,
+    search: &SearchConfig,
+) -> (Retriever, crate::semantic::Status) {
+    use crate::semantic::{Encoder, Status, VectorCache};
+    if search.semantic_weight <= 0.0 {
+        return (retriever, Status::Off);
+    }
+    let encoder = match Encoder::load(&at.model) {
+        Ok(e) => std::sync::Arc::new(e),
+        Err(e) => {
+            let reason = format!("{}: {e} (run scripts/setup-e5.sh)", at.model.display());
+            tracing::warn!(%reason, "semantic leg unavailable: searching lexical only");
+            return (retriever, Status::Unavailable { reason });
+        }
+    };
+    let dir = at.model.parent().map(|d| d.join("vectors"));
+    let mut cache = VectorCache::open(dir.as_deref(), encoder.dim());
+    let started = std::time::Instant::now();
+    let cached = cache.len();
+    let retriever = retriever.with_semantic(encoder.clone(), &mut cache);
+    if let Err(e) = cache.save() {
+        tracing::warn!(error = %e, "the vector cache could not be written; texts will be embedded again");
+    }
+    let texts = retriever.embedded_texts();
+    tracing::info!(
+        texts,
+        embedded = cache.len().saturating_sub(cached),
+        ms = started.elapsed().as_millis() as u64,
+        model = %encoder.path().display(),
+        "semantic leg on"
+    );
+    (
+        retriever,
+        Status::On {
+            model: encoder.path().display().to_string(),
+            texts,
+        },
+    )
 }
 
 /// The contact office that most of a municipality's own entries name.

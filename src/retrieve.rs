@@ -47,6 +47,27 @@ pub struct SearchConfig {
     pub rerank_depth: usize,
     /// Weight of a word the synonym dictionary adds, relative to a word the resident typed.
     pub synonym_weight: f32,
+    /// Weight of the semantic leg: hits are ordered by `score + semantic_weight × similarity`
+    /// (the entry's best cosine with the question, [`Hit::similarity`]), over the lexical
+    /// candidates and the `rerank_depth` most similar entries. 0 (the default until the
+    /// cross-validated measurement says otherwise) runs lexical only and loads no model.
+    pub semantic_weight: f32,
+    /// How the two legs' orders are combined ([`Fusion`]).
+    pub fusion: Fusion,
+}
+
+/// How the lexical score and the semantic similarity make one order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fusion {
+    /// `score + semantic_weight × similarity`.
+    #[default]
+    Sum,
+    /// `(1 − w) × score / best score + w × (similarity − least) / (greatest − least)` over the
+    /// pooled hits, with `w = semantic_weight` (0 to 1).
+    Convex,
+    /// Reciprocal ranks: `1 / (60 + lexical rank) + semantic_weight / (60 + semantic rank)`.
+    Rrf,
 }
 
 impl Default for SearchConfig {
@@ -62,6 +83,8 @@ impl Default for SearchConfig {
             coverage_exponent: 0.5,
             rerank_depth: 100,
             synonym_weight: 0.3,
+            semantic_weight: 0.0,
+            fusion: Fusion::Sum,
         }
     }
 }
@@ -111,6 +134,15 @@ pub struct Hit {
     /// of the index contains, not even through a synonym: 宇宙 in 宇宙旅行の補助金 (numbers
     /// excepted). The same for every hit of one question.
     pub unknown: f32,
+    /// The entry's best cosine with the question over its embedded texts (question, other
+    /// phrasings, question + answer); 0 when the semantic leg is off.
+    pub similarity: f32,
+    /// What the hits are ordered by: `score`, plus `semantic_weight × similarity` when the
+    /// semantic leg runs (so it equals `score` lexical-only).
+    pub ranking: f32,
+    /// Whether the question is in another language than the FAQ's ([`crate::language`]) and
+    /// the hits come from the semantic leg alone. The same for every hit of one question.
+    pub foreign: bool,
 }
 
 /// An indexed entry with the terms it contains (for [`Hit::coverage`]).
@@ -122,6 +154,8 @@ struct DocInfo {
     field_weight: f32,
     /// Municipalities that override or hide this (national) entry.
     hidden_in: Vec<String>,
+    /// Unit vectors of its embedded texts, one after another (empty lexical-only).
+    vectors: Vec<f32>,
 }
 
 impl DocInfo {
@@ -181,6 +215,8 @@ pub struct Retriever {
     /// Compounds of the entries (two or three nouns in a row), by their abbreviation (the first
     /// kanji of each: 児手 for 児童|手当), with the number of entries that have each.
     by_abbreviation: HashMap<String, BTreeMap<Vec<String>, u32>>,
+    /// The question encoder of the semantic leg ([`Retriever::with_semantic`]).
+    encoder: Option<Arc<crate::semantic::Encoder>>,
 }
 
 impl Retriever {
@@ -238,6 +274,7 @@ impl Retriever {
                     terms,
                     field_weight,
                     hidden_in,
+                    vectors: Vec::new(),
                 });
             }
             docs.push(entries);
@@ -262,6 +299,7 @@ impl Retriever {
             synonyms: Synonyms::empty(),
             by_reading,
             by_abbreviation,
+            encoder: None,
         })
     }
 
@@ -269,6 +307,38 @@ impl Retriever {
     pub fn with_synonyms(mut self, synonyms: Synonyms) -> Self {
         self.synonyms = synonyms;
         self
+    }
+
+    /// The same retriever with the semantic leg: every entry's texts
+    /// ([`crate::semantic::entry_texts`]) embedded through `cache`, and questions embedded by
+    /// `encoder`. Slow the first time (tens of milliseconds a text); the cache makes it fast
+    /// after that.
+    pub fn with_semantic(
+        mut self,
+        encoder: Arc<crate::semantic::Encoder>,
+        cache: &mut crate::semantic::VectorCache,
+    ) -> Self {
+        for doc in self.docs.iter_mut().flatten() {
+            let texts = crate::semantic::entry_texts(&doc.entry);
+            doc.vectors = encoder.passages(&texts, cache).concat();
+        }
+        self.encoder = Some(encoder);
+        self
+    }
+
+    /// Whether the semantic leg runs (an encoder is set and its weight is above 0).
+    pub fn semantic(&self) -> bool {
+        self.encoder.is_some() && self.config.semantic_weight > 0.0
+    }
+
+    /// Entry texts embedded.
+    pub fn embedded_texts(&self) -> usize {
+        let dim = self.encoder.as_ref().map_or(1, |e| e.dim()).max(1);
+        self.docs
+            .iter()
+            .flatten()
+            .map(|d| d.vectors.len() / dim)
+            .sum()
     }
 
     /// The synonym dictionary in use.
@@ -341,67 +411,197 @@ impl Retriever {
     pub fn search(&self, question: &str, k: usize, municipality: Option<&str>) -> Result<Vec<Hit>> {
         self.check_municipality(municipality)?;
         let (words, expansion, implied) = self.prepare(question, municipality);
-        let Some(text_query) = self.text_query_from(&words, &expansion, &implied) else {
-            return Ok(Vec::new());
-        };
-        if k == 0 {
+        // A question with no searchable word (another script, only particles) still has a
+        // meaning for the semantic leg.
+        let text_query = self.text_query_from(&words, &expansion, &implied);
+        if k == 0 || (text_query.is_none() && !self.semantic()) {
             return Ok(Vec::new());
         }
-        let query = BooleanQuery::new(vec![
-            (Occur::Must, text_query),
-            (Occur::Must, self.scope_filter(municipality)),
-            (Occur::MustNot, self.hidden_filter(municipality)),
-        ]);
         let distinct: BTreeSet<&str> = words.iter().map(String::as_str).collect();
         let weighted: Vec<(&str, f32)> = distinct.iter().map(|t| (*t, self.idf(t))).collect();
         let total: f32 = weighted.iter().map(|(_, w)| w).sum();
         let unknown = self.unknown_share(&weighted, total, &expansion);
         let wanted = self.wanted(&weighted, &expansion);
-        let searcher = self.reader.searcher();
-        // Fetch a margin beyond the re-ranking pool; if the score at the pool's end is still
-        // tied at the margin's end, widen until the tie group is complete, so the id tie-break
-        // sees every tied entry.
         let pool = k.max(self.config.rerank_depth);
-        let mut limit = pool + 16;
-        let top = loop {
-            let top: Vec<(Score, tantivy::DocAddress)> =
-                searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
-            let tied_at_end = top.len() == limit && top[pool - 1].0 == top[limit - 1].0;
-            if !tied_at_end {
-                break top;
-            }
-            limit *= 4;
+        // A question in another language shares no words with the FAQ worth ranking by (a
+        // brand, "card"): the semantic leg ranks it alone.
+        let foreign = self.semantic() && !crate::language::detect(question).is_japanese();
+        let top = match text_query {
+            Some(text_query) if !foreign => self.lexical(text_query, municipality, pool)?,
+            _ => Vec::new(),
         };
         let exponent = self.config.coverage_exponent;
         let idf_max = self.idf_max();
+        let hit = |doc: &DocInfo, bm25: f32| {
+            let coverage = coverage_of(&wanted, total, &doc.terms);
+            let score = if exponent > 0.0 {
+                bm25 * coverage.powf(exponent)
+            } else {
+                bm25
+            };
+            let unit = idf_max * doc.field_weight;
+            Hit {
+                entry: doc.entry.clone(),
+                score,
+                coverage,
+                evidence: if unit > 0.0 { score / unit } else { 0.0 },
+                unknown,
+                similarity: 0.0,
+                ranking: score,
+                foreign,
+            }
+        };
+        let mut addrs: Vec<(usize, usize)> = Vec::with_capacity(top.len());
         let mut hits: Vec<Hit> = top
             .into_iter()
             .map(|(bm25, addr)| {
-                let doc = &self.docs[addr.segment_ord as usize][addr.doc_id as usize];
-                let coverage = coverage_of(&wanted, total, &doc.terms);
-                let score = if exponent > 0.0 {
-                    bm25 * coverage.powf(exponent)
-                } else {
-                    bm25
-                };
-                let unit = idf_max * doc.field_weight;
-                Hit {
-                    entry: doc.entry.clone(),
-                    score,
-                    coverage,
-                    evidence: if unit > 0.0 { score / unit } else { 0.0 },
-                    unknown,
-                }
+                let at = (addr.segment_ord as usize, addr.doc_id as usize);
+                addrs.push(at);
+                hit(&self.docs[at.0][at.1], bm25)
             })
             .collect();
+        if let Some(encoder) = self.encoder.as_ref().filter(|_| self.semantic()) {
+            self.fuse(
+                encoder,
+                question,
+                municipality,
+                pool,
+                &mut hits,
+                &mut addrs,
+                |d| hit(d, 0.0),
+            );
+        }
         hits.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
+            b.ranking
+                .total_cmp(&a.ranking)
                 .then_with(|| a.entry.id.cmp(&b.entry.id))
                 .then_with(|| a.entry.scope.cmp(&b.entry.scope))
         });
         hits.truncate(k);
         Ok(hits)
+    }
+
+    /// The lexical leg: the top `pool` entries by BM25 that `municipality` sees. Fetches a margin
+    /// beyond the pool; if the score at the pool's end is still tied at the margin's end, widens
+    /// until the tie group is complete, so the id tie-break sees every tied entry.
+    fn lexical(
+        &self,
+        text_query: Box<dyn Query>,
+        municipality: Option<&str>,
+        pool: usize,
+    ) -> Result<Vec<(Score, tantivy::DocAddress)>> {
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, text_query),
+            (Occur::Must, self.scope_filter(municipality)),
+            (Occur::MustNot, self.hidden_filter(municipality)),
+        ]);
+        let searcher = self.reader.searcher();
+        let mut limit = pool + 16;
+        loop {
+            let top: Vec<(Score, tantivy::DocAddress)> =
+                searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
+            let tied_at_end = top.len() == limit && top[pool - 1].0 == top[limit - 1].0;
+            if !tied_at_end {
+                return Ok(top);
+            }
+            limit *= 4;
+        }
+    }
+
+    /// The semantic leg: every lexical hit gets its similarity, the `pool` entries most similar
+    /// to the question that the resident's municipality sees join as hits of their own (with
+    /// their lexical signals, usually none), and each hit's ranking becomes
+    /// `score + semantic_weight × similarity`.
+    #[allow(clippy::too_many_arguments)]
+    fn fuse(
+        &self,
+        encoder: &crate::semantic::Encoder,
+        question: &str,
+        municipality: Option<&str>,
+        pool: usize,
+        hits: &mut Vec<Hit>,
+        addrs: &mut Vec<(usize, usize)>,
+        lexical_only: impl Fn(&DocInfo) -> Hit,
+    ) {
+        let q = encoder.query(question);
+        let dim = q.len().max(1);
+        let similarity = |d: &DocInfo| {
+            d.vectors
+                .chunks_exact(dim)
+                .map(|v| crate::semantic::dot(&q, v))
+                .fold(0.0f32, f32::max)
+        };
+        let mut nearest: Vec<(f32, (usize, usize))> = self
+            .docs
+            .iter()
+            .enumerate()
+            .flat_map(|(s, seg)| seg.iter().enumerate().map(move |(i, d)| ((s, i), d)))
+            .filter(|(_, d)| !d.entry.hidden && d.visible_to(municipality))
+            .map(|(at, d)| (similarity(d), at))
+            .collect();
+        nearest.sort_by(|a, b| {
+            b.0.total_cmp(&a.0).then_with(|| {
+                self.docs[a.1.0][a.1.1]
+                    .entry
+                    .id
+                    .cmp(&self.docs[b.1.0][b.1.1].entry.id)
+            })
+        });
+        let known: std::collections::HashSet<(usize, usize)> = addrs.iter().copied().collect();
+        for &(_, at) in nearest.iter().take(pool) {
+            if !known.contains(&at) {
+                hits.push(lexical_only(&self.docs[at.0][at.1]));
+                addrs.push(at);
+            }
+        }
+        let w = self.config.semantic_weight;
+        for (h, at) in hits.iter_mut().zip(addrs.iter()) {
+            h.similarity = similarity(&self.docs[at.0][at.1]);
+        }
+        if hits.first().is_some_and(|h| h.foreign) {
+            hits.iter_mut().for_each(|h| h.ranking = h.similarity);
+            return;
+        }
+        match self.config.fusion {
+            Fusion::Sum => hits
+                .iter_mut()
+                .for_each(|h| h.ranking = h.score + w * h.similarity),
+            Fusion::Convex => {
+                let best = hits.iter().map(|h| h.score).fold(0.0f32, f32::max);
+                let least = hits.iter().map(|h| h.similarity).fold(f32::MAX, f32::min);
+                let most = hits.iter().map(|h| h.similarity).fold(f32::MIN, f32::max);
+                for h in hits.iter_mut() {
+                    let lexical = if best > 0.0 { h.score / best } else { 0.0 };
+                    let semantic = if most > least {
+                        (h.similarity - least) / (most - least)
+                    } else {
+                        0.0
+                    };
+                    h.ranking = (1.0 - w) * lexical + w * semantic;
+                }
+            }
+            Fusion::Rrf => {
+                let rank_by = |key: &dyn Fn(&Hit) -> f32| {
+                    let mut order: Vec<usize> = (0..hits.len()).collect();
+                    order.sort_by(|&a, &b| key(&hits[b]).total_cmp(&key(&hits[a])));
+                    let mut rank = vec![0usize; hits.len()];
+                    for (r, i) in order.into_iter().enumerate() {
+                        rank[i] = r + 1;
+                    }
+                    rank
+                };
+                let lexical = rank_by(&|h: &Hit| h.score);
+                let semantic = rank_by(&|h: &Hit| h.similarity);
+                for (i, h) in hits.iter_mut().enumerate() {
+                    let l = if h.score > 0.0 {
+                        1.0 / (60.0 + lexical[i] as f32)
+                    } else {
+                        0.0
+                    };
+                    h.ranking = l + w / (60.0 + semantic[i] as f32);
+                }
+            }
+        }
     }
 
     /// The IDF-weighted share of `query` terms that no entry contains, directly or through a

@@ -8,6 +8,7 @@ use clap::Args;
 use sha2::Digest;
 
 use super::data::DataArgs;
+use crate::answer::DecisionConfig;
 use crate::engine::{Build, Setup};
 use crate::eval::{self, data};
 use crate::faq::{self, Corpus};
@@ -162,28 +163,60 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
 
     let mut cross_validated = None;
     if a.calibrate {
-        cross_validated =
-            eval::cross_validate(&results, &config.decision, a.max_in_scope_fallback, a.folds);
-        let (best, utility) = eval::calibrate(&results, &config.decision, a.max_in_scope_fallback);
+        // The thresholds of the mode that ran: lexical only, or with the semantic leg.
+        let semantic = results
+            .iter()
+            .any(|r| r.signals.similarity > 0.0 || r.signals.foreign);
+        let base = if semantic {
+            config
+                .decision
+                .semantic
+                .as_deref()
+                .cloned()
+                .unwrap_or_else(DecisionConfig::semantic_default)
+        } else {
+            DecisionConfig {
+                semantic: None,
+                ..config.decision.clone()
+            }
+        };
+        cross_validated = eval::cross_validate(&results, &base, a.max_in_scope_fallback, a.folds);
+        let (best, utility) = eval::calibrate(&results, &base, a.max_in_scope_fallback);
+        let section = if semantic {
+            "[decision.semantic]"
+        } else {
+            "[decision]"
+        };
         let header = format!(
-            "madoguchi configuration.\nThe [decision] thresholds were chosen by `madoguchi eval --calibrate` on\n{} / {} with at most {} of in-scope queries sent to fallback\n(mean utility {utility:.4}, commit {}).",
+            "madoguchi configuration.\nThe {section} thresholds were chosen by `madoguchi eval --calibrate` on\n{} / {} with at most {} of in-scope queries sent to fallback\n(mean utility {utility:.4}, commit {}).",
             queries_file.display(),
             qrels_file.display(),
             a.max_in_scope_fallback,
             git_commit()
         );
-        config.decision = best;
-        config.save(&a.data.config, &header)?;
         eprintln!(
-            "calibrated: answer_coverage {:.3}, answer_margin {:.2}, answer_unknown {:.1}, candidates_coverage {:.3}, evidence_coverage {:.2}, evidence_score {:.2} (mean utility {utility:.4}) -> {}",
-            config.decision.answer_coverage,
-            config.decision.answer_margin,
-            config.decision.answer_unknown,
-            config.decision.candidates_coverage,
-            config.decision.evidence_coverage,
-            config.decision.evidence_score,
+            "calibrated {section}: answer_coverage {:.3}, answer_margin {:.2}, answer_unknown {:.1}, candidates_coverage {:.3}, evidence_coverage {:.2}, evidence_score {:.2}, fallback_similarity {:.2}, candidates_similarity {:.2}, answer_similarity {:.2}, foreign_similarity {:.2} (mean utility {utility:.4}) -> {}",
+            best.answer_coverage,
+            best.answer_margin,
+            best.answer_unknown,
+            best.candidates_coverage,
+            best.evidence_coverage,
+            best.evidence_score,
+            best.fallback_similarity,
+            best.candidates_similarity,
+            best.answer_similarity,
+            best.foreign_similarity,
             a.data.config.display()
         );
+        if semantic {
+            config.decision.semantic = Some(Box::new(best));
+        } else {
+            config.decision = DecisionConfig {
+                semantic: config.decision.semantic.take(),
+                ..best
+            };
+        }
+        config.save(&a.data.config, &header)?;
     }
     // Decisions are re-scored with the (possibly calibrated) thresholds; rankings do not change.
     let results: Vec<eval::QueryResult> = results

@@ -258,8 +258,10 @@ pub fn run(
                     .collect()
             })
             .unwrap_or_default();
-        let ranked: Vec<(String, f32)> =
-            hits.iter().map(|h| (h.entry.id.clone(), h.score)).collect();
+        let ranked: Vec<(String, f32)> = hits
+            .iter()
+            .map(|h| (h.entry.id.clone(), h.ranking))
+            .collect();
         let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
         let rel_map = relevant.clone().into_iter().collect();
         let first = metrics::first_relevant_rank(&rel_map, &ids);
@@ -597,6 +599,8 @@ pub fn utility(
 /// take minutes. Evidence thresholds are tried at the observed top hits' evidence percentiles,
 /// since its scale depends on the weights and the FAQ text. Once any setting sends at most
 /// `max_in_scope_fallback` of the in-scope queries to fallback, only such settings compete.
+/// When the semantic leg ran, its thresholds (fallback below a similarity, candidates or a
+/// direct answer from one, and the other-language threshold) are searched in a third step.
 /// Returns the best configuration and its utility.
 pub fn calibrate(
     results: &[QueryResult],
@@ -633,6 +637,10 @@ pub fn calibrate(
             }
         }
     }
+    // The semantic thresholds are searched only when the semantic leg ran (the foreign one
+    // only when some questions were in another language).
+    let semantic = results.iter().any(|r| r.signals.similarity > 0.0);
+    let foreign = results.iter().any(|r| r.signals.foreign);
     let (base_utility, base_ok) = assess(base);
     let mut best = (base.clone(), base_utility);
     // Whether `best` respects the limit: once one setting does, only such settings compete.
@@ -673,6 +681,39 @@ pub fn calibrate(
                         evidence_coverage,
                         evidence_score,
                         candidates_coverage,
+                        ..fixed.clone()
+                    };
+                    consider(c, &mut best);
+                }
+            }
+        }
+        if semantic {
+            // The semantic thresholds, at cosines from 0.70 to 1.00 (1.01: the rule is off).
+            let sims: Vec<f32> = steps(0.7, 1.0, 0.01).collect();
+            let fixed = best.0.clone();
+            for &fallback_similarity in std::iter::once(&0.0).chain(&sims) {
+                for &candidates_similarity in sims.iter().chain(&[1.01]) {
+                    let c = DecisionConfig {
+                        fallback_similarity,
+                        candidates_similarity,
+                        ..fixed.clone()
+                    };
+                    consider(c, &mut best);
+                }
+            }
+            let fixed = best.0.clone();
+            for &answer_similarity in sims.iter().chain(&[1.01]) {
+                let c = DecisionConfig {
+                    answer_similarity,
+                    ..fixed.clone()
+                };
+                consider(c, &mut best);
+            }
+            if foreign {
+                let fixed = best.0.clone();
+                for &foreign_similarity in std::iter::once(&0.0).chain(&sims) {
+                    let c = DecisionConfig {
+                        foreign_similarity,
                         ..fixed.clone()
                     };
                     consider(c, &mut best);
@@ -878,7 +919,7 @@ mod tests {
                 coverage,
                 margin: 0.5,
                 evidence,
-                unknown: 0.0,
+                ..Signals::default()
             },
             decision: Decision::Candidates,
             decision_correct: false,

@@ -359,11 +359,14 @@ pub async fn healthz() -> Json<serde_json::Value> {
 
 /// `GET /readyz`: the index is loaded and the database answers.
 pub async fn readyz(State(st): State<Arc<AppState>>) -> Response {
-    let entries = st.engine().retriever.manifest().entries;
+    let engine = st.engine();
+    let entries = engine.retriever.manifest().entries;
+    let semantic = engine.semantic.clone();
     match st.store.ping().await {
-        Ok(()) => {
-            Json(json!({ "status": "ready", "entries": entries, "database": "ok" })).into_response()
-        }
+        Ok(()) => Json(json!({
+            "status": "ready", "entries": entries, "database": "ok", "semantic": semantic
+        }))
+        .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
             (
@@ -382,9 +385,29 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        st.metrics.render(),
+        st.metrics.render() + &semantic_gauge(&st.engine().semantic),
     )
         .into_response()
+}
+
+/// The semantic leg's state as a gauge: 1 for the state it is in, 0 for the others.
+fn semantic_gauge(status: &crate::semantic::Status) -> String {
+    use crate::semantic::Status;
+    let now = match status {
+        Status::On { .. } => "on",
+        Status::Off => "off",
+        Status::Unavailable { .. } => "unavailable",
+    };
+    let mut s = String::from(
+        "# HELP madoguchi_semantic_leg Whether the semantic leg runs (on), is turned off ([search] semantic_weight = 0) or could not load its model (unavailable: lexical only).\n# TYPE madoguchi_semantic_leg gauge\n",
+    );
+    for state in ["on", "off", "unavailable"] {
+        s += &format!(
+            "madoguchi_semantic_leg{{state=\"{state}\"}} {}\n",
+            u8::from(state == now)
+        );
+    }
+    s
 }
 
 /// `GET /api/openapi.json`.

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 /// Bottom to top, as in ARCHITECTURE.md ("Modules and who may use whom"). A module may use
 /// modules of earlier layers only.
 const LAYERS: &[&[&str]] = &[
-    &["faq", "mask", "auth", "telemetry"],
+    &["faq", "mask", "auth", "telemetry", "language"],
     &["analysis"],
     &["index"],
-    &["synonyms"],
+    &["synonyms", "semantic"],
     &["retrieve"],
     &["answer", "llm"],
     &["metrics", "store"],

@@ -8,4 +8,5 @@ mod eval;
 mod fake_llm;
 mod helpers;
 mod loaders;
+mod semantic;
 mod server;

@@ -51,6 +51,7 @@ async fn harness_on(faq: &Path, edit: impl FnOnce(&mut Config)) -> Harness {
         dict: dict(),
         synonyms: None,
         config: dir.path().join("madoguchi.toml"),
+        model: madoguchi_e5::default_model_path(),
     };
     let state = AppState::open(Setup { locations, config }).await.unwrap();
     Harness { dir, state }

