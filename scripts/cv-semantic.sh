@@ -8,7 +8,6 @@
 #   scripts/cv-semantic.sh                       # bundled dev set
 #   scripts/cv-semantic.sh localgovfaq           # ../shared/eval/localgovfaq (dev split)
 #   WEIGHTS="0 20 40" scripts/cv-semantic.sh     # other weights
-#   FUSION=rrf WEIGHTS="0.5 1 2" scripts/cv-semantic.sh   # another [search] fusion
 #
 # Needs scripts/setup-ipadic.sh and scripts/setup-e5.sh done and a release build
 # (cargo build --release). The first run embeds the FAQ's texts (minutes); the vector cache
@@ -16,10 +15,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${MADOGUCHI_BIN:-target/release/madoguchi}
-export FUSION=${FUSION:-sum}
 WEIGHTS=${WEIGHTS:-"0 80 160 320 640 1280"}
 SET=${1:-bundled}
-OUT=${OUT:-target/cv-semantic/$SET-$FUSION}
+OUT=${OUT:-target/cv-semantic/$SET}
 mkdir -p "$OUT"
 case "$SET" in
   bundled) DATA=(--faq faq --index "$OUT/index" --queries tests/eval/queries.tsv --qrels tests/eval/qrels.txt) ;;
@@ -29,8 +27,8 @@ case "$SET" in
   *) echo "cv-semantic: unknown set '$SET' (bundled or localgovfaq)" >&2; exit 2 ;;
 esac
 for w in $WEIGHTS; do
-  printf '[search]\nsemantic_weight = %s\nfusion = "%s"\n' "$w" "$FUSION" > "$OUT/w$w.toml"
-  echo "cv-semantic: $SET, fusion $FUSION, semantic_weight $w" >&2
+  printf '[search]\nsemantic_weight = %s\n' "$w" > "$OUT/w$w.toml"
+  echo "cv-semantic: $SET, semantic_weight $w" >&2
   "$BIN" eval "${DATA[@]}" --config "$OUT/w$w.toml" --repeat 1 \
     --per-query "$OUT/w$w.jsonl" --metrics "$OUT/w$w.json" > "$OUT/w$w.txt"
 done
@@ -55,7 +53,7 @@ for f in range(5):
     chosen.append(best)
     for n in names:
         pooled[n] += sum(runs[best][q][n] for q in test)
-print(f"queries in scope: {len(qids)}; fusion {__import__('os').environ.get('FUSION', 'sum')}; weights tried: {' '.join(weights)}")
+print(f"queries in scope: {len(qids)}; weights tried: {' '.join(weights)}")
 print("5-fold cross-validated: " + ", ".join(f"{n} {pooled[n] / len(qids):.3f}" for n in names)
       + f" (weights chosen per fold: {' '.join(chosen)})")
 for w in weights:

@@ -28,6 +28,11 @@ else
   echo "test.sh: the sentence model could not be set up; its tests will be skipped" >&2
 fi
 cargo fmt --all -- --check
+# Embed the bundled FAQ once (minutes on a fresh machine; the vector cache beside the model keeps
+# it for later runs), so that the tests that open it in parallel do not each embed it.
+if [[ "${REQUIRE_E5:-0}" == 1 ]]; then
+  cargo run --locked --quiet -- index --faq faq --index target/test-warm-index
+fi
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --all-targets --locked
 # End-to-end: the resident widget and the staff console in headless Chromium (Debian package),

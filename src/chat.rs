@@ -479,7 +479,7 @@ pub fn plan(
             None => return Ok(alone(Context::NoTopic)),
         },
         Some(Topic::Asked(question)) => {
-            let shown = retriever.search(question, config.max_candidates, municipality)?;
+            let shown = retriever.search_lexical(question, config.max_candidates, municipality)?;
             let categories = shown.iter().map(|h| section(&h.entry)).collect();
             (question.to_owned(), categories)
         }
@@ -507,12 +507,14 @@ pub fn plan(
             return Ok(alone(Context::NotBetter { topic: topic_text }));
         }
         let combined = format!("{topic_text} {message}");
-        retriever.search(&combined, depth, municipality)?
+        retriever.search_lexical(&combined, depth, municipality)?
     } else {
         // The message's own words rank, among the entries about the topic: the follow-up asks
-        // something new about it, so the topic's words must not outvote it.
+        // something new about it, so the topic's words must not outvote it. (By words alone:
+        // the meaning of a few words without their topic says little, and the thresholds of the
+        // follow-up rule were set on the lexical signals.)
         retriever
-            .search(message, FOLLOW_UP_DEPTH, municipality)?
+            .search_lexical(message, FOLLOW_UP_DEPTH, municipality)?
             .into_iter()
             .filter(related)
             .take(depth)

@@ -150,12 +150,6 @@ impl Config {
                 format!("[{section}] {key} = {v}: must be a finite number of at least 0")
             })
             .collect();
-        if s.fusion == crate::retrieve::Fusion::Convex && s.semantic_weight > 1.0 {
-            problems.push(format!(
-                "[search] semantic_weight = {}: must be at most 1 with fusion = \"convex\"",
-                s.semantic_weight
-            ));
-        }
         problems.extend(decision_problems("decision", &self.decision));
         if let Some(semantic) = &self.decision.semantic {
             problems.extend(decision_problems("decision.semantic", semantic));

@@ -188,8 +188,8 @@ fn with_semantic(
     if search.semantic_weight <= 0.0 {
         return (retriever, Status::Off);
     }
-    let encoder = match Encoder::load(&at.model) {
-        Ok(e) => std::sync::Arc::new(e),
+    let encoder = match Encoder::shared(&at.model) {
+        Ok(e) => e,
         Err(e) => {
             let reason = format!("{}: {e} (run scripts/setup-e5.sh)", at.model.display());
             tracing::warn!(%reason, "semantic leg unavailable: searching lexical only");

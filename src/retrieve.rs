@@ -49,25 +49,12 @@ pub struct SearchConfig {
     pub synonym_weight: f32,
     /// Weight of the semantic leg: hits are ordered by `score + semantic_weight × similarity`
     /// (the entry's best cosine with the question, [`Hit::similarity`]), over the lexical
-    /// candidates and the `rerank_depth` most similar entries. 0 (the default until the
-    /// cross-validated measurement says otherwise) runs lexical only and loads no model.
+    /// candidates and the `rerank_depth` most similar entries; 0 runs lexical only and loads no
+    /// model. 640 was chosen by 5-fold cross-validation on both dev sets
+    /// (`scripts/cv-semantic.sh`; every localgovFAQ fold chose 640, the bundled folds 320 or
+    /// 640), where this sum beat a convex combination of min-max normalised scores and
+    /// reciprocal rank fusion (docs/benchmarks.md; both were measured at eaace2b).
     pub semantic_weight: f32,
-    /// How the two legs' orders are combined ([`Fusion`]).
-    pub fusion: Fusion,
-}
-
-/// How the lexical score and the semantic similarity make one order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Fusion {
-    /// `score + semantic_weight × similarity`.
-    #[default]
-    Sum,
-    /// `(1 − w) × score / best score + w × (similarity − least) / (greatest − least)` over the
-    /// pooled hits, with `w = semantic_weight` (0 to 1).
-    Convex,
-    /// Reciprocal ranks: `1 / (60 + lexical rank) + semantic_weight / (60 + semantic rank)`.
-    Rrf,
 }
 
 impl Default for SearchConfig {
@@ -83,8 +70,7 @@ impl Default for SearchConfig {
             coverage_exponent: 0.5,
             rerank_depth: 100,
             synonym_weight: 0.3,
-            semantic_weight: 0.0,
-            fusion: Fusion::Sum,
+            semantic_weight: 640.0,
         }
     }
 }
@@ -331,6 +317,14 @@ impl Retriever {
         self.encoder.is_some() && self.config.semantic_weight > 0.0
     }
 
+    /// Empties the semantic leg's cache of question vectors, so that the next searches embed
+    /// their questions as if never asked (what `madoguchi eval` times).
+    pub fn forget_queries(&self) {
+        if let Some(e) = &self.encoder {
+            e.forget_queries();
+        }
+    }
+
     /// Entry texts embedded.
     pub fn embedded_texts(&self) -> usize {
         let dim = self.encoder.as_ref().map_or(1, |e| e.dim()).max(1);
@@ -409,12 +403,35 @@ impl Retriever {
     /// The top `k` entries for `question` as `municipality` sees them (national only when `None`).
     #[tracing::instrument(skip_all, fields(k, municipality))]
     pub fn search(&self, question: &str, k: usize, municipality: Option<&str>) -> Result<Vec<Hit>> {
+        self.search_legs(question, k, municipality, self.semantic())
+    }
+
+    /// [`Retriever::search`] by the words alone, without the semantic leg: for a follow-up,
+    /// whose few words say what it adds to the topic while its meaning alone says little.
+    pub fn search_lexical(
+        &self,
+        question: &str,
+        k: usize,
+        municipality: Option<&str>,
+    ) -> Result<Vec<Hit>> {
+        self.search_legs(question, k, municipality, false)
+    }
+
+    fn search_legs(
+        &self,
+        question: &str,
+        k: usize,
+        municipality: Option<&str>,
+        semantic: bool,
+    ) -> Result<Vec<Hit>> {
         self.check_municipality(municipality)?;
+        // Punctuation or symbols alone mean nothing to either leg.
+        let semantic = semantic && question.chars().any(char::is_alphabetic);
         let (words, expansion, implied) = self.prepare(question, municipality);
         // A question with no searchable word (another script, only particles) still has a
         // meaning for the semantic leg.
         let text_query = self.text_query_from(&words, &expansion, &implied);
-        if k == 0 || (text_query.is_none() && !self.semantic()) {
+        if k == 0 || (text_query.is_none() && !semantic) {
             return Ok(Vec::new());
         }
         let distinct: BTreeSet<&str> = words.iter().map(String::as_str).collect();
@@ -425,7 +442,7 @@ impl Retriever {
         let pool = k.max(self.config.rerank_depth);
         // A question in another language shares no words with the FAQ worth ranking by (a
         // brand, "card"): the semantic leg ranks it alone.
-        let foreign = self.semantic() && !crate::language::detect(question).is_japanese();
+        let foreign = semantic && !crate::language::detect(question).is_japanese();
         let top = match text_query {
             Some(text_query) if !foreign => self.lexical(text_query, municipality, pool)?,
             _ => Vec::new(),
@@ -460,7 +477,7 @@ impl Retriever {
                 hit(&self.docs[at.0][at.1], bm25)
             })
             .collect();
-        if let Some(encoder) = self.encoder.as_ref().filter(|_| self.semantic()) {
+        if let Some(encoder) = self.encoder.as_ref().filter(|_| semantic) {
             self.fuse(
                 encoder,
                 question,
@@ -562,45 +579,8 @@ impl Retriever {
             hits.iter_mut().for_each(|h| h.ranking = h.similarity);
             return;
         }
-        match self.config.fusion {
-            Fusion::Sum => hits
-                .iter_mut()
-                .for_each(|h| h.ranking = h.score + w * h.similarity),
-            Fusion::Convex => {
-                let best = hits.iter().map(|h| h.score).fold(0.0f32, f32::max);
-                let least = hits.iter().map(|h| h.similarity).fold(f32::MAX, f32::min);
-                let most = hits.iter().map(|h| h.similarity).fold(f32::MIN, f32::max);
-                for h in hits.iter_mut() {
-                    let lexical = if best > 0.0 { h.score / best } else { 0.0 };
-                    let semantic = if most > least {
-                        (h.similarity - least) / (most - least)
-                    } else {
-                        0.0
-                    };
-                    h.ranking = (1.0 - w) * lexical + w * semantic;
-                }
-            }
-            Fusion::Rrf => {
-                let rank_by = |key: &dyn Fn(&Hit) -> f32| {
-                    let mut order: Vec<usize> = (0..hits.len()).collect();
-                    order.sort_by(|&a, &b| key(&hits[b]).total_cmp(&key(&hits[a])));
-                    let mut rank = vec![0usize; hits.len()];
-                    for (r, i) in order.into_iter().enumerate() {
-                        rank[i] = r + 1;
-                    }
-                    rank
-                };
-                let lexical = rank_by(&|h: &Hit| h.score);
-                let semantic = rank_by(&|h: &Hit| h.similarity);
-                for (i, h) in hits.iter_mut().enumerate() {
-                    let l = if h.score > 0.0 {
-                        1.0 / (60.0 + lexical[i] as f32)
-                    } else {
-                        0.0
-                    };
-                    h.ranking = l + w / (60.0 + semantic[i] as f32);
-                }
-            }
+        for h in hits.iter_mut() {
+            h.ranking = h.score + w * h.similarity;
         }
     }
 

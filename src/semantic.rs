@@ -74,6 +74,11 @@ pub fn entry_texts(e: &Entry) -> Vec<String> {
 pub struct Encoder {
     model: madoguchi_e5::Model,
     queries: Mutex<QueryCache>,
+    /// Questions being embedded now, at most [`Encoder::limit`]: each call already uses every
+    /// core (OpenMP), so more at once only makes each slower, and a burst must leave the
+    /// blocking pool's threads and the cores to the rest of the service.
+    running: (Mutex<usize>, std::sync::Condvar),
+    limit: usize,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -93,10 +98,34 @@ struct QueryCache {
 impl Encoder {
     /// Loads the model (its checksum is checked).
     pub fn load(path: &Path) -> Result<Encoder, madoguchi_e5::Error> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Encoder {
             model: madoguchi_e5::Model::load(path)?,
             queries: Mutex::new(QueryCache::default()),
+            running: (Mutex::new(0), std::sync::Condvar::new()),
+            limit: cores.clamp(1, 4),
         })
+    }
+
+    /// The encoder of the model at `path`, loaded once per process and shared while anyone
+    /// holds it: a reload or a staff upload reuses the loaded model and its query cache instead
+    /// of checking and mapping 72 MB again.
+    pub fn shared(path: &Path) -> Result<std::sync::Arc<Encoder>, madoguchi_e5::Error> {
+        static LOADED: Mutex<Vec<(PathBuf, std::sync::Weak<Encoder>)>> = Mutex::new(Vec::new());
+        let mut loaded = LOADED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loaded.retain(|(_, e)| e.strong_count() > 0);
+        if let Some(e) = loaded
+            .iter()
+            .find(|(p, _)| p == path)
+            .and_then(|(_, e)| e.upgrade())
+        {
+            return Ok(e);
+        }
+        let e = std::sync::Arc::new(Encoder::load(path)?);
+        loaded.push((path.to_path_buf(), std::sync::Arc::downgrade(&e)));
+        Ok(e)
     }
 
     /// The model file.
@@ -116,7 +145,7 @@ impl Encoder {
         if let Some(v) = self.lock().map.get(&key) {
             return v.clone();
         }
-        let v = std::sync::Arc::new(unit(self.model.embed(&key, madoguchi_e5::Kind::Query)));
+        let v = std::sync::Arc::new(unit(self.embed_limited(&key)));
         let mut c = self.lock();
         if c.map.insert(key.clone(), v.clone()).is_none() {
             c.order.push_back(key);
@@ -127,6 +156,44 @@ impl Encoder {
             }
         }
         v
+    }
+
+    /// Empties the cache of question vectors (for timing questions never seen before).
+    pub fn forget_queries(&self) {
+        let mut c = self.lock();
+        c.map.clear();
+        c.order.clear();
+    }
+
+    /// Embeds a question once fewer than `limit` others are being embedded.
+    fn embed_limited(&self, text: &str) -> Vec<f32> {
+        let (count, freed) = &self.running;
+        {
+            let mut n = count
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            while *n >= self.limit {
+                n = freed
+                    .wait(n)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            *n += 1;
+        }
+        // Released even if the engine panics.
+        struct Release<'a>(&'a (Mutex<usize>, std::sync::Condvar));
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                let mut n = self
+                    .0
+                    .0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                *n -= 1;
+                self.0.1.notify_one();
+            }
+        }
+        let _release = Release(&self.running);
+        self.model.embed(text, madoguchi_e5::Kind::Query)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, QueryCache> {

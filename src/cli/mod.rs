@@ -285,7 +285,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn index_cmd(a: &IndexArgs) -> Result<ExitCode> {
-    let analyzer = a.data.setup()?.analyzer()?;
+    let setup = a.data.setup()?;
+    let analyzer = setup.analyzer()?;
     let m = index::build(&a.data.faq, &a.data.index, &analyzer)?;
     println!(
         "indexed {} entries ({} municipalities) from {} into {}",
@@ -294,6 +295,18 @@ fn index_cmd(a: &IndexArgs) -> Result<ExitCode> {
         a.data.faq.display(),
         a.data.index.display()
     );
+    // The entries' vectors go to the model's cache now, so that the service starts fast.
+    if setup.config.search.semantic_weight > 0.0 {
+        match setup.engine(Build::Ensure)?.semantic {
+            crate::semantic::Status::On { texts, model } => {
+                println!("embedded {texts} entry texts with {model}")
+            }
+            crate::semantic::Status::Unavailable { reason } => {
+                println!("semantic leg unavailable, lexical only: {reason}")
+            }
+            crate::semantic::Status::Off => {}
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

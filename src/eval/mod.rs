@@ -221,7 +221,9 @@ pub fn decision_correct(
 
 /// Runs every query and scores it: a warm-up pass, then `timed_passes` timed passes over all
 /// queries (at least one; the results come from the first, since the search is deterministic),
-/// as the peers' harness in `../shared/peers` times them.
+/// as the peers' harness in `../shared/peers` times them. With the semantic leg, every timed
+/// pass starts with an empty cache of question vectors, so each timed search embeds its
+/// question, as a question never asked before would be.
 pub fn run(
     engine: &Engine,
     queries: &[Query],
@@ -244,6 +246,7 @@ pub fn run(
     }
     let progress = Progress::new(queries.len());
     let mut out = Vec::with_capacity(queries.len());
+    engine.retriever.forget_queries();
     for (i, q) in queries.iter().enumerate() {
         let start = Instant::now();
         let plan = first_turn(q)?;
@@ -285,6 +288,7 @@ pub fn run(
     }
     progress.done();
     for _ in 1..timed_passes {
+        engine.retriever.forget_queries();
         for (q, r) in queries.iter().zip(&mut out) {
             let start = Instant::now();
             std::hint::black_box(first_turn(q)?);

@@ -10,6 +10,19 @@ fn workdir() -> tempfile::TempDir {
     dir
 }
 
+/// A work directory searched by words alone (`[search] semantic_weight = 0`), for the tests of
+/// the lexical features: with the semantic leg, a question no word matches still finds the
+/// entries nearest in meaning.
+fn lexical_workdir() -> tempfile::TempDir {
+    let dir = workdir();
+    std::fs::write(
+        dir.path().join("madoguchi.toml"),
+        "[search]\nsemantic_weight = 0.0\n",
+    )
+    .unwrap();
+    dir
+}
+
 fn search_json(dir: &std::path::Path, args: &[&str]) -> Value {
     let mut all = vec!["search", "--json"];
     all.extend_from_slice(args);
@@ -130,7 +143,7 @@ fn check_reports_counts() {
 
 #[test]
 fn user_dictionary_changes_the_analysis_and_bad_lines_are_named() {
-    let dir = workdir();
+    let dir = lexical_workdir();
     let analyze = |dir: &std::path::Path| {
         let out = madoguchi(dir, &["analyze", "マイナポータル"]);
         assert!(out.status.success(), "{}", stderr(&out));
@@ -170,7 +183,7 @@ fn user_dictionary_changes_the_analysis_and_bad_lines_are_named() {
 
 #[test]
 fn synonyms_widen_the_search_and_bad_ones_are_rejected_with_line() {
-    let dir = workdir();
+    let dir = lexical_workdir();
     // 大型家具 is nowhere in the FAQ; the fixture's synonyms.csv links it to 粗大ごみ.
     let v = search_json(dir.path(), &["大型家具を処分したい"]);
     assert_eq!(v["hits"][0]["id"], "sodai-gomi", "{v}");
