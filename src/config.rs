@@ -39,6 +39,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// The optional LLM endpoint.
     pub llm: crate::llm::LlmConfig,
+    /// The optional embeddings endpoint used instead of the bundled sentence model.
+    pub embedding: crate::semantic::EmbeddingConfig,
 }
 
 /// Errors reading or writing the configuration file.

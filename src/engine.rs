@@ -36,6 +36,9 @@ pub struct Locations {
     /// The sentence model of the semantic leg (`scripts/setup-e5.sh`), used when
     /// `[search] semantic_weight` is above 0. Its vector cache lives beside it in `vectors/`.
     pub model: PathBuf,
+    /// An OpenAI-compatible embeddings endpoint used instead of the bundled model
+    /// (`[embedding] url`; [`Setup::load`] fills it from the configuration file).
+    pub embedding: Option<crate::semantic::EmbeddingConfig>,
 }
 
 impl Locations {
@@ -65,6 +68,12 @@ impl Setup {
     /// error naming the file and every problem).
     pub fn load(locations: Locations) -> Result<Setup> {
         let config = Config::load(&locations.config)?;
+        let mut locations = locations;
+        locations.embedding = config
+            .embedding
+            .url
+            .is_some()
+            .then(|| config.embedding.clone());
         Ok(Setup { locations, config })
     }
 
@@ -188,19 +197,32 @@ fn with_semantic(
     if search.semantic_weight <= 0.0 {
         return (retriever, Status::Off);
     }
-    let encoder = match Encoder::shared(&at.model) {
-        Ok(e) => e,
-        Err(e) => {
-            let reason = format!("{}: {e} (run scripts/setup-e5.sh)", at.model.display());
-            tracing::warn!(%reason, "semantic leg unavailable: searching lexical only");
-            return (retriever, Status::Unavailable { reason });
-        }
+    let unavailable = |retriever, reason: String| {
+        tracing::warn!(%reason, "semantic leg unavailable: searching lexical only");
+        (retriever, Status::Unavailable { reason })
     };
-    let dir = at.model.parent().map(|d| d.join("vectors"));
-    let mut cache = VectorCache::open(dir.as_deref(), encoder.dim());
+    let loaded = match &at.embedding {
+        Some(remote) => Encoder::remote(remote).map(std::sync::Arc::new),
+        None => Encoder::shared(&at.model)
+            .map_err(|e| format!("{}: {e} (run scripts/setup-e5.sh)", at.model.display())),
+    };
+    let encoder = match loaded {
+        Ok(e) => e,
+        Err(reason) => return unavailable(retriever, reason),
+    };
+    // Beside the bundled model; an endpoint's vectors beside the index.
+    let dir = match &at.embedding {
+        Some(_) => Some(at.index.join("vectors")),
+        None => at.model.parent().map(|d| d.join("vectors")),
+    };
+    let mut cache = VectorCache::open(dir.as_deref(), &encoder.cache_id(), encoder.dim());
     let started = std::time::Instant::now();
     let cached = cache.len();
-    let retriever = retriever.with_semantic(encoder.clone(), &mut cache);
+    let mut retriever = retriever;
+    if let Err(e) = retriever.set_semantic(encoder.clone(), &mut cache) {
+        let _ = cache.save();
+        return unavailable(retriever, format!("{}: {e}", encoder.describe()));
+    }
     if let Err(e) = cache.save() {
         tracing::warn!(error = %e, "the vector cache could not be written; texts will be embedded again");
     }
@@ -209,13 +231,13 @@ fn with_semantic(
         texts,
         embedded = cache.len().saturating_sub(cached),
         ms = started.elapsed().as_millis() as u64,
-        model = %encoder.path().display(),
+        model = %encoder.describe(),
         "semantic leg on"
     );
     (
         retriever,
         Status::On {
-            model: encoder.path().display().to_string(),
+            model: encoder.describe(),
             texts,
         },
     )

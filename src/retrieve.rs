@@ -201,7 +201,7 @@ pub struct Retriever {
     /// Compounds of the entries (two or three nouns in a row), by their abbreviation (the first
     /// kanji of each: 児手 for 児童|手当), with the number of entries that have each.
     by_abbreviation: HashMap<String, BTreeMap<Vec<String>, u32>>,
-    /// The question encoder of the semantic leg ([`Retriever::with_semantic`]).
+    /// The question encoder of the semantic leg ([`Retriever::set_semantic`]).
     encoder: Option<Arc<crate::semantic::Encoder>>,
 }
 
@@ -295,21 +295,31 @@ impl Retriever {
         self
     }
 
-    /// The same retriever with the semantic leg: every entry's texts
+    /// Adds the semantic leg: every entry's texts
     /// ([`crate::semantic::entry_texts`]) embedded through `cache`, and questions embedded by
     /// `encoder`. Slow the first time (tens of milliseconds a text); the cache makes it fast
     /// after that.
-    pub fn with_semantic(
-        mut self,
+    pub fn set_semantic(
+        &mut self,
         encoder: Arc<crate::semantic::Encoder>,
         cache: &mut crate::semantic::VectorCache,
-    ) -> Self {
+    ) -> std::result::Result<(), String> {
         for doc in self.docs.iter_mut().flatten() {
             let texts = crate::semantic::entry_texts(&doc.entry);
-            doc.vectors = encoder.passages(&texts, cache).concat();
+            match encoder.passages(&texts, cache) {
+                Ok(v) => doc.vectors = v.concat(),
+                Err(e) => {
+                    // All or nothing: lexical only, as without a model.
+                    self.docs
+                        .iter_mut()
+                        .flatten()
+                        .for_each(|d| d.vectors.clear());
+                    return Err(e);
+                }
+            }
         }
         self.encoder = Some(encoder);
-        self
+        Ok(())
     }
 
     /// Whether the semantic leg runs (an encoder is set and its weight is above 0).
@@ -540,7 +550,10 @@ impl Retriever {
         addrs: &mut Vec<(usize, usize)>,
         lexical_only: impl Fn(&DocInfo) -> Hit,
     ) {
-        let q = encoder.query(question);
+        // An endpoint that failed for this question: words alone.
+        let Some(q) = encoder.query(question) else {
+            return;
+        };
         let dim = q.len().max(1);
         let similarity = |d: &DocInfo| {
             d.vectors

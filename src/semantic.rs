@@ -70,9 +70,135 @@ pub fn entry_texts(e: &Entry) -> Vec<String> {
     texts
 }
 
+/// An OpenAI-compatible embeddings endpoint (`[embedding]`), for a city that runs its own model
+/// server instead of the bundled model.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddingConfig {
+    /// Base URL of the API (`…/v1`; `/embeddings` is added); the bundled model when absent.
+    pub url: Option<String>,
+    /// Model name sent with each request.
+    pub model: String,
+    /// Environment variable holding the API key (never the key itself); sent as
+    /// `Authorization: Bearer` when set.
+    pub api_key_env: String,
+    /// Time limit of one request, in milliseconds. A question whose embedding times out (or
+    /// fails) is searched by words alone.
+    pub timeout_ms: u64,
+    /// Put before a question (e5 models expect `query: `).
+    pub query_prefix: String,
+    /// Put before an entry text (e5 models expect `passage: `).
+    pub passage_prefix: String,
+}
+
+impl Default for EmbeddingConfig {
+    fn default() -> Self {
+        EmbeddingConfig {
+            url: None,
+            model: "multilingual-e5-small".into(),
+            api_key_env: "MADOGUCHI_EMBEDDING_API_KEY".into(),
+            timeout_ms: 2000,
+            query_prefix: "query: ".into(),
+            passage_prefix: "passage: ".into(),
+        }
+    }
+}
+
+/// Texts embedded in one call (one request to an endpoint) when embedding entries.
+const BATCH: usize = 32;
+
+/// The endpoint's client.
+struct Remote {
+    client: reqwest::blocking::Client,
+    endpoint: String,
+    config: EmbeddingConfig,
+    key: Option<String>,
+    dim: usize,
+}
+
+impl Remote {
+    fn connect(config: &EmbeddingConfig, url: &str) -> Result<Remote, String> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_millis(config.timeout_ms))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let key = std::env::var(&config.api_key_env)
+            .ok()
+            .filter(|k| !k.is_empty());
+        let mut remote = Remote {
+            client,
+            endpoint: format!("{}/embeddings", url.trim_end_matches('/')),
+            config: config.clone(),
+            key,
+            dim: 0,
+        };
+        // One probe tells the dimension (and that the endpoint answers at all).
+        let probe = remote.embed(&["住民票".to_owned()], &config.query_prefix)?;
+        remote.dim = probe[0].len();
+        Ok(remote)
+    }
+
+    /// Unit vectors of `texts`, each with `prefix`, in one request; any fault is an error
+    /// (timeout, status, a body that is not the API's shape, a wrong count or dimension).
+    fn embed(&self, texts: &[String], prefix: &str) -> Result<Vec<Vec<f32>>, String> {
+        #[derive(serde::Deserialize)]
+        struct Item {
+            index: usize,
+            embedding: Vec<f32>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Body {
+            data: Vec<Item>,
+        }
+        let input: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
+        let mut request = self
+            .client
+            .post(&self.endpoint)
+            .json(&serde_json::json!({ "model": self.config.model, "input": input }));
+        if let Some(key) = &self.key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().map_err(|e| {
+            if e.is_timeout() {
+                "timeout".to_owned()
+            } else {
+                format!("request failed: {e}")
+            }
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("HTTP {status}"));
+        }
+        let body: Body = response
+            .json()
+            .map_err(|e| format!("not an embeddings response: {e}"))?;
+        let mut out = vec![Vec::new(); texts.len()];
+        for item in body.data {
+            let ok = item.index < out.len()
+                && !item.embedding.is_empty()
+                && item.embedding.iter().all(|x| x.is_finite())
+                && (self.dim == 0 || item.embedding.len() == self.dim);
+            if !ok {
+                return Err("an embedding of the wrong index, size or values".to_owned());
+            }
+            out[item.index] = unit(item.embedding);
+        }
+        if out.iter().any(Vec::is_empty) {
+            return Err(format!("{} texts sent, fewer embeddings back", texts.len()));
+        }
+        Ok(out)
+    }
+}
+
+/// Where vectors come from: the bundled model, or an endpoint.
+enum Backend {
+    Local(madoguchi_e5::Model),
+    Remote(Remote),
+}
+
 /// The embedding model with a bounded cache of query vectors.
 pub struct Encoder {
-    model: madoguchi_e5::Model,
+    backend: Backend,
     queries: Mutex<QueryCache>,
     /// Questions being embedded now, at most [`Encoder::limit`]: each call already uses every
     /// core (OpenMP), so more at once only makes each slower, and a burst must leave the
@@ -84,7 +210,7 @@ pub struct Encoder {
 impl std::fmt::Debug for Encoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Encoder")
-            .field("model", &self.model.path())
+            .field("model", &self.describe())
             .finish_non_exhaustive()
     }
 }
@@ -96,15 +222,53 @@ struct QueryCache {
 }
 
 impl Encoder {
-    /// Loads the model (its checksum is checked).
-    pub fn load(path: &Path) -> Result<Encoder, madoguchi_e5::Error> {
+    fn with_backend(backend: Backend) -> Encoder {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Ok(Encoder {
-            model: madoguchi_e5::Model::load(path)?,
+        Encoder {
+            backend,
             queries: Mutex::new(QueryCache::default()),
             running: (Mutex::new(0), std::sync::Condvar::new()),
             limit: cores.clamp(1, 4),
-        })
+        }
+    }
+
+    /// Loads the bundled model (its checksum is checked).
+    pub fn load(path: &Path) -> Result<Encoder, madoguchi_e5::Error> {
+        Ok(Encoder::with_backend(Backend::Local(
+            madoguchi_e5::Model::load(path)?,
+        )))
+    }
+
+    /// Uses the OpenAI-compatible endpoint at `config.url` (probed once for its dimension).
+    pub fn remote(config: &EmbeddingConfig) -> Result<Encoder, String> {
+        let url = config.url.as_deref().ok_or("[embedding] url is not set")?;
+        let remote = Remote::connect(config, url).map_err(|e| format!("{url}: {e}"))?;
+        Ok(Encoder::with_backend(Backend::Remote(remote)))
+    }
+
+    /// The model, as logs and `/readyz` name it: the file, or the endpoint and model name.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Local(m) => m.path().display().to_string(),
+            Backend::Remote(r) => format!("{} ({})", r.endpoint, r.config.model),
+        }
+    }
+
+    /// What the entry vectors of this model are cached under: the bundled model's checksum, or
+    /// a digest of the endpoint's model name and prefixes (the URL may change; the model not).
+    pub fn cache_id(&self) -> String {
+        match &self.backend {
+            Backend::Local(_) => MODEL_SHA256.to_owned(),
+            Backend::Remote(r) => {
+                let id = format!(
+                    "{}\n{}\n{}",
+                    r.config.model, r.config.query_prefix, r.config.passage_prefix
+                );
+                let digest = Sha256::digest(id.as_bytes());
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                format!("remote-{hex}")
+            }
+        }
     }
 
     /// The encoder of the model at `path`, loaded once per process and shared while anyone
@@ -128,24 +292,23 @@ impl Encoder {
         Ok(e)
     }
 
-    /// The model file.
-    pub fn path(&self) -> &Path {
-        self.model.path()
-    }
-
     /// Dimensions of a vector.
     pub fn dim(&self) -> usize {
-        self.model.dim()
+        match &self.backend {
+            Backend::Local(m) => m.dim(),
+            Backend::Remote(r) => r.dim,
+        }
     }
 
     /// A question's unit vector, from the cache when it was asked before (keyed by the
-    /// normalised text).
-    pub fn query(&self, question: &str) -> std::sync::Arc<Vec<f32>> {
+    /// normalised text). `None` when an endpoint failed (timeout, error, garbage): the question
+    /// is then searched by words alone.
+    pub fn query(&self, question: &str) -> Option<std::sync::Arc<Vec<f32>>> {
         let key = crate::analysis::normalize(question);
         if let Some(v) = self.lock().map.get(&key) {
-            return v.clone();
+            return Some(v.clone());
         }
-        let v = std::sync::Arc::new(unit(self.embed_limited(&key)));
+        let v = std::sync::Arc::new(self.embed_limited(&key)?);
         let mut c = self.lock();
         if c.map.insert(key.clone(), v.clone()).is_none() {
             c.order.push_back(key);
@@ -155,7 +318,7 @@ impl Encoder {
                 }
             }
         }
-        v
+        Some(v)
     }
 
     /// Empties the cache of question vectors (for timing questions never seen before).
@@ -166,7 +329,7 @@ impl Encoder {
     }
 
     /// Embeds a question once fewer than `limit` others are being embedded.
-    fn embed_limited(&self, text: &str) -> Vec<f32> {
+    fn embed_limited(&self, text: &str) -> Option<Vec<f32>> {
         let (count, freed) = &self.running;
         {
             let mut n = count
@@ -193,7 +356,16 @@ impl Encoder {
             }
         }
         let _release = Release(&self.running);
-        self.model.embed(text, madoguchi_e5::Kind::Query)
+        match &self.backend {
+            Backend::Local(m) => Some(unit(m.embed(text, madoguchi_e5::Kind::Query))),
+            Backend::Remote(r) => match r.embed(&[text.to_owned()], &r.config.query_prefix) {
+                Ok(mut v) => v.pop(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "embedding endpoint failed: the question is searched by words alone");
+                    None
+                }
+            },
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, QueryCache> {
@@ -203,8 +375,13 @@ impl Encoder {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Unit vectors of `texts` as entry texts, through `cache`.
-    pub fn passages(&self, texts: &[String], cache: &mut VectorCache) -> Vec<Vec<f32>> {
+    /// Unit vectors of `texts` as entry texts, through `cache`; an error when an endpoint
+    /// fails.
+    pub fn passages(
+        &self,
+        texts: &[String],
+        cache: &mut VectorCache,
+    ) -> Result<Vec<Vec<f32>>, String> {
         let keys: Vec<[u8; 32]> = texts.iter().map(|t| key(t)).collect();
         let missing: Vec<&str> = {
             let mut seen = std::collections::HashSet::new();
@@ -215,15 +392,26 @@ impl Encoder {
                 .map(|(t, _)| t.as_str())
                 .collect()
         };
-        for chunk in missing.chunks(32) {
-            let vectors = self.model.embed_batch(chunk, madoguchi_e5::Kind::Passage);
+        for chunk in missing.chunks(BATCH) {
+            let vectors: Vec<Vec<f32>> = match &self.backend {
+                Backend::Local(m) => m
+                    .embed_batch(chunk, madoguchi_e5::Kind::Passage)
+                    .into_iter()
+                    .map(unit)
+                    .collect(),
+                Backend::Remote(r) => {
+                    let owned: Vec<String> = chunk.iter().map(|t| (*t).to_owned()).collect();
+                    r.embed(&owned, &r.config.passage_prefix)?
+                }
+            };
             for (t, v) in chunk.iter().zip(vectors) {
-                cache.insert(key(t), unit(v));
+                cache.insert(key(t), v);
             }
         }
-        keys.iter()
+        Ok(keys
+            .iter()
             .map(|k| cache.map.get(k).cloned().unwrap_or_default())
-            .collect()
+            .collect())
     }
 }
 
@@ -257,10 +445,11 @@ pub struct VectorCache {
 }
 
 impl VectorCache {
-    /// The cache in `dir` for vectors of `dim` dimensions; empty when there is none yet or it
+    /// The cache in `dir` for vectors of model `id` ([`Encoder::cache_id`]) with `dim`
+    /// dimensions; empty when there is none yet or it
     /// cannot be read (it is only a cache). `None` keeps it in memory only.
-    pub fn open(dir: Option<&Path>, dim: usize) -> VectorCache {
-        let path = dir.map(|d| d.join(format!("{MODEL_SHA256}.vectors")));
+    pub fn open(dir: Option<&Path>, id: &str, dim: usize) -> VectorCache {
+        let path = dir.map(|d| d.join(format!("{id}.vectors")));
         let map = path
             .as_deref()
             .and_then(|p| read_vectors(p, dim).ok())
@@ -358,20 +547,20 @@ mod tests {
     #[test]
     fn the_vector_cache_round_trips_and_refuses_other_shapes() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = VectorCache::open(Some(dir.path()), 3);
+        let mut c = VectorCache::open(Some(dir.path()), MODEL_SHA256, 3);
         assert!(c.is_empty());
         c.insert(key("住民票"), vec![1.0, 0.0, 0.0]);
         c.insert(key("戸籍"), vec![0.0, 0.6, 0.8]);
         c.insert(key("短い"), vec![1.0]);
         c.save().unwrap();
-        let again = VectorCache::open(Some(dir.path()), 3);
+        let again = VectorCache::open(Some(dir.path()), MODEL_SHA256, 3);
         assert_eq!(again.len(), 2);
         assert_eq!(again.map[&key("戸籍")], vec![0.0, 0.6, 0.8]);
         // Another dimension: the file is not used (an empty cache, never wrong vectors).
-        assert!(VectorCache::open(Some(dir.path()), 4).is_empty());
+        assert!(VectorCache::open(Some(dir.path()), MODEL_SHA256, 4).is_empty());
         let file = dir.path().join(format!("{MODEL_SHA256}.vectors"));
         std::fs::write(&file, b"MDGVEC01\x03\x00\x00\x00short").unwrap();
-        assert!(VectorCache::open(Some(dir.path()), 3).is_empty());
+        assert!(VectorCache::open(Some(dir.path()), MODEL_SHA256, 3).is_empty());
     }
 
     #[test]

@@ -53,6 +53,7 @@ impl DataArgs {
                 .model
                 .clone()
                 .unwrap_or_else(madoguchi_e5::default_model_path),
+            embedding: None,
         }
     }
 

@@ -5,6 +5,7 @@ mod architecture;
 mod cli;
 mod dev_set;
 mod eval;
+mod fake_embeddings;
 mod fake_llm;
 mod helpers;
 mod loaders;

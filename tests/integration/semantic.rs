@@ -45,6 +45,7 @@ fn engine(model: PathBuf, weight: f32) -> (tempfile::TempDir, Engine) {
             synonyms: None,
             config: dir.path().join("madoguchi.toml"),
             model,
+            embedding: None,
         },
         config,
     };
@@ -95,4 +96,39 @@ fn without_the_model_the_engine_searches_lexical_only_and_says_why() {
     }
     let hits = e.retriever.search("粗大ごみの出し方", 3, None).unwrap();
     assert_eq!(hits[0].entry.id, "sodai-gomi");
+}
+
+#[test]
+fn the_turn_says_the_language_and_decides_with_meaning() {
+    use madoguchi::answer::{Decision, DecisionConfig};
+    use madoguchi::chat;
+    use madoguchi::language::Language;
+    let Some(model) = model() else { return };
+    // The shipped weight and thresholds.
+    let (_dir, e) = engine(model, Config::default().search.semantic_weight);
+    let config = DecisionConfig::default();
+    let plan = |q: &str| chat::plan(&e, &config, q, None, &[], 10).unwrap();
+
+    // A question in English is ranked by meaning alone and offered as candidates.
+    let p = plan("Can I get a copy of my residence certificate at a convenience store?");
+    assert_eq!(p.language, Language::English);
+    assert!(p.signals.foreign, "{:?}", p.signals);
+    assert_eq!(p.decision, Decision::Candidates);
+    assert_eq!(p.hits[0].entry.id, "juminhyo-conbini");
+    assert!(p.hits.iter().all(|h| h.ranking == h.similarity));
+    // Korean, the same.
+    let p = plan("편의점에서 주민표를 발급받을 수 있나요?");
+    assert_eq!(p.language, Language::Korean);
+    assert_eq!(p.hits[0].entry.id, "juminhyo-conbini");
+
+    // An entry's own phrasing is answered directly, with the semantic thresholds.
+    let p = plan("住民票の写しをコンビニで取れますか");
+    assert_eq!(p.language, Language::Japanese);
+    assert!(p.signals.similarity > 0.9, "{:?}", p.signals);
+    assert_eq!(p.decision, Decision::Answer, "{:?}", p.signals);
+    assert_eq!(p.hits[0].entry.id, "juminhyo-conbini");
+
+    // Far from every entry in meaning: the fallback.
+    let p = plan("宇宙旅行の補助金はありますか");
+    assert_eq!(p.decision, Decision::Fallback, "{:?}", p.signals);
 }

@@ -52,6 +52,11 @@ async fn harness_on(faq: &Path, edit: impl FnOnce(&mut Config)) -> Harness {
         synonyms: None,
         config: dir.path().join("madoguchi.toml"),
         model: madoguchi_e5::default_model_path(),
+        embedding: config
+            .embedding
+            .url
+            .is_some()
+            .then(|| config.embedding.clone()),
     };
     let state = AppState::open(Setup { locations, config }).await.unwrap();
     Harness { dir, state }
@@ -1519,4 +1524,76 @@ async fn a_slow_llm_never_turns_into_a_request_timeout() {
         started.elapsed()
     );
     assert_eq!(calls(&fake), 1);
+}
+
+#[tokio::test]
+async fn an_embeddings_endpoint_serves_the_semantic_leg_and_its_faults_leave_the_words() {
+    use crate::fake_embeddings::{Mode, fake_embeddings};
+    use std::sync::atomic::Ordering;
+    let (fake, url) = fake_embeddings(Mode::Correct).await;
+    let h = harness_with(|c| {
+        c.embedding.url = Some(url.clone());
+        c.embedding.timeout_ms = 500;
+    })
+    .await;
+    let (_, ready) = get(&h, "/readyz").await;
+    assert_eq!(ready["semantic"]["state"], "on", "{ready}");
+    assert!(
+        ready["semantic"]["model"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/embeddings"),
+        "{ready}"
+    );
+    // The probe and the entries' texts (as passages) were sent at start.
+    assert!(fake.calls.load(Ordering::SeqCst) >= 2);
+    let (s, v) = get(
+        &h,
+        "/api/search?q=%E4%BD%8F%E6%B0%91%E7%A5%A8%E3%82%92%E3%82%B3%E3%83%B3%E3%83%93%E3%83%8B%E3%81%A7",
+    )
+    .await; // 住民票をコンビニで
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["hits"][0]["faq_id"], "juminhyo-conbini", "{v}");
+    let (body, auth) = fake.last.lock().unwrap().clone();
+    assert_eq!(body["input"][0], "query: 住民票をコンビニで", "{body}");
+    assert_eq!(body["model"], "multilingual-e5-small");
+    assert_eq!(auth, "", "no key configured, none sent");
+
+    // Every fault of the endpoint leaves the words: 200, the lexical answer, and no long wait.
+    let questions = [
+        (Mode::Fail500, "コンビニで住民票を取りたい"),
+        (Mode::Garbage, "住民票の写しはコンビニで取れる？"),
+        (Mode::Short, "コンビニ 住民票 写し"),
+        (Mode::Slow, "住民票をコンビニで取得したい"),
+    ];
+    for (mode, question) in questions {
+        *fake.mode.lock().unwrap() = mode;
+        let before = fake.calls.load(Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        let (s, v) = chat(&h, json!({ "message": question })).await;
+        assert_eq!(s, StatusCode::OK, "{mode:?}: {v}");
+        assert_ne!(v["decision"], "fallback", "{mode:?}: {v}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(2500),
+            "{mode:?}: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(fake.calls.load(Ordering::SeqCst), before + 1, "{mode:?}");
+    }
+
+    // An endpoint that fails at start: lexical only, and /readyz says why.
+    let (_bad, bad_url) = fake_embeddings(Mode::Fail500).await;
+    let h = harness_with(|c| c.embedding.url = Some(bad_url.clone())).await;
+    let (_, ready) = get(&h, "/readyz").await;
+    assert_eq!(ready["semantic"]["state"], "unavailable", "{ready}");
+    assert!(
+        ready["semantic"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500"),
+        "{ready}"
+    );
+    let (s, v) = chat(&h, json!({"message": "住民票をコンビニで取りたい"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["query_language"], "ja", "{v}");
 }
