@@ -1,5 +1,6 @@
 //! Criterion benchmarks: analysis throughput, search latency and the deciding part of a chat turn
-//! ([`madoguchi::chat::plan`], alone and as a follow-up) over a few thousand entries.
+//! ([`madoguchi::chat::plan`], alone and as a follow-up) over a few thousand entries, and embedding
+//! a question with the sentence model when it is set up.
 //!
 //! Run with `cargo bench --bench search`. The corpus is synthesised from a fixed vocabulary so
 //! the benchmark needs no data outside the repository and is the same on every machine.
@@ -171,5 +172,40 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(search, benches);
+/// Embedding a question with the bundled sentence model (`scripts/setup-e5.sh`): a question
+/// never seen (the query cache emptied before each) and a repeated one (from the cache). Skipped,
+/// with a message, when the model is not there.
+fn embedding(c: &mut Criterion) {
+    let path = madoguchi_e5::default_model_path();
+    let encoder = match madoguchi::semantic::Encoder::load(&path) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("embedding benchmarks skipped: {}: {e}", path.display());
+            return;
+        }
+    };
+    let mut g = c.benchmark_group("embed");
+    g.throughput(Throughput::Elements(QUERIES.len() as u64));
+    g.sample_size(10);
+    g.bench_function("question never seen/6 questions", |b| {
+        b.iter(|| {
+            encoder.forget_queries();
+            QUERIES
+                .iter()
+                .filter_map(|q| encoder.query(black_box(q)))
+                .count()
+        })
+    });
+    g.bench_function("question repeated/6 questions", |b| {
+        b.iter(|| {
+            QUERIES
+                .iter()
+                .filter_map(|q| encoder.query(black_box(q)))
+                .count()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(search, benches, embedding);
 criterion_main!(search);
