@@ -254,9 +254,9 @@ for row in 12-margin 13-semantic; do
     --repeat 3 --metrics "$OUT/metrics/ml.$row.json" >/dev/null 2>&1
 done
 # The weight of the semantic leg, 5-fold cross-validated (scripts/cv-semantic.sh).
-CV_BUNDLED="$(MADOGUCHI_BIN="$BIN" WEIGHTS="0 160 320 640 1280" bash scripts/cv-semantic.sh bundled 2>/dev/null)"
+CV_BUNDLED="$(OUT="$OUT/cv-bundled" MADOGUCHI_BIN="$BIN" WEIGHTS="0 160 320 640 1280" bash scripts/cv-semantic.sh bundled 2>/dev/null)"
 CV_LGF=""
-[[ -f "$LGF/corpus.jsonl" ]] && CV_LGF="$(MADOGUCHI_BIN="$BIN" WEIGHTS="0 160 320 640 1280" bash scripts/cv-semantic.sh localgovfaq 2>/dev/null)"
+[[ -f "$LGF/corpus.jsonl" ]] && CV_LGF="$(OUT="$OUT/cv-lgf" MADOGUCHI_BIN="$BIN" WEIGHTS="0 160 320 640 1280" bash scripts/cv-semantic.sh localgovfaq 2>/dev/null)"
 export CV_BUNDLED CV_LGF
 
 # --- peers -------------------------------------------------------------------------------
