@@ -248,6 +248,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
     }
 
     let fingerprint = serde_json::json!({
+        "semantic": engine.semantic,
         "llm": config.llm.url.as_ref().map(|u| serde_json::json!({"url": crate::store::redact_url(u), "model": config.llm.model})),
         "analyzer_version": crate::analysis::ANALYZER_VERSION,
         "analysis": config.analysis,

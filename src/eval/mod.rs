@@ -480,6 +480,25 @@ pub fn table(r: &Report) -> String {
         "queries {} (in scope {}, out of scope {})\n",
         r.queries.total, r.queries.in_scope, r.queries.out_of_scope
     );
+    // Which legs ran (the engine's semantic status, kept in the fingerprint).
+    let semantic = &r.fingerprint["semantic"];
+    match semantic["state"].as_str() {
+        Some("on") => {
+            s += &format!(
+                "legs: lexical + semantic ({}, {} entry texts)\n",
+                semantic["model"].as_str().unwrap_or("?"),
+                semantic["texts"]
+            )
+        }
+        Some("off") => s += "legs: lexical only ([search] semantic_weight = 0)\n",
+        Some(_) => {
+            s += &format!(
+                "legs: lexical only (semantic leg unavailable: {})\n",
+                semantic["reason"].as_str().unwrap_or("?")
+            )
+        }
+        None => {}
+    }
     s += &format!(
         "| {} |\n|{}\n",
         metrics::NAMES.join(" | "),
