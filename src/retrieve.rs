@@ -584,9 +584,15 @@ impl Retriever {
                 addrs.push(at);
             }
         }
+        // Every visible entry's similarity was computed above; a lexical hit is one of them.
+        let computed: HashMap<(usize, usize), f32> =
+            nearest.iter().map(|&(s, at)| (at, s)).collect();
         let w = self.config.semantic_weight;
         for (h, at) in hits.iter_mut().zip(addrs.iter()) {
-            h.similarity = similarity(&self.docs[at.0][at.1]);
+            h.similarity = computed
+                .get(at)
+                .copied()
+                .unwrap_or_else(|| similarity(&self.docs[at.0][at.1]));
         }
         if hits.first().is_some_and(|h| h.foreign) {
             hits.iter_mut().for_each(|h| h.ranking = h.similarity);

@@ -164,9 +164,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
     let mut cross_validated = None;
     if a.calibrate {
         // The thresholds of the mode that ran: lexical only, or with the semantic leg.
-        let semantic = results
-            .iter()
-            .any(|r| r.signals.similarity > 0.0 || r.signals.foreign);
+        let semantic = engine.semantic.on();
         let base = if semantic {
             config
                 .decision
