@@ -197,6 +197,11 @@ pub struct ServerConfig {
     pub rate_limit_burst: u32,
     /// Time limit of one request, in milliseconds.
     pub request_timeout_ms: u64,
+    /// Time limit of an FAQ apply or `/admin/reload`, in milliseconds. These rebuild the index
+    /// and embed new texts (about 30 ms a text on two cores), so they get longer than a
+    /// resident's question. The work itself always runs to the end, even past this limit or a
+    /// dropped connection: the file and the index never disagree.
+    pub reload_timeout_ms: u64,
     /// Sites allowed to call the API from a browser (the widget's host pages), e.g.
     /// `https://www.city.example.lg.jp`. Empty: same-origin only.
     pub cors_origins: Vec<String>,
@@ -226,6 +231,7 @@ impl Default for ServerConfig {
             rate_limit_per_minute: 120,
             rate_limit_burst: 30,
             request_timeout_ms: 10_000,
+            reload_timeout_ms: 600_000,
             cors_origins: Vec::new(),
             trust_forwarded_for: false,
             watch_interval_secs: 5,

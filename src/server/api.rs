@@ -447,7 +447,18 @@ pub async fn admin_reload(
             "missing or wrong admin token",
         ));
     }
-    match st.reload().await {
+    // Detached: a timed-out or dropped request never stops a build halfway.
+    let state = st.clone();
+    let reloaded = tokio::spawn(async move { state.reload().await })
+        .await
+        .map_err(|e| {
+            ApiError::internal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the reload task failed",
+                &e,
+            )
+        })?;
+    match reloaded {
         Ok(engine) => {
             let m = engine.retriever.manifest();
             Ok(Json(json!({

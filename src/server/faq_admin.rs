@@ -201,6 +201,9 @@ pub async fn preview(
 
 /// `POST /staff/api/faq/apply?file=NAME[&municipality=CODE]` (admin): writes the file and
 /// reloads; on any failure the previous file is restored and the running index is unchanged.
+/// The check, write, reload and restore run as one detached task, one apply at a time: a
+/// request that times out or a client that goes away never leaves a written file that the
+/// running index does not reflect.
 pub async fn apply(
     State(st): State<Arc<AppState>>,
     user: Option<axum::Extension<StaffUser>>,
@@ -208,8 +211,27 @@ pub async fn apply(
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let u = require_admin(user)?;
+    let work = tokio::spawn(async move {
+        let _one_at_a_time = st.apply_lock.lock().await;
+        apply_inner(&st, &t, &u.name, body).await
+    });
+    work.await.map_err(|e| {
+        ApiError::internal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the apply task failed",
+            &e,
+        )
+    })?
+}
+
+async fn apply_inner(
+    st: &Arc<AppState>,
+    t: &Target,
+    user: &str,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let bytes = body.clone();
-    let (rel, d) = preview_inner(&st, &t, body).await?;
+    let (rel, d) = preview_inner(st, t, body).await?;
     let dest = st.locations.faq.join(&rel);
     let previous = std::fs::read(&dest).ok();
     let write = || -> std::io::Result<()> {
@@ -229,7 +251,7 @@ pub async fn apply(
     })?;
     match st.reload().await {
         Ok(engine) => {
-            tracing::info!(user = %u.name, file = %dest.display(), added = d.added.len(), changed = d.changed.len(), removed = d.removed.len(), "FAQ file applied");
+            tracing::info!(user = %user, file = %dest.display(), added = d.added.len(), changed = d.changed.len(), removed = d.removed.len(), "FAQ file applied");
             Ok(Json(json!({
                 "applied": true,
                 "path": Path::new("faq").join(rel),

@@ -48,6 +48,8 @@ pub struct AppState {
     /// The LLM endpoint, when one is configured.
     pub llm: Option<Arc<crate::llm::LlmClient>>,
     reload_lock: tokio::sync::Mutex<()>,
+    /// Held by an FAQ apply from its check to its reload (or restore), one apply at a time.
+    pub(crate) apply_lock: tokio::sync::Mutex<()>,
 }
 
 /// Why a reload failed.
@@ -89,6 +91,7 @@ impl AppState {
             metrics: crate::metrics::Metrics::default(),
             limiter,
             reload_lock: tokio::sync::Mutex::new(()),
+            apply_lock: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -183,6 +186,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(faq_admin::preview)
                 .layer(axum::extract::DefaultBodyLimit::max(faq_admin::MAX_UPLOAD)),
         )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            staff::require_staff,
+        ));
+    // Applies and reloads rebuild the index and embed new texts: their own, longer limit.
+    let rebuilds = Router::new()
         .route(
             "/staff/api/faq/apply",
             post(faq_admin::apply)
@@ -191,6 +200,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             staff::require_staff,
+        ))
+        .route("/admin/reload", post(api::admin_reload))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(s.reload_timeout_ms),
         ));
     let login = Router::new()
         .route("/staff/api/login", post(staff::login))
@@ -206,18 +220,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
-        .route("/admin/reload", post(api::admin_reload))
         .fallback_service(
             tower_http::services::ServeDir::new(&s.web_dir)
                 .append_index_html_on_directories(true),
         )
-        .layer(axum::extract::DefaultBodyLimit::max(s.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), http::track))
-        .layer(cors)
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(s.request_timeout_ms),
         ))
+        .merge(rebuilds)
+        .layer(axum::extract::DefaultBodyLimit::max(s.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), http::track))
+        .layer(cors)
         .layer(middleware::from_fn(http::json_errors))
         .layer(middleware::from_fn(http::no_framing_for_staff))
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -1375,10 +1375,12 @@ async fn admins_preview_apply_and_download_faq_files() {
     };
     let mut csv = String::from("id,question,answer,category1,category2\n");
     csv += "town-dog,犬の登録はどこでしますか。,見本町役場の環境課で登録します。,くらし,ペット\n";
-    // Padding rows make the upload larger than the 16 KiB limit of the resident API.
-    for i in 0..200 {
+    // Long padding rows make the upload larger than the 16 KiB limit of the resident API
+    // (few rows: each new entry is embedded when the semantic leg is on).
+    let notice = "町の掲示板と広報紙、町のホームページに載せています。".repeat(20);
+    for i in 0..12 {
         csv += &format!(
-            "town-pad-{i},見本町のお知らせ{i}はどこで見られますか。,町の掲示板と広報紙に載せています。お知らせ番号{i}。,くらし,お知らせ\n"
+            "town-pad-{i},見本町のお知らせ{i}はどこで見られますか。,{notice}お知らせ番号{i}。,くらし,お知らせ\n"
         );
     }
     assert!(csv.len() > 16 * 1024);
@@ -1392,7 +1394,7 @@ async fn admins_preview_apply_and_download_faq_files() {
     let (s, _, body) = send(&h, upload(q, &admin, &csrf, csv.clone().into_bytes())).await;
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(v["diff"]["added"].as_array().unwrap().len(), 201, "{v}");
+    assert_eq!(v["diff"]["added"].as_array().unwrap().len(), 13, "{v}");
     assert!(v["diff"]["added"].to_string().contains("999901/town-dog"));
     assert_eq!(v["diff"]["removed"], json!([]));
 
@@ -1498,6 +1500,42 @@ async fn admins_preview_apply_and_download_faq_files() {
             .0,
         StatusCode::FORBIDDEN
     );
+}
+
+#[tokio::test]
+async fn an_apply_past_its_time_limit_still_finishes_and_the_index_matches_the_file() {
+    // A 1 ms limit: the response is a 408 long before the reload ends.
+    let h = harness_with(|c| c.server.reload_timeout_ms = 1).await;
+    add_user(&h, "suzuki", "admin", "another long secret").await;
+    let (admin, csrf) = sign_in(&h, "suzuki", "another long secret").await.unwrap();
+    let csv = "id,question,answer,category1\n\
+               town-bee,蜂の巣を駆除してもらえますか。,見本町役場の環境課が業者を紹介します。,くらし\n";
+    let req = Request::post("/staff/api/faq/apply?file=town-bee.csv&municipality=999901")
+        .header(header::COOKIE, &admin)
+        .header("x-csrf-token", &csrf)
+        .body(Body::from(csv))
+        .unwrap();
+    let (s, _, _) = send(&h, req).await;
+    assert_eq!(s, StatusCode::REQUEST_TIMEOUT);
+    // The apply was not cut off: the file is written and the index soon serves it.
+    let mut found = false;
+    for _ in 0..600 {
+        let (_, v) = get(
+            &h,
+            "/api/search?q=%E8%9C%82%E3%81%AE%E5%B7%A3&municipality=999901",
+        )
+        .await;
+        if v["hits"][0]["faq_id"] == "town-bee" {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(found, "the reload was dropped with the request");
+    assert!(h.faq().join("municipalities/999901/town-bee.csv").exists());
+    // A resident's question keeps its own (short) limit; the FAQ routes' limit is theirs alone.
+    let (s, v) = get(&h, "/api/search?q=%E8%9C%82%E3%81%AE%E5%B7%A3").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
 }
 
 #[tokio::test]
