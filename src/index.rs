@@ -285,6 +285,19 @@ pub fn build(faq_dir: &Path, index_dir: &Path, analyzer: &Analyzer) -> Result<Ma
     result
 }
 
+/// The generation `index_dir/current` points at, if any.
+pub fn current_generation(index_dir: &Path) -> Option<String> {
+    std::fs::read_link(index_dir.join(CURRENT))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// Points `index_dir/current` back at generation `name` (one [`current_generation`] gave), e.g.
+/// when a build succeeded but is not to be served.
+pub fn make_current(index_dir: &Path, name: &str) -> Result<()> {
+    swap_current(index_dir, name)
+}
+
 /// Atomically points `index_dir/current` at generation `name` (rename of a new symlink).
 fn swap_current(index_dir: &Path, name: &str) -> Result<()> {
     let tmp = index_dir.join(format!(".current-{}", std::process::id()));

@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -200,10 +202,11 @@ pub async fn preview(
 }
 
 /// `POST /staff/api/faq/apply?file=NAME[&municipality=CODE]` (admin): writes the file and
-/// reloads; on any failure the previous file is restored and the running index is unchanged.
-/// The check, write, reload and restore run as one detached task, one apply at a time: a
-/// request that times out or a client that goes away never leaves a written file that the
-/// running index does not reflect.
+/// reloads, all or nothing within `[server] reload_timeout_ms`. On any failure, and when the
+/// deadline passes first, the previous file is restored and the running index is unchanged.
+/// The work runs as a detached task, one apply at a time, that decides by itself: a client that
+/// goes away never leaves a written file that the running index does not reflect, or the other
+/// way round.
 pub async fn apply(
     State(st): State<Arc<AppState>>,
     user: Option<axum::Extension<StaffUser>>,
@@ -211,11 +214,32 @@ pub async fn apply(
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let u = require_admin(user)?;
-    let work = tokio::spawn(async move {
-        let _one_at_a_time = st.apply_lock.lock().await;
-        apply_inner(&st, &t, &u.name, body).await
+    let limit = Duration::from_millis(st.config.server.reload_timeout_ms);
+    let deadline = Instant::now() + limit;
+    let outcome = Arc::new(AtomicU8::new(PENDING));
+    let mut work = tokio::spawn({
+        let outcome = outcome.clone();
+        async move {
+            let _one_at_a_time = st.apply_lock.lock().await;
+            apply_inner(&st, &t, &u.name, body, deadline, &outcome).await
+        }
     });
-    work.await.map_err(|e| {
+    let joined = match tokio::time::timeout_at(deadline.into(), &mut work).await {
+        Ok(joined) => joined,
+        Err(_) if settle(&outcome, ABANDONED) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the FAQ file was not applied: checking and indexing it took longer than {} s; \
+                     nothing changed (split the file or raise [server] reload_timeout_ms)",
+                    limit.as_secs_f64()
+                ),
+            ));
+        }
+        // Committed just as the deadline passed: report what happened.
+        Err(_) => work.await,
+    };
+    joined.map_err(|e| {
         ApiError::internal(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the apply task failed",
@@ -224,16 +248,37 @@ pub async fn apply(
     })?
 }
 
+const PENDING: u8 = 0;
+const COMMITTED: u8 = 1;
+const ABANDONED: u8 = 2;
+
+/// Moves a pending apply to `to`; false when it was already settled the other way.
+fn settle(outcome: &AtomicU8, to: u8) -> bool {
+    outcome
+        .compare_exchange(PENDING, to, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+}
+
 async fn apply_inner(
     st: &Arc<AppState>,
     t: &Target,
     user: &str,
     body: Bytes,
+    deadline: Instant,
+    outcome: &AtomicU8,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let bytes = body.clone();
     let (rel, d) = preview_inner(st, t, body).await?;
     let dest = st.locations.faq.join(&rel);
     let previous = std::fs::read(&dest).ok();
+    let restore = || match &previous {
+        Some(old) => {
+            let _ = std::fs::write(&dest, old);
+        }
+        None => {
+            let _ = std::fs::remove_file(&dest);
+        }
+    };
     let write = || -> std::io::Result<()> {
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)?;
@@ -242,14 +287,22 @@ async fn apply_inner(
         std::fs::write(&tmp, &bytes)?;
         std::fs::rename(&tmp, &dest)
     };
+    if Instant::now() >= deadline || outcome.load(Ordering::SeqCst) != PENDING {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "the FAQ file was not applied: its deadline passed; nothing changed",
+        ));
+    }
     write().map_err(|e| {
+        restore();
         ApiError::internal(
             StatusCode::INTERNAL_SERVER_ERROR,
             "could not write the file",
             &e,
         )
     })?;
-    match st.reload().await {
+    let commit = || Instant::now() < deadline && settle(outcome, COMMITTED);
+    match st.reload_if(commit).await {
         Ok(engine) => {
             tracing::info!(user = %user, file = %dest.display(), added = d.added.len(), changed = d.changed.len(), removed = d.removed.len(), "FAQ file applied");
             Ok(Json(json!({
@@ -259,15 +312,17 @@ async fn apply_inner(
                 "entries": engine.retriever.manifest().entries,
             })))
         }
+        Err(e) if e.is_abandoned() => {
+            restore();
+            settle(outcome, ABANDONED);
+            tracing::warn!(user = %user, file = %dest.display(), "FAQ apply abandoned past its deadline; the previous file is restored");
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the FAQ file was not applied: its deadline passed; nothing changed",
+            ))
+        }
         Err(e) => {
-            match previous {
-                Some(old) => {
-                    let _ = std::fs::write(&dest, old);
-                }
-                None => {
-                    let _ = std::fs::remove_file(&dest);
-                }
-            }
+            restore();
             Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "the reload failed; the previous file is restored and the running index is unchanged",

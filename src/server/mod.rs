@@ -59,6 +59,21 @@ pub struct ReloadError {
     pub problems: Vec<String>,
 }
 
+impl ReloadError {
+    const ABANDONED: &'static str = "abandoned: the build ended after its deadline";
+
+    fn abandoned() -> ReloadError {
+        ReloadError {
+            problems: vec![Self::ABANDONED.to_owned()],
+        }
+    }
+
+    /// Whether the build succeeded but was not swapped in because its deadline had passed.
+    pub fn is_abandoned(&self) -> bool {
+        self.problems.len() == 1 && self.problems[0] == Self::ABANDONED
+    }
+}
+
 impl AppState {
     /// Opens (building when missing or stale) the index and the store described by `setup`,
     /// whose configuration is the effective one (flags and environment applied).
@@ -95,6 +110,11 @@ impl AppState {
         }))
     }
 
+    /// Waits until no FAQ apply is in progress (each has settled: applied, or restored).
+    pub async fn applies_settled(&self) {
+        drop(self.apply_lock.lock().await);
+    }
+
     /// The engine now serving (cheap: an `Arc` clone).
     pub fn engine(&self) -> Arc<Engine> {
         self.engine
@@ -106,7 +126,18 @@ impl AppState {
     /// Rebuilds the index from the FAQ directory and swaps it in. A FAQ that fails validation
     /// leaves the running engine untouched and returns every problem.
     pub async fn reload(&self) -> Result<Arc<Engine>, ReloadError> {
+        self.reload_if(|| true).await
+    }
+
+    /// [`reload`](Self::reload), but the new engine is swapped in only if `commit` (asked once,
+    /// after a successful build) says yes; otherwise the running engine stays and this returns
+    /// [`ReloadError::abandoned`].
+    pub async fn reload_if(
+        &self,
+        commit: impl FnOnce() -> bool,
+    ) -> Result<Arc<Engine>, ReloadError> {
         let _guard = self.reload_lock.lock().await;
+        let before = index::current_generation(&self.locations.index);
         let (a, at, search) = (
             self.analyzer.clone(),
             self.locations.clone(),
@@ -129,6 +160,15 @@ impl AppState {
             }),
         };
         match result {
+            Ok(_) if !commit() => {
+                tracing::warn!("reload abandoned past its deadline; the running index stays");
+                if let Some(name) = before
+                    && let Err(e) = index::make_current(&self.locations.index, &name)
+                {
+                    tracing::warn!(error = %e, "could not point the index back at the serving generation; the next start rebuilds it from faq/");
+                }
+                Err(ReloadError::abandoned())
+            }
             Ok(engine) => {
                 let engine = Arc::new(engine);
                 *self.engine.write().unwrap_or_else(|e| e.into_inner()) = engine.clone();
@@ -204,7 +244,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/reload", post(api::admin_reload))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_millis(s.reload_timeout_ms),
+            // A backstop: the handlers answer at `reload_timeout_ms` themselves, saying
+            // whether anything changed.
+            Duration::from_millis(s.reload_timeout_ms.saturating_mul(2).saturating_add(1_000)),
         ));
     let login = Router::new()
         .route("/staff/api/login", post(staff::login))
@@ -274,6 +316,10 @@ pub fn spawn_background(state: Arc<AppState>) {
                 else {
                     continue;
                 };
+                // An FAQ apply in progress decides for itself whether its file is served.
+                if st.apply_lock.try_lock().is_err() {
+                    continue;
+                }
                 let serving = st.engine().retriever.manifest().faq_fingerprint.clone();
                 if fp == serving || failed_fingerprint.as_deref() == Some(fp.as_str()) {
                     continue;

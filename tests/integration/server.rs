@@ -1503,11 +1503,13 @@ async fn admins_preview_apply_and_download_faq_files() {
 }
 
 #[tokio::test]
-async fn an_apply_past_its_time_limit_still_finishes_and_the_index_matches_the_file() {
-    // A 1 ms limit: the response is a 408 long before the reload ends.
+async fn an_apply_past_its_deadline_changes_nothing_even_after_its_build_ends() {
+    // A 1 ms deadline: the build always ends after it.
     let h = harness_with(|c| c.server.reload_timeout_ms = 1).await;
     add_user(&h, "suzuki", "admin", "another long secret").await;
     let (admin, csrf) = sign_in(&h, "suzuki", "another long secret").await.unwrap();
+    let entries = h.state.engine().retriever.manifest().entries;
+    let generation = madoguchi::index::current_generation(&h.dir.path().join("index"));
     let csv = "id,question,answer,category1\n\
                town-bee,蜂の巣を駆除してもらえますか。,見本町役場の環境課が業者を紹介します。,くらし\n";
     let req = Request::post("/staff/api/faq/apply?file=town-bee.csv&municipality=999901")
@@ -1515,27 +1517,25 @@ async fn an_apply_past_its_time_limit_still_finishes_and_the_index_matches_the_f
         .header("x-csrf-token", &csrf)
         .body(Body::from(csv))
         .unwrap();
-    let (s, _, _) = send(&h, req).await;
+    let (s, _, body) = send(&h, req).await;
     assert_eq!(s, StatusCode::REQUEST_TIMEOUT);
-    // The apply was not cut off: the file is written and the index soon serves it.
-    let mut found = false;
-    for _ in 0..600 {
-        let (_, v) = get(
-            &h,
-            "/api/search?q=%E8%9C%82%E3%81%AE%E5%B7%A3&municipality=999901",
-        )
-        .await;
-        if v["hits"][0]["faq_id"] == "town-bee" {
-            found = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(found, "the reload was dropped with the request");
-    assert!(h.faq().join("municipalities/999901/town-bee.csv").exists());
-    // A resident's question keeps its own (short) limit; the FAQ routes' limit is theirs alone.
-    let (s, v) = get(&h, "/api/search?q=%E8%9C%82%E3%81%AE%E5%B7%A3").await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("not applied"), "{v}");
+    // The detached work ends on its own and undoes itself: no file, the same index.
+    h.state.applies_settled().await;
+    assert!(!h.faq().join("municipalities/999901/town-bee.csv").exists());
+    assert_eq!(h.state.engine().retriever.manifest().entries, entries);
+    assert_eq!(
+        madoguchi::index::current_generation(&h.dir.path().join("index")),
+        generation,
+        "the generation on disk is the serving one"
+    );
+    let (_, v) = get(
+        &h,
+        "/api/search?q=%E8%9C%82%E3%81%AE%E5%B7%A3&municipality=999901",
+    )
+    .await;
+    assert_ne!(v["hits"][0]["faq_id"], "town-bee", "{v}");
 }
 
 #[tokio::test]
