@@ -75,6 +75,41 @@ pub struct Metrics {
     /// Used (yes) or discarded for the FAQ answer (no).
     generations: YesNo,
     rate_limited: AtomicU64,
+    /// Counters with one label: (metric, label value) → count.
+    labelled: Mutex<BTreeMap<(Family, &'static str), u64>>,
+}
+
+/// The one-label counter families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Family {
+    /// `madoguchi_sign_ins_total{outcome}`.
+    SignIns,
+    /// `madoguchi_masked_total{kind}`.
+    Masked,
+    /// `madoguchi_store_failures_total{operation}`.
+    StoreFailures,
+}
+
+impl Family {
+    fn describe(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Family::SignIns => (
+                "madoguchi_sign_ins_total",
+                "Staff sign-ins by outcome (succeeded, failed, throttled, busy).",
+                "outcome",
+            ),
+            Family::Masked => (
+                "madoguchi_masked_total",
+                "Personal data masked in residents' text before storage, logs or the LLM, by kind.",
+                "kind",
+            ),
+            Family::StoreFailures => (
+                "madoguchi_store_failures_total",
+                "Writes the database refused (the resident still got an answer, marked not recorded).",
+                "operation",
+            ),
+        }
+    }
 }
 
 impl Metrics {
@@ -114,6 +149,21 @@ impl Metrics {
     /// Counts an index reload that succeeded (`ok`) or was refused.
     pub fn reload(&self, ok: bool) {
         self.reloads.add(ok);
+    }
+
+    /// Adds `n` to `family{label}`.
+    pub fn count(&self, family: Family, label: &'static str, n: u64) {
+        *self
+            .labelled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((family, label))
+            .or_default() += n;
+    }
+
+    /// Counts a staff sign-in by outcome.
+    pub fn sign_in(&self, outcome: &'static str) {
+        self.count(Family::SignIns, outcome, 1);
     }
 
     /// Counts a request refused by the rate limiter.
@@ -213,6 +263,16 @@ impl Metrics {
             "Requests refused by the rate limiter.",
             &[(String::new(), &self.rate_limited)],
         );
+        let labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = None;
+        for ((family, label), n) in labelled.iter() {
+            let (name, help, key) = family.describe();
+            if last != Some(*family) {
+                let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter");
+                last = Some(*family);
+            }
+            let _ = writeln!(s, "{name}{{{key}=\"{label}\"}} {n}");
+        }
         s
     }
 }

@@ -15,7 +15,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 use crate::answer::Decision;
-use crate::auth::Role;
+use crate::auth::{DISABLED_PREFIX, Role};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -659,16 +659,82 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Replaces a password and clears any lockout; `false` when there is no such user.
+    /// Replaces a password (which also enables a disabled account) and ends every session of
+    /// the account; `false` when there is no such user.
     pub async fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
-        let r = sqlx::query(&self.sql(
+        self.change_user(
+            name,
             "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL WHERE name = ?",
-        ))
-        .bind(password_hash)
-        .bind(name)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+            Some(password_hash),
+        )
+        .await
+    }
+
+    /// Disables an account (its password can no longer sign in; [`Store::enable_user`] undoes
+    /// it) and ends its sessions; `false` when there is no such user.
+    pub async fn disable_user(&self, name: &str) -> Result<bool> {
+        let Some(user) = self.user(name).await? else {
+            return Ok(false);
+        };
+        if user.password_hash.starts_with(DISABLED_PREFIX) {
+            self.change_user(name, "DELETE FROM sessions WHERE user_name = ?", None)
+                .await?;
+            return Ok(true);
+        }
+        let hash = format!("{DISABLED_PREFIX}{}", user.password_hash);
+        self.change_user(
+            name,
+            "UPDATE users SET password_hash = ? WHERE name = ?",
+            Some(&hash),
+        )
+        .await
+    }
+
+    /// Lets a disabled account sign in with its old password again; `false` when there is no
+    /// such user.
+    pub async fn enable_user(&self, name: &str) -> Result<bool> {
+        let Some(user) = self.user(name).await? else {
+            return Ok(false);
+        };
+        let Some(hash) = user.password_hash.strip_prefix(DISABLED_PREFIX) else {
+            return Ok(true);
+        };
+        self.change_user(
+            name,
+            "UPDATE users SET password_hash = ? WHERE name = ?",
+            Some(hash),
+        )
+        .await
+    }
+
+    /// Deletes an account and its sessions (its log entries and feedback stay, under its
+    /// name); `false` when there is no such user.
+    pub async fn delete_user(&self, name: &str) -> Result<bool> {
+        self.change_user(name, "DELETE FROM users WHERE name = ?", None)
+            .await
+    }
+
+    /// Deletes the account's sessions and runs `statement` (binding `value` first when given,
+    /// then `name`), in one transaction; whether the account existed.
+    async fn change_user(&self, name: &str, statement: &str, value: Option<&str>) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query(&self.sql("SELECT name FROM users WHERE name = ?"))
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        sqlx::query(&self.sql("DELETE FROM sessions WHERE user_name = ?"))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        let statement = self.sql(statement);
+        let mut q = sqlx::query(&statement);
+        if let Some(v) = value {
+            q = q.bind(v.to_owned());
+        }
+        q.bind(name.to_owned()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(exists)
     }
 
     /// One account.
@@ -691,32 +757,21 @@ impl Store {
         .transpose()
     }
 
-    /// Every account: (name, role), by name.
-    pub async fn users(&self) -> Result<Vec<(String, Role)>> {
-        let rows = sqlx::query("SELECT name, role FROM users ORDER BY name")
+    /// Every account: (name, role, disabled), by name.
+    pub async fn users(&self) -> Result<Vec<(String, Role, bool)>> {
+        let rows = sqlx::query("SELECT name, role, password_hash FROM users ORDER BY name")
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter()
-            .map(|r| Ok((r.try_get("name")?, state(&r, "role", "role")?)))
+            .map(|r| {
+                let hash: String = r.try_get("password_hash")?;
+                Ok((
+                    r.try_get("name")?,
+                    state(&r, "role", "role")?,
+                    hash.starts_with(DISABLED_PREFIX),
+                ))
+            })
             .collect()
-    }
-
-    /// Counts a failed sign-in; the `limit`-th in a row locks the account for `minutes`.
-    pub async fn login_failed(&self, name: &str, limit: i64, minutes: i64) -> Result<()> {
-        sqlx::query(&self.sql("UPDATE users SET failed_logins = failed_logins + 1 WHERE name = ?"))
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        let until = from_now(chrono::Duration::minutes(minutes));
-        sqlx::query(&self.sql(
-            "UPDATE users SET locked_until = ?, failed_logins = 0 WHERE name = ? AND failed_logins >= ?",
-        ))
-        .bind(until)
-        .bind(name)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Clears the failure count after a successful sign-in.
@@ -1040,7 +1095,10 @@ mod tests {
         assert!(s.add_user(&admin, Role::Admin, "h").await.unwrap());
         assert_eq!(s.user(&admin).await.unwrap().unwrap().role, Role::Admin);
         let users = s.users().await.unwrap();
-        assert!(users.contains(&(staff.clone(), Role::Staff)), "{users:?}");
+        assert!(
+            users.contains(&(staff.clone(), Role::Staff, false)),
+            "{users:?}"
+        );
         s.create_session(&format!("t-{u}"), &staff, "csrf", &now())
             .await
             .unwrap();

@@ -165,8 +165,33 @@ pub enum UserCommand {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Set a new password (same input as `add`) and clear a lockout.
+    /// Set a new password (same input as `add`); ends the account's sessions and enables it
+    /// if it was disabled.
     Passwd {
+        /// Sign-in name.
+        name: String,
+        /// Where the database is.
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Stop an account from signing in and end its sessions (`enable` undoes it).
+    Disable {
+        /// Sign-in name.
+        name: String,
+        /// Where the database is.
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Let a disabled account sign in again with its old password.
+    Enable {
+        /// Sign-in name.
+        name: String,
+        /// Where the database is.
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Delete an account and end its sessions (what it did stays in the logs).
+    Delete {
         /// Sign-in name.
         name: String,
         /// Where the database is.
@@ -228,10 +253,32 @@ fn user_cmd(c: UserCommand) -> Result<ExitCode> {
                 }
                 println!("password of '{name}' changed");
             }
+            UserCommand::Disable { name, db } => {
+                let store = crate::store::Store::connect(&db.url()?).await?;
+                if !store.disable_user(&name).await? {
+                    bail!("no user '{name}'");
+                }
+                println!("'{name}' is disabled and signed out");
+            }
+            UserCommand::Enable { name, db } => {
+                let store = crate::store::Store::connect(&db.url()?).await?;
+                if !store.enable_user(&name).await? {
+                    bail!("no user '{name}'");
+                }
+                println!("'{name}' may sign in again");
+            }
+            UserCommand::Delete { name, db } => {
+                let store = crate::store::Store::connect(&db.url()?).await?;
+                if !store.delete_user(&name).await? {
+                    bail!("no user '{name}'");
+                }
+                println!("'{name}' is deleted and signed out");
+            }
             UserCommand::List { db } => {
                 let store = crate::store::Store::connect(&db.url()?).await?;
-                for (name, role) in store.users().await? {
-                    println!("{name}\t{role}");
+                for (name, role, disabled) in store.users().await? {
+                    let state = if disabled { "\tdisabled" } else { "" };
+                    println!("{name}\t{role}{state}");
                 }
             }
         }

@@ -25,6 +25,8 @@ pub struct ApiError {
     pub message: String,
     /// Extra fields merged into the body (e.g. `known` municipalities, `problems`).
     pub details: Option<serde_json::Value>,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -39,7 +41,14 @@ impl ApiError {
             status,
             message: message.into(),
             details: None,
+            retry_after: None,
         }
+    }
+
+    /// Adds `Retry-After: secs`.
+    pub fn retry_after(mut self, secs: u64) -> ApiError {
+        self.retry_after = Some(secs);
+        self
     }
 
     /// Adds fields to the body.
@@ -76,7 +85,12 @@ impl IntoResponse for ApiError {
         {
             obj.extend(extra);
         }
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
     }
 }
 
@@ -212,27 +226,47 @@ fn client_ip(req: &Request, trust_forwarded: bool) -> IpAddr {
         .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
 }
 
-/// Middleware: 429 with `Retry-After` when a client exceeds its rate.
+fn too_many(state: &AppState, wait: u64) -> Response {
+    state.metrics.rate_limited();
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many requests; try again in {wait} s"),
+    )
+    .retry_after(wait)
+    .into_response()
+}
+
+/// The client's address as [`rate_limit`] saw it, for handlers that need it (sign-in).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+/// Middleware: 429 with `Retry-After` when a client exceeds its rate; otherwise the request
+/// goes on with its [`ClientIp`].
 pub async fn rate_limit(
+    State(state): State<std::sync::Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let ip = client_ip(&req, state.config.server.trust_forwarded_for);
+    match state.limiter.check(ip) {
+        Ok(()) => {
+            req.extensions_mut().insert(ClientIp(ip));
+            next.run(req).await
+        }
+        Err(wait) => too_many(&state, wait),
+    }
+}
+
+/// Middleware: [`rate_limit`] on the staff console's and `/admin/*`'s own budget.
+pub async fn staff_rate_limit(
     State(state): State<std::sync::Arc<AppState>>,
     req: Request,
     next: Next,
 ) -> Response {
     let ip = client_ip(&req, state.config.server.trust_forwarded_for);
-    match state.limiter.check(ip) {
+    match state.staff_limiter.check(ip) {
         Ok(()) => next.run(req).await,
-        Err(wait) => {
-            state.metrics.rate_limited();
-            let mut resp = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("too many requests; try again in {wait} s"),
-            )
-            .into_response();
-            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            resp
-        }
+        Err(wait) => too_many(&state, wait),
     }
 }
 

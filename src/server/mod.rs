@@ -30,6 +30,9 @@ use crate::engine::{Build, Engine, Locations, Setup};
 use crate::index;
 use crate::store::Store;
 
+/// Password checks at once (Argon2id, 19 MiB each); more wait up to 0.5 s, then get 429.
+const SIGN_IN_SLOTS: usize = 2;
+
 /// Everything the handlers share.
 pub struct AppState {
     engine: RwLock<Arc<Engine>>,
@@ -43,8 +46,15 @@ pub struct AppState {
     analyzer: Analyzer,
     /// Prometheus counters.
     pub metrics: crate::metrics::Metrics,
-    /// Per-client rate limiter.
+    /// Per-client rate limiter of the resident API and sign-in.
     pub limiter: http::RateLimiter,
+    /// Per-client rate limiter of the staff console and `/admin/*` (its own budget, so that
+    /// residents' traffic from a shared address cannot lock staff out, nor the reverse).
+    pub staff_limiter: http::RateLimiter,
+    /// Sign-in password checks, a few at a time.
+    pub passwords: crate::auth::PasswordChecker,
+    /// Failed sign-ins by (name, address), address and name.
+    pub throttle: crate::auth::Throttle,
     /// The LLM endpoint, when one is configured.
     pub llm: Option<Arc<crate::llm::LlmClient>>,
     reload_lock: tokio::sync::Mutex<()>,
@@ -92,6 +102,10 @@ impl AppState {
             config.server.rate_limit_per_minute,
             config.server.rate_limit_burst,
         );
+        let staff_limiter = http::RateLimiter::new(
+            config.server.rate_limit_per_minute,
+            config.server.rate_limit_burst,
+        );
         let llm = crate::llm::LlmClient::new(&config.llm).map(Arc::new);
         if let Some(l) = &llm {
             tracing::info!(llm = ?l, "LLM answers enabled");
@@ -105,6 +119,9 @@ impl AppState {
             analyzer,
             metrics: crate::metrics::Metrics::default(),
             limiter,
+            staff_limiter,
+            passwords: crate::auth::PasswordChecker::new(SIGN_IN_SLOTS, Duration::from_millis(500)),
+            throttle: crate::auth::Throttle::new(),
             reload_lock: tokio::sync::Mutex::new(()),
             apply_lock: tokio::sync::Mutex::new(()),
         }))
@@ -229,6 +246,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             staff::require_staff,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::staff_rate_limit,
         ));
     // Applies and reloads rebuild the index and embed new texts: their own, longer limit.
     let rebuilds = Router::new()
@@ -242,6 +263,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             staff::require_staff,
         ))
         .route("/admin/reload", post(api::admin_reload))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            http::staff_rate_limit,
+        ))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             // A backstop: the handlers answer at `reload_timeout_ms` themselves, saying

@@ -24,17 +24,13 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::http::{ApiError, check_text, parse_json};
 use crate::answer::Decision;
-use crate::auth::{Role, hash_password, verify_password};
+use crate::auth::Role;
 use crate::store::{AnsweredWith, LocalIds, LogFilter, QueueMark, from_now, now};
 
 /// Cookie name of the staff session.
 pub const COOKIE: &str = "madoguchi_session";
 /// Session lifetime.
 const SESSION_HOURS: i64 = 8;
-/// Failed sign-ins that lock an account.
-const LOCK_AFTER: i64 = 5;
-/// Minutes an account stays locked.
-const LOCK_MINUTES: i64 = 15;
 
 fn token_hash(token: &str) -> String {
     crate::index::hex(&Sha256::digest(token.as_bytes()))
@@ -79,47 +75,62 @@ pub struct Login {
     pub password: String,
 }
 
-/// `POST /staff/api/login`.
+/// `POST /staff/api/login`. Failed sign-ins are throttled per (name, address), per address and
+/// per name ([`crate::auth::Throttle`]), and passwords are checked a few at a time
+/// ([`crate::auth::PasswordChecker`]); a throttled or busy sign-in gets 429 with `Retry-After`.
+/// Unknown names, disabled accounts and wrong passwords get the same reply.
 pub async fn login(
     State(st): State<Arc<AppState>>,
+    client: Option<axum::Extension<super::http::ClientIp>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req: Login = parse_json(&body)?;
     let name = check_text(&req.name, "name", 100)?;
-    let denied = || ApiError::new(StatusCode::UNAUTHORIZED, "wrong name or password");
-    let user = st
-        .store
-        .user(&name)
-        .await
-        .map_err(|e| ApiError::storage(&e))?;
-    let Some(user) = user else {
-        // Same work and answer as a wrong password, so names cannot be probed.
-        let _ = tokio::task::spawn_blocking(|| hash_password("dummy")).await;
-        return Err(denied());
+    let address = client.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.0);
+    let attempt = st.throttle.begin(&name, address).map_err(|wait| {
+        st.metrics.sign_in("throttled");
+        let secs = wait.as_secs().max(1);
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many sign-in attempts; try again in {secs} s"),
+        )
+        .retry_after(secs)
+    })?;
+    let user = match st.store.user(&name).await {
+        Ok(u) => u,
+        Err(e) => {
+            st.throttle.cancel(attempt);
+            return Err(ApiError::storage(&e));
+        }
     };
-    if user
-        .locked_until
-        .as_deref()
-        .is_some_and(|t| t > now().as_str())
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "this account is locked after repeated failed sign-ins; try again later",
-        ));
-    }
-    let (password, hash) = (req.password, user.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
-    if !ok {
-        st.store
-            .login_failed(&name, LOCK_AFTER, LOCK_MINUTES)
-            .await
-            .map_err(|e| ApiError::storage(&e))?;
+    let role = user.as_ref().map(|u| u.role);
+    let checked = st
+        .passwords
+        .verify(req.password, user.map(|u| u.password_hash))
+        .await;
+    let ok = match checked {
+        Ok(ok) => ok,
+        Err(crate::auth::Busy) => {
+            st.throttle.cancel(attempt);
+            st.metrics.sign_in("busy");
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many sign-ins at once; try again in a moment",
+            )
+            .retry_after(1));
+        }
+    };
+    st.throttle.finish(attempt, ok);
+    let Some(role) = role.filter(|_| ok) else {
+        st.metrics.sign_in("failed");
         tracing::warn!(user = %name, "failed staff sign-in");
-        return Err(denied());
-    }
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong name or password",
+        ));
+    };
+    st.metrics.sign_in("succeeded");
     st.store
         .login_succeeded(&name)
         .await
@@ -142,8 +153,7 @@ pub async fn login(
         SESSION_HOURS * 3600,
         if secure { "; Secure" } else { "" }
     );
-    let mut resp =
-        Json(json!({"name": name, "role": user.role, "csrf_token": csrf})).into_response();
+    let mut resp = Json(json!({"name": name, "role": role, "csrf_token": csrf})).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -237,7 +247,7 @@ pub async fn logout(
     Ok(resp)
 }
 
-/// `GET /staff/api/users` (admin): the accounts and their roles.
+/// `GET /staff/api/users` (admin): the accounts, their roles and whether they are disabled.
 pub async fn users(
     State(st): State<Arc<AppState>>,
     user: Option<axum::Extension<StaffUser>>,
@@ -245,7 +255,7 @@ pub async fn users(
     require_admin(user)?;
     let list = st.store.users().await.map_err(|e| ApiError::storage(&e))?;
     Ok(Json(json!({
-        "users": list.into_iter().map(|(name, role)| json!({"name": name, "role": role})).collect::<Vec<_>>()
+        "users": list.into_iter().map(|(name, role, disabled)| json!({"name": name, "role": role, "disabled": disabled})).collect::<Vec<_>>()
     })))
 }
 

@@ -27,7 +27,7 @@ const SCREENSHOT = path.join(ROOT, 'docs', 'staff-console.png');
 const PASSWORD = 'e2e staff console secret';
 const STAFF = 'e2e-tanaka';
 const ADMIN = 'e2e-suzuki';
-const LOCKED = 'e2e-sato'; // locked by five wrong passwords before the browser starts
+const LOCKED = 'e2e-sato'; // throttled at this address by five wrong passwords just before
 const TIMEOUT = 15_000;
 
 const OUT_OF_SCOPE = '宇宙旅行の予約はできますか';
@@ -242,7 +242,7 @@ async function main() {
       assert(await page.locator('#console-view').isHidden(), 'console shown after a wrong password');
     });
 
-    await step('(1) a locked account is told so in words', async () => {
+    await step('(1) a sign-in throttled after five wrong passwords is told so in words', async () => {
       for (let i = 0; i < 5; i++) {
         const r = await fetch(`${base}/staff/api/login`, {
           method: 'POST', headers: { 'Content-Type': 'application/json' },
@@ -251,9 +251,10 @@ async function main() {
         assert(r.status === 401, `wrong password ${i}: ${r.status}`);
       }
       await signIn(page, LOCKED, PASSWORD);
-      const error = page.locator('#signin-error', { hasText: 'ロックされています' });
+      const error = page.locator('#signin-error', { hasText: '一時的に止めています' });
       await error.waitFor({ state: 'visible' });
-      assert(await page.locator('#console-view').isHidden(), 'console shown for a locked account');
+      assert(/\d+秒ほど待って/.test(await error.textContent()), 'the wait is not named');
+      assert(await page.locator('#console-view').isHidden(), 'console shown for a throttled sign-in');
     });
 
     await step('(1) staff signs in', async () => {

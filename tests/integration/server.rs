@@ -1042,21 +1042,176 @@ async fn sign_in_roles_csrf_and_expiry() {
     assert!(String::from_utf8_lossy(&body).contains("expired"));
 }
 
+async fn sign_in_from(
+    h: &Harness,
+    name: &str,
+    password: &str,
+    address: &str,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let req = Request::post("/staff/api/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-forwarded-for", address)
+        .body(Body::from(
+            json!({"name": name, "password": password}).to_string(),
+        ))
+        .unwrap();
+    let (s, headers, body) = send(h, req).await;
+    (s, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
 #[tokio::test]
-async fn repeated_failures_lock_the_account() {
-    let h = harness_with(|c| c.server.rate_limit_per_minute = 0).await;
+async fn a_stranger_cannot_lock_an_account_out_or_tell_names_apart() {
+    let h = harness_with(|c| {
+        c.server.rate_limit_per_minute = 0;
+        c.server.trust_forwarded_for = true;
+    })
+    .await;
     add_user(&h, "sato", "staff", "correct horse battery").await;
-    for _ in 0..5 {
-        assert_eq!(
-            sign_in(&h, "sato", "guess").await,
-            Err(StatusCode::UNAUTHORIZED)
-        );
+    // A stranger guesses at a real and at an unknown name: the same replies, then throttled.
+    let mut replies = Vec::new();
+    for name in ["sato", "nobody"] {
+        let mut seen = Vec::new();
+        for _ in 0..7 {
+            let (s, headers, body) = sign_in_from(&h, name, "guess", "203.0.113.9").await;
+            if s == StatusCode::TOO_MANY_REQUESTS {
+                assert!(headers.contains_key(header::RETRY_AFTER));
+            }
+            seen.push((s, body));
+        }
+        replies.push(seen);
     }
     assert_eq!(
-        sign_in(&h, "sato", "correct horse battery").await,
-        Err(StatusCode::FORBIDDEN),
-        "locked even with the right password"
+        replies[0], replies[1],
+        "unknown and known names answer alike"
     );
+    let statuses: Vec<u16> = replies[0].iter().map(|(s, _)| s.as_u16()).collect();
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
+    // Even the right password waits out the stranger's backoff from the stranger's address…
+    let (s, _, _) = sign_in_from(&h, "sato", "correct horse battery", "203.0.113.9").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // …but the owner, from their own address, is not locked out.
+    let (s, _, body) = sign_in_from(&h, "sato", "correct horse battery", "198.51.100.7").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn guesses_sent_at_once_are_checked_one_at_a_time_and_the_rest_refused() {
+    let h = harness_with(|c| {
+        c.server.rate_limit_per_minute = 0;
+        c.server.trust_forwarded_for = true;
+    })
+    .await;
+    add_user(&h, "sato", "staff", "correct horse battery").await;
+    // 29 wrong passwords at once from one address: one is checked, the others refused.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..29 {
+        let router = server::router(h.state.clone());
+        set.spawn(async move {
+            let req = Request::post("/staff/api/login")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header("x-forwarded-for", "203.0.113.9")
+                .body(Body::from(
+                    json!({"name": "sato", "password": format!("guess {i}")}).to_string(),
+                ))
+                .unwrap();
+            router.oneshot(req).await.unwrap().status()
+        });
+    }
+    let statuses = set.join_all().await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!((1..=2).contains(&checked), "{statuses:?}");
+    assert_eq!(checked + refused, 29, "{statuses:?}");
+    // 60 sign-ins from 60 addresses: at most a few checked at once, the rest told to retry.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let router = server::router(h.state.clone());
+        set.spawn(async move {
+            let req = Request::post("/staff/api/login")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header("x-forwarded-for", format!("192.0.2.{i}"))
+                .body(Body::from(
+                    json!({"name": format!("user{i}"), "password": "guess"}).to_string(),
+                ))
+                .unwrap();
+            router.oneshot(req).await.unwrap().status()
+        });
+    }
+    let statuses = set.join_all().await;
+    assert!(
+        statuses
+            .iter()
+            .all(|s| [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(s)),
+        "{statuses:?}"
+    );
+    let (_, _, body) = send(&h, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("madoguchi_sign_ins_total{outcome=\"failed\"}"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn password_changes_disabling_and_deleting_end_sessions() {
+    let h = harness_with(|c| c.server.rate_limit_per_minute = 0).await;
+    add_user(&h, "sato", "staff", "correct horse battery").await;
+    let me = |cookie: String| {
+        let h = &h;
+        async move { staff_get(h, "/staff/api/me", Some(&cookie)).await.0 }
+    };
+    let (cookie, _) = sign_in(&h, "sato", "correct horse battery").await.unwrap();
+    assert_eq!(me(cookie.clone()).await, StatusCode::OK);
+    let hash = madoguchi::auth::hash_password("a brand new password").unwrap();
+    assert!(h.state.store.set_password("sato", &hash).await.unwrap());
+    assert_eq!(me(cookie).await, StatusCode::UNAUTHORIZED, "revoked");
+
+    let (cookie, _) = sign_in(&h, "sato", "a brand new password").await.unwrap();
+    assert!(h.state.store.disable_user("sato").await.unwrap());
+    assert_eq!(me(cookie).await, StatusCode::UNAUTHORIZED, "revoked");
+    assert_eq!(
+        sign_in(&h, "sato", "a brand new password").await,
+        Err(StatusCode::UNAUTHORIZED),
+        "disabled: the same reply as a wrong password"
+    );
+    assert!(h.state.store.enable_user("sato").await.unwrap());
+    let (cookie, _) = sign_in(&h, "sato", "a brand new password").await.unwrap();
+    assert!(h.state.store.delete_user("sato").await.unwrap());
+    assert_eq!(me(cookie).await, StatusCode::UNAUTHORIZED);
+    assert!(!h.state.store.delete_user("sato").await.unwrap());
+    assert_eq!(
+        sign_in(&h, "sato", "a brand new password").await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+}
+
+#[tokio::test]
+async fn staff_and_admin_routes_have_a_rate_limit() {
+    let h = harness_with(|c| {
+        c.server.rate_limit_per_minute = 1;
+        c.server.rate_limit_burst = 3;
+    })
+    .await;
+    let mut last = StatusCode::OK;
+    for _ in 0..5 {
+        last = staff_get(&h, "/staff/api/me", None).await.0;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    let mut last = StatusCode::OK;
+    for _ in 0..5 {
+        let req = Request::post("/admin/reload")
+            .header(header::AUTHORIZATION, "Bearer wrong")
+            .body(Body::empty())
+            .unwrap();
+        last = send(&h, req).await.0;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]

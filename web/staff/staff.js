@@ -190,7 +190,9 @@ function translate(status, raw) {
   const r = String(raw || '');
   const table = [
     [/^wrong name or password/, 'ユーザー名またはパスワードが違います。'],
-    [/locked/, 'サインインに続けて失敗したため、このアカウントは一時的にロックされています。15分ほど待ってから、もう一度お試しください。解除を急ぐ場合は管理者に連絡してください。'],
+    [/^too many sign-in attempts; try again in (\d+) s/, 'サインインに続けて失敗したため、この端末からのサインインを一時的に止めています。$1秒ほど待ってから、もう一度お試しください。'],
+    [/^too many sign-ins at once/, 'サインインが集中しています。少し待ってから、もう一度お試しください。'],
+    [/^the FAQ file was not applied/, '時間内に反映できなかったため、FAQは変更していません。ファイルを分けるか、管理者に設定の確認を依頼してください。'],
     [/^(sign in first|session expired)/, 'セッションの有効期限が切れました。もう一度サインインしてください。'],
     [/CSRF/i, '安全のため、もう一度サインインしてください。'],
     [/^administrators only/, '管理者だけが使える機能です。'],
@@ -208,7 +210,10 @@ function translate(status, raw) {
     [/control characters/, '使えない制御文字が含まれています。'],
     [/^storage unavailable/, 'データベースに接続できません。しばらく待ってから、もう一度お試しください。'],
   ];
-  for (const [re, ja] of table) if (re.test(r)) return ja;
+  for (const [re, ja] of table) {
+    const m = r.match(re);
+    if (m) return m[0].replace(re, ja); // fills $1 where the Japanese names a number
+  }
   if (status === 413) return 'ファイルが大きすぎます（10MBまで）。';
   if (status === 408) return '時間内に処理が終わりませんでした。もう一度お試しください。';
   if (status >= 500) return `サーバーでエラーが発生しました（${status}）。しばらく待ってから、もう一度お試しください。`;
