@@ -955,6 +955,9 @@ pub async fn turn(
     }
     if let Some(m) = services.metrics {
         m.decision(decision);
+        for kind in &masked.found {
+            m.count(crate::metrics::Family::Masked, kind.label(), 1);
+        }
     }
     let follow_up_of = match &context {
         Context::FollowUp { topic } => Some(topic.clone()),

@@ -1,7 +1,8 @@
 //! Masking of personal data (個人情報) in residents' questions.
 //!
 //! A resident's question may contain their own マイナンバー, telephone number, e-mail address,
-//! street address, payment card number or 郵便番号. Stored logs, telemetry and anything sent
+//! street address, payment card number, 郵便番号, name, date of birth, bank account,
+//! health-insurance, passport or pension number. Stored logs, telemetry and anything sent
 //! to an external LLM must never hold such data in clear, so every question goes through
 //! [`mask`] first: each item found is replaced by a fixed, bracketed Japanese placeholder and
 //! everything else is kept exactly as written.
@@ -14,6 +15,19 @@
 //! | [`Kind::Email`]        | `local@domain.tld`                                          | `［メールアドレス］` |
 //! | [`Kind::PostalCode`]   | `〒123-4567`, `〒1234567`, `郵便番号 123-4567`              | `［郵便番号］`       |
 //! | [`Kind::Address`]      | a street address with block / house numbers                 | `［住所］`           |
+//! | [`Kind::Name`]         | a name before 様/さん/くん/ちゃん/氏/殿, after 名前は/氏名/名義, before と申します, or an account holder | `［氏名］` |
+//! | [`Kind::BirthDate`]    | a 西暦 or 和暦 date (digits or kanji, `S60.4.1`) next to 生年月日/誕生日/生まれ/生 | `［生年月日］` |
+//! | [`Kind::BankAccount`]  | a number after 口座/普通/当座/貯蓄/支店番号, ゆうちょ 記号…番号…   | `［口座番号］`       |
+//! | [`Kind::InsuranceNumber`] | 保険証 記号…番号…, 被保険者番号                            | `［保険証番号］`     |
+//! | [`Kind::Passport`]     | two capitals and seven digits, or after 旅券番号/パスポート  | `［旅券番号］`       |
+//! | [`Kind::PensionNumber`] | a number after 基礎年金番号/年金番号                        | `［年金番号］`       |
+//!
+//! Kanji digits read one by one (〇九〇の一二三四の五六七八) count as digits, の between digits as
+//! a hyphen, dots between digit groups (090.1234.5678) as hyphens, and digits typed one by one
+//! with spaces (0 9 0 1 2 …) as one number. E-mail addresses with the `@` spelled out
+//! (`(at)`, `[at]`, アットマーク) are masked too. The contextual kinds are in [`context`], with
+//! the words that are roles rather than names (担当者様, お子さん, ヘルパーさん) and the
+//! compounds (様式, 仕様, 氏名) that are kept.
 //!
 //! Full-width digits, letters, hyphens and spaces are recognised too: detection runs on a
 //! shadow copy in which every character is mapped one-to-one to its half-width form
@@ -40,6 +54,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+mod context;
+
 /// What was found, for counting (never the text itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -57,18 +73,56 @@ pub enum Kind {
     CardNumber,
     /// A 郵便番号 (postal code) after `〒` or the word 郵便番号.
     PostalCode,
+    /// A person's name: before an honorific (山田様, 佐藤さん, スミスさん), after 名前は / 氏名 /
+    /// 名義, before と申します, or an account holder after an account number.
+    Name,
+    /// A date of birth (西暦, 和暦 or `S60.4.1`; digits or kanji numerals) next to 生年月日,
+    /// 誕生日, 生まれ or 生.
+    BirthDate,
+    /// A bank or ゆうちょ account number after 口座, 普通, 当座, 貯蓄, 記号番号 or 支店番号.
+    BankAccount,
+    /// A health-insurance card's 記号 / 番号 or 被保険者番号.
+    InsuranceNumber,
+    /// A passport number (two letters and seven digits, or after 旅券番号 / パスポート番号).
+    Passport,
+    /// A 基礎年金番号 (pension number) after its label.
+    PensionNumber,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 12] = [
         Kind::MyNumber,
         Kind::Phone,
         Kind::Email,
         Kind::Address,
         Kind::CardNumber,
         Kind::PostalCode,
+        Kind::Name,
+        Kind::BirthDate,
+        Kind::BankAccount,
+        Kind::InsuranceNumber,
+        Kind::Passport,
+        Kind::PensionNumber,
     ];
+
+    /// A stable snake_case name, for metrics labels.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Kind::MyNumber => "my_number",
+            Kind::Phone => "phone",
+            Kind::Email => "email",
+            Kind::Address => "address",
+            Kind::CardNumber => "card_number",
+            Kind::PostalCode => "postal_code",
+            Kind::Name => "name",
+            Kind::BirthDate => "birth_date",
+            Kind::BankAccount => "bank_account",
+            Kind::InsuranceNumber => "insurance_number",
+            Kind::Passport => "passport",
+            Kind::PensionNumber => "pension_number",
+        }
+    }
 
     /// The fixed placeholder that replaces data of this kind, e.g. `［電話番号］`.
     pub const fn placeholder(self) -> &'static str {
@@ -79,6 +133,12 @@ impl Kind {
             Kind::Address => "［住所］",
             Kind::CardNumber => "［カード番号］",
             Kind::PostalCode => "［郵便番号］",
+            Kind::Name => "［氏名］",
+            Kind::BirthDate => "［生年月日］",
+            Kind::BankAccount => "［口座番号］",
+            Kind::InsuranceNumber => "［保険証番号］",
+            Kind::Passport => "［旅券番号］",
+            Kind::PensionNumber => "［年金番号］",
         }
     }
 }
@@ -345,6 +405,63 @@ fn is_katakana(c: char) -> bool {
     matches!(c, '\u{30A1}'..='\u{30FF}' | '\u{FF66}'..='\u{FF9F}')
 }
 
+/// Kanji digits read one by one (〇九〇の一二三四の五六七八, 二四六八…): spelled as ASCII digits
+/// in the shadow when a run of them, joined by の, ー, ・, hyphens or spaces, holds at least
+/// seven digits and no positional numeral (十, 百, 千, 万) touches it. 「三丁目」 or 「二十三」 stay.
+fn spell_kanji_digits(chars: &mut [char]) {
+    const DIGITS: &str = "〇零一二三四五六七八九";
+    const POSITIONAL: &str = "十百千万億";
+    let digit = |c: char| DIGITS.find(c).map(|_| c);
+    let value = |c: char| match c {
+        '〇' | '零' => '0',
+        _ => DIGITS
+            .chars()
+            .skip(2)
+            .position(|d| d == c)
+            .and_then(|p| char::from_digit(p as u32 + 1, 10))
+            .unwrap_or(c),
+    };
+    let n = chars.len();
+    let mut i = 0;
+    while i < n {
+        if digit(chars[i]).is_none() {
+            i += 1;
+            continue;
+        }
+        let (mut j, mut count, mut run, mut longest) = (i, 0, 0, 0);
+        while j < n {
+            if digit(chars[j]).is_some() {
+                count += 1;
+                run += 1;
+                longest = longest.max(run);
+                j += 1;
+            } else if matches!(chars[j], 'の' | 'ー' | '-' | '・' | ' ')
+                && j > i
+                && j + 1 < n
+                && digit(chars[j + 1]).is_some()
+            {
+                run = 0;
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        let touches = |k: Option<usize>| {
+            k.and_then(|k| chars.get(k))
+                .is_some_and(|c| POSITIONAL.contains(*c))
+        };
+        if count >= 7 && longest >= 2 && !touches(i.checked_sub(1)) && !touches(Some(j)) {
+            for c in &mut chars[i..j] {
+                *c = match *c {
+                    'の' | 'ー' | '・' => '-',
+                    other => value(other),
+                };
+            }
+        }
+        i = j.max(i + 1);
+    }
+}
+
 /// Characters of a building name right after an address (○○マンション, ABCビル).
 fn is_building_char(c: char) -> bool {
     is_han(c)
@@ -374,9 +491,11 @@ impl Shadow {
             chars.push(fold(c));
         }
         orig_starts.push(cur.len());
-        // The katakana long-vowel mark is a hyphen only between digits (０３ー１２３４ー５６７８).
+        spell_kanji_digits(&mut chars);
+        // The katakana long-vowel mark and の are hyphens only between digits
+        // (０３ー１２３４ー５６７８, 090の1234の5678).
         for i in 1..chars.len().saturating_sub(1) {
-            if matches!(chars[i], 'ー' | 'ｰ')
+            if matches!(chars[i], 'ー' | 'ｰ' | 'の')
                 && chars[i - 1].is_ascii_digit()
                 && chars[i + 1].is_ascii_digit()
             {
@@ -433,17 +552,22 @@ impl Shadow {
 /// Finds every item in `cur`, as sorted, disjoint byte spans.
 fn detect(cur: &str) -> Vec<ByteSpan> {
     let mut shadow = Shadow::new(cur);
+    let mut spans = Vec::new();
+    context::scan_spelled_emails(&mut shadow, &mut spans);
     let worth_scanning = shadow
         .chars
         .iter()
         .any(|&c| c.is_ascii_digit() || c == '@' || is_kanji_numeral(c));
-    if !worth_scanning {
-        return Vec::new();
+    if worth_scanning {
+        scan_emails(&mut shadow, &mut spans);
+        context::scan_labelled_numbers(&mut shadow, &mut spans);
+        context::scan_birth_dates(&mut shadow, &mut spans);
     }
-    let mut spans = Vec::new();
-    scan_emails(&mut shadow, &mut spans);
-    scan_addresses(&mut shadow, &mut spans);
-    scan_numbers(&shadow, &mut spans);
+    context::scan_names(&mut shadow, &mut spans);
+    if worth_scanning {
+        scan_addresses(&mut shadow, &mut spans);
+        scan_numbers(&shadow, &mut spans);
+    }
     spans.sort_by_key(|span| span.start);
     spans
         .into_iter()
@@ -683,7 +807,9 @@ fn scan_numbers(shadow: &Shadow, spans: &mut Vec<CharSpan>) {
             let (mut hyphens, mut open, mut close, mut spaces) = (0, 0, 0, 0);
             while m - j < 3 {
                 match shadow.at(m) {
-                    Some('-') => hyphens += 1,
+                    // 090.1234.5678: a dot between groups is a hyphen (a quantity's decimal
+                    // point gives no number shape).
+                    Some('-' | '.') => hyphens += 1,
                     Some('(') => open += 1,
                     Some(')') => close += 1,
                     Some(' ') => spaces += 1,
@@ -713,6 +839,24 @@ fn scan_numbers(shadow: &Shadow, spans: &mut Vec<CharSpan>) {
 fn scan_chunk(shadow: &Shadow, groups: &[(usize, usize)], seps: &[Sep], spans: &mut Vec<CharSpan>) {
     let count = groups.len();
     let (chunk_start, chunk_end) = (groups[0].0, groups[count - 1].1);
+    // Digits typed one by one with spaces or hyphens between (0 9 0 1 2 3 4 5 6 7 8).
+    if count >= 7
+        && groups.iter().all(|&(start, end)| end - start == 1)
+        && seps.iter().all(|sep| sep.len == 1 && !sep.paren)
+    {
+        let digits: Vec<char> = groups
+            .iter()
+            .map(|&(start, _)| shadow.chars[start])
+            .collect();
+        if let Some(kind) = kind_of_digits(&digits) {
+            spans.push(CharSpan {
+                start: chunk_start,
+                end: chunk_end,
+                kind,
+            });
+            return;
+        }
+    }
     // Glued to a decimal point or thousands separator: a quantity (3.141592653589).
     let decimal_before = chunk_start >= 2
         && matches!(shadow.at(chunk_start - 1), Some('.' | ','))
@@ -827,6 +971,16 @@ fn postal_context(shadow: &Shadow, start: usize) -> Option<(usize, bool)> {
         return Some((p - 1, true));
     }
     (p >= 4 && shadow.has_word_at(p - 4, "郵便番号")).then_some((start, false))
+}
+
+/// What an ungrouped run of digits is by its length alone.
+fn kind_of_digits(digits: &[char]) -> Option<Kind> {
+    match digits.len() {
+        12 => Some(Kind::MyNumber),
+        10 | 11 if digits[0] == '0' && digits[1] != '0' => Some(Kind::Phone),
+        14..=19 => Some(Kind::CardNumber),
+        _ => None,
+    }
 }
 
 fn is_card(lens: &[usize], total: usize) -> bool {

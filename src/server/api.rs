@@ -334,11 +334,14 @@ pub async fn feedback(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Re
     }
     let comment = match req.comment.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(c) => Some(crate::mask::mask_str(&check_text(
-            c,
-            "comment",
-            MAX_COMMENT,
-        )?)),
+        Some(c) => {
+            let masked = crate::mask::mask(&check_text(c, "comment", MAX_COMMENT)?);
+            for kind in &masked.found {
+                st.metrics
+                    .count(crate::metrics::Family::Masked, kind.label(), 1);
+            }
+            Some(masked.text)
+        }
     };
     let stored = st
         .store

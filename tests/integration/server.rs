@@ -339,6 +339,57 @@ async fn sql_looking_text_is_just_text_and_personal_data_is_masked_before_storag
         );
     }
     assert!(stored.contains("住民票"), "{stored}");
+
+    // The kinds residents leaked before issue #18: none reaches the database, and each is
+    // counted by kind.
+    let leaks = [
+        (
+            "私の名前は鈴木一郎です。住民票を取りたい",
+            "鈴木一郎",
+            "name",
+        ),
+        (
+            "生年月日は昭和60年4月1日です。年金の手続き",
+            "昭和60年4月1日",
+            "birth_date",
+        ),
+        (
+            "普通 1234567 ヤマダ タロウ に児童手当を振り込んで",
+            "ヤマダ タロウ",
+            "bank_account",
+        ),
+        (
+            "保険証の記号12 番号3456をなくした",
+            "3456",
+            "insurance_number",
+        ),
+        ("旅券番号TK1234567の更新", "TK1234567", "passport"),
+        ("電話は〇九〇の一二三四の五六七八です", "一二三四", "phone"),
+        ("taro (at) example.jp に連絡して", "taro", "email"),
+    ];
+    for (message, secret, _) in leaks {
+        let (s, v) = chat(&h, json!({"message": message})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let stored = h
+            .state
+            .store
+            .message_question(v["message_id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            !stored.contains(secret),
+            "{secret} stored in clear: {stored}"
+        );
+    }
+    let (_, _, body) = send(&h, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let metrics = String::from_utf8(body).unwrap();
+    for (_, _, kind) in leaks {
+        assert!(
+            metrics.contains(&format!("madoguchi_masked_total{{kind=\"{kind}\"}}")),
+            "{kind}: {metrics}"
+        );
+    }
 }
 
 #[tokio::test]
