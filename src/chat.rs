@@ -673,6 +673,10 @@ pub struct Reply {
     pub conversation_id: String,
     /// This turn's id, for feedback.
     pub message_id: String,
+    /// Whether this turn was stored. When the database fails the resident still gets the
+    /// answer, with `recorded: false`: no feedback can be given on it and staff will not see
+    /// it in the logs.
+    pub recorded: bool,
     /// `answer`, `candidates`, `fallback` or `small_talk`.
     pub decision: Decision,
     /// Whether `answer.text` was written by the LLM (false: it is the FAQ answer itself).
@@ -928,6 +932,7 @@ pub async fn turn(
     let answered = (decision == Decision::Answer)
         .then(|| top.map(|h| h.entry.id.clone()))
         .flatten();
+    let mut recorded = false;
     if let Some(store) = services.store {
         let record = crate::store::Turn {
             conversation_id: conversation.id.clone(),
@@ -951,7 +956,18 @@ pub async fn turn(
             )
             .unwrap_or_default(),
         };
-        store.record_turn(&record).await?;
+        // A turn that cannot be stored still gets its answer, marked as not recorded.
+        match store.record_turn(&record).await {
+            Ok(()) => recorded = true,
+            Err(e) => {
+                if !matches!(e, crate::store::Error::Degraded(_)) {
+                    tracing::warn!(error = %e, "turn answered but not recorded");
+                }
+                if let Some(m) = services.metrics {
+                    m.count(crate::metrics::Family::StoreFailures, "record_turn", 1);
+                }
+            }
+        }
     }
     if let Some(m) = services.metrics {
         m.decision(decision);
@@ -974,6 +990,7 @@ pub async fn turn(
     let mut reply = Reply {
         conversation_id: conversation.id.clone(),
         message_id,
+        recorded,
         decision,
         generated: false,
         generation_error: None,

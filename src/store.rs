@@ -9,6 +9,8 @@
 //! time order in both databases.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
@@ -35,6 +37,13 @@ pub enum Error {
         /// The stored name.
         value: String,
     },
+    /// Writes are failing (disk full, database down) and this one was not tried: the store
+    /// lets one write through every [`RETRY_WRITES_AFTER`] to see whether it is back.
+    #[error("database writes are failing ({0}); not tried")]
+    Degraded(String),
+    /// The write took longer than [`WRITE_LIMIT`]; it was abandoned (rolled back).
+    #[error("database write took longer than {} ms", WRITE_LIMIT.as_millis())]
+    Timeout,
     /// The data directory could not be created.
     #[error("{path}: {source}")]
     Io {
@@ -356,6 +365,52 @@ pub struct Purged {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    health: Arc<Mutex<WriteHealth>>,
+}
+
+/// Longest a resident's turn waits for its record to be written.
+pub const WRITE_LIMIT: Duration = Duration::from_secs(2);
+/// While writes fail, one is tried this often; the others fail at once with
+/// [`Error::Degraded`].
+pub const RETRY_WRITES_AFTER: Duration = Duration::from_secs(2);
+
+/// Whether the last guarded write worked.
+#[derive(Debug, Default)]
+struct WriteHealth {
+    /// When writes started failing, and the latest error.
+    failing: Option<(String, String)>,
+    /// No write is tried before this (one is let through then).
+    next_try: Option<Instant>,
+}
+
+/// What [`Store::write_health`] reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WriteState {
+    /// Whether the last write was stored.
+    pub ok: bool,
+    /// Since when writes fail (RFC 3339), when they do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
+    /// The latest write error, when writes fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Returns a connection to the pool only when the work on it finished cleanly; otherwise the
+/// connection is closed. (A failed COMMIT leaves SQLite's transaction open: handed back, the
+/// connection would nest the next turn in a savepoint of that dead transaction and report it
+/// stored.)
+struct CleanOrClose {
+    conn: sqlx::pool::PoolConnection<sqlx::Any>,
+    clean: bool,
+}
+
+impl Drop for CleanOrClose {
+    fn drop(&mut self) {
+        if !self.clean {
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 /// The current time as stored: RFC 3339 UTC with microseconds, so that text comparison is
@@ -405,7 +460,11 @@ impl Store {
             .acquire_timeout(std::time::Duration::from_secs(5))
             .connect(url)
             .await?;
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            health: Arc::default(),
+        };
         if backend == Backend::Sqlite {
             // WAL lets readers and the writer work at once; wait rather than fail when busy.
             sqlx::query("PRAGMA journal_mode = WAL")
@@ -520,8 +579,16 @@ impl Store {
 
     /// Stores one turn, creating the conversation on its first turn.
     pub async fn record_turn(&self, t: &Turn) -> Result<()> {
+        self.guarded("record_turn", self.record_turn_once(t)).await
+    }
+
+    async fn record_turn_once(&self, t: &Turn) -> Result<()> {
+        let mut guard = CleanOrClose {
+            conn: self.pool.acquire().await?,
+            clean: false,
+        };
         let at = now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sqlx::Connection::begin(&mut *guard.conn).await?;
         sqlx::query(&self.sql(
             "INSERT INTO conversations (id, municipality, created_at, updated_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at",
@@ -548,7 +615,63 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        guard.clean = true;
         Ok(())
+    }
+
+    /// Runs a resident's write within [`WRITE_LIMIT`], failing at once while writes are known
+    /// to fail (but for one try every [`RETRY_WRITES_AFTER`]), and keeps
+    /// [`Store::write_health`] up to date. Writes resume by themselves when the disk or the
+    /// database is back.
+    async fn guarded<T>(
+        &self,
+        operation: &'static str,
+        write: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        {
+            let mut h = self.health.lock().unwrap_or_else(|e| e.into_inner());
+            if let (Some((_, error)), Some(next)) = (&h.failing, h.next_try) {
+                if Instant::now() < next {
+                    return Err(Error::Degraded(error.clone()));
+                }
+                // This one is the try; the others keep failing fast meanwhile.
+                h.next_try = Some(Instant::now() + RETRY_WRITES_AFTER);
+            }
+        }
+        let result = tokio::time::timeout(WRITE_LIMIT, write)
+            .await
+            .unwrap_or(Err(Error::Timeout));
+        let mut h = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        match &result {
+            Ok(_) => {
+                if h.failing.take().is_some() {
+                    tracing::info!(operation, "database writes work again");
+                }
+                h.next_try = None;
+            }
+            Err(e) => {
+                let since = h
+                    .failing
+                    .as_ref()
+                    .map_or_else(now, |(since, _)| since.clone());
+                if h.failing.is_none() {
+                    tracing::error!(operation, error = %e, "database writes fail; answering without recording");
+                }
+                h.failing = Some((since, e.to_string()));
+                h.next_try = Some(Instant::now() + RETRY_WRITES_AFTER);
+            }
+        }
+        result
+    }
+
+    /// Whether residents' turns and feedback are being stored.
+    pub fn write_health(&self) -> WriteState {
+        let h = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        WriteState {
+            ok: h.failing.is_none(),
+            failing_since: h.failing.as_ref().map(|(since, _)| since.clone()),
+            error: h.failing.as_ref().map(|(_, e)| e.clone()),
+        }
     }
 
     /// The stored question text of a message (for tests and staff tools).
@@ -562,6 +685,19 @@ impl Store {
 
     /// Stores feedback on a message; `false` when there is no such message.
     pub async fn add_feedback(
+        &self,
+        message_id: &str,
+        helpful: bool,
+        comment: Option<&str>,
+    ) -> Result<bool> {
+        self.guarded(
+            "add_feedback",
+            self.add_feedback_once(message_id, helpful, comment),
+        )
+        .await
+    }
+
+    async fn add_feedback_once(
         &self,
         message_id: &str,
         helpful: bool,

@@ -440,7 +440,8 @@ textarea::placeholder{color:#5f6875}
       h('h3', { tabindex: '-1' }, a.question),
       r.generated && h('p', { class: 'note' }, 'この回答は、出典のFAQをもとに自動で作成した文章です。'),
       paras(a.text, a.sources), meta(a),
-      r.message_id && feedback(r.message_id),
+      // Not stored (the database failed): there is nothing to give feedback on.
+      r.message_id && r.recorded !== false && feedback(r.message_id),
       r.related && r.related.length && [h('p', { class: 'sub' }, '関連する質問'), qlist(r.related)]);
   }
   function result(r) {

@@ -365,20 +365,33 @@ pub async fn readyz(State(st): State<Arc<AppState>>) -> Response {
     let engine = st.engine();
     let entries = engine.retriever.manifest().entries;
     let semantic = engine.semantic.clone();
-    match st.store.ping().await {
-        Ok(()) => Json(json!({
-            "status": "ready", "entries": entries, "database": "ok", "semantic": semantic
-        }))
-        .into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "error": "database unreachable", "entries": entries })),
-            )
-                .into_response()
-        }
+    // Bounded: a load balancer's probe must not wait for the pool's connect timeout.
+    let reachable = matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(1), st.store.ping()).await,
+        Ok(Ok(()))
+    );
+    let writes = st.store.write_health();
+    let database = match (reachable, writes.ok) {
+        (true, true) => "ok",
+        (true, false) => "writes failing",
+        (false, _) => "unreachable",
+    };
+    let recording = reachable && writes.ok;
+    if !recording {
+        tracing::warn!(database, error = ?writes.error, "readiness: answering without recording");
     }
+    // Residents are still answered from the FAQ when the database fails, so the service stays
+    // ready; `status` and `recording` say that nothing is being stored.
+    Json(json!({
+        "status": if recording { "ready" } else { "degraded" },
+        "entries": entries,
+        "database": database,
+        "recording": recording,
+        "database_error": writes.error,
+        "database_failing_since": writes.failing_since,
+        "semantic": semantic,
+    }))
+    .into_response()
 }
 
 /// `GET /metrics`: Prometheus text format.
@@ -388,7 +401,12 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        st.metrics.render() + &semantic_gauge(&st.engine().semantic),
+        st.metrics.render()
+            + &semantic_gauge(&st.engine().semantic)
+            + &format!(
+                "# HELP madoguchi_recording Whether residents' turns and feedback are being stored (0: answering without recording).\n# TYPE madoguchi_recording gauge\nmadoguchi_recording {}\n",
+                u8::from(st.store.write_health().ok)
+            ),
     )
         .into_response()
 }

@@ -11,3 +11,4 @@ mod helpers;
 mod loaders;
 mod semantic;
 mod server;
+mod storage_faults;
