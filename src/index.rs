@@ -54,6 +54,14 @@ pub enum Error {
     /// The FAQ files are invalid.
     #[error(transparent)]
     Faq(#[from] faq::Error),
+    /// Files of the generation fail tantivy's checksums (damaged on disk).
+    #[error("damaged index {path}: {files} fail their checksums")]
+    Corrupt {
+        /// The generation.
+        path: PathBuf,
+        /// The files, comma-separated.
+        files: String,
+    },
 }
 
 /// Result alias for this module.
@@ -347,9 +355,46 @@ pub fn open(index_dir: &Path, analyzer: &Analyzer) -> Result<(Index, Manifest)> 
         path: manifest_path.clone(),
         message: e.to_string(),
     })?;
-    let index = Index::open_in_dir(&current)?;
+    let index = Index::open(in_memory(&current)?)?;
+    let damaged = index.validate_checksum()?;
+    if !damaged.is_empty() {
+        let mut files: Vec<String> = damaged.iter().map(|p| p.display().to_string()).collect();
+        files.sort();
+        return Err(Error::Corrupt {
+            path: current,
+            files: files.join(", "),
+        });
+    }
     analysis::register(&index, analyzer);
     Ok((index, manifest))
+}
+
+/// A copy in memory of the generation's files. The service reads only the copy: files changed,
+/// overwritten or truncated on disk while it serves cannot make a search fail or (through a
+/// memory map of a truncated file) kill the process. A generation is small (520 KiB for the
+/// bundled 621 entries).
+fn in_memory(generation: &Path) -> Result<tantivy::directory::RamDirectory> {
+    use tantivy::Directory as _;
+    let ram = tantivy::directory::RamDirectory::create();
+    let items = std::fs::read_dir(generation).map_err(io("read", generation))?;
+    for item in items {
+        let item = item.map_err(io("read", generation))?;
+        let name = item.file_name();
+        let name = name.to_string_lossy();
+        if !item
+            .file_type()
+            .map_err(io("read", &item.path()))?
+            .is_file()
+            || name.ends_with(".lock")
+            || name == MANIFEST
+        {
+            continue;
+        }
+        let bytes = std::fs::read(item.path()).map_err(io("read", &item.path()))?;
+        ram.atomic_write(Path::new(name.as_ref()), &bytes)
+            .map_err(io("copy into memory", &item.path()))?;
+    }
+    Ok(ram)
 }
 
 /// Why an index must be rebuilt, or `None` when it is up to date with the FAQ directory.
@@ -390,7 +435,15 @@ pub fn ensure(faq_dir: &Path, index_dir: &Path, analyzer: &Analyzer) -> Result<(
             tracing::warn!("the FAQ files could not be indexed; keeping the previous index");
         }
     }
-    open(index_dir, analyzer)
+    match open(index_dir, analyzer) {
+        // A damaged generation is rebuilt from the FAQ files rather than stopping the service.
+        Err(err @ (Error::Corrupt { .. } | Error::Tantivy(_) | Error::Manifest { .. })) => {
+            tracing::warn!(error = %err, "the index is damaged; rebuilding it from the FAQ files");
+            build(faq_dir, index_dir, analyzer)?;
+            open(index_dir, analyzer)
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]

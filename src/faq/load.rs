@@ -118,7 +118,26 @@ struct Located {
     line: usize,
 }
 
+/// Largest FAQ file read (a national FAQ of a few thousand entries is a few MiB).
+pub const MAX_FILE_BYTES: u64 = 32 << 20;
+
 fn load_one(file: &Path, scope: &str, problems: &mut Vec<Problem>) -> Vec<Located> {
+    let before = problems.len();
+    if let Ok(meta) = std::fs::metadata(file)
+        && meta.len() > MAX_FILE_BYTES
+    {
+        problem(
+            problems,
+            file,
+            0,
+            &format!(
+                "the file is {} MiB (at most {} MiB); split it",
+                meta.len() >> 20,
+                MAX_FILE_BYTES >> 20
+            ),
+        );
+        return Vec::new();
+    }
     let ext = file
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -153,7 +172,17 @@ fn load_one(file: &Path, scope: &str, problems: &mut Vec<Problem>) -> Vec<Locate
             return Vec::new();
         }
     };
-    validate_all(file, raws, scope, problems)
+    let nothing = raws.is_empty();
+    let entries = validate_all(file, raws, scope, problems);
+    if nothing && problems.len() == before {
+        problem(
+            problems,
+            file,
+            0,
+            "the file holds no entries (emptied or cut short?); delete it if its entries are meant to go",
+        );
+    }
+    entries
 }
 
 fn validate_all(

@@ -272,6 +272,20 @@ pub(super) fn parse_csv_text(
     text: &str,
     problems: &mut Vec<Problem>,
 ) -> Vec<(RawEntry, usize)> {
+    // A file cut short inside a quoted field (an answer with commas or line breaks) would
+    // otherwise load with that answer ending mid-sentence.
+    if text.chars().filter(|&c| c == '"').count() % 2 == 1 {
+        let line = text
+            .rfind('"')
+            .map_or(0, |at| text[..at].matches('\n').count() + 1);
+        problem(
+            problems,
+            file,
+            line,
+            "a quoted field is never closed: the file looks cut short (an unbalanced \")",
+        );
+        return Vec::new();
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -323,8 +337,152 @@ fn cell_text(cell: &Data) -> String {
     }
 }
 
+/// Most rows a sheet may use (a FAQ of 100,000 entries is far beyond any municipality's).
+const XLSX_MAX_ROWS: u64 = 100_000;
+/// Most columns a sheet may use (column index, 1-based: 64 is `BL`).
+const XLSX_MAX_COLUMNS: u64 = 64;
+/// Most bytes one part of the workbook (a sheet, the shared strings) may decompress to.
+const XLSX_MAX_PART_BYTES: u64 = 64 << 20;
+/// Most bytes all parts together may decompress to.
+const XLSX_MAX_TOTAL_BYTES: u64 = 160 << 20;
+/// Most bytes of one string (a cell's text) in the shared strings.
+const XLSX_MAX_STRING_BYTES: usize = 256 << 10;
+/// Most parts (files) in the workbook.
+const XLSX_MAX_PARTS: usize = 2_000;
+
+/// Checks an XLSX file against the limits above by reading its parts through a bounded
+/// reader, before the spreadsheet reader allocates anything by what the file claims (a single
+/// cell at XFD1048576 would make it allocate a 17-billion-cell grid; a small file can inflate
+/// to gigabytes).
+fn check_xlsx_limits(file: &Path) -> Result<(), String> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(file).map_err(|e| format!("cannot read: {e}"))?;
+    let mut zip = zip::ZipArchive::new(f).map_err(|e| format!("cannot open XLSX workbook: {e}"))?;
+    if zip.len() > XLSX_MAX_PARTS {
+        return Err(format!(
+            "the workbook has {} parts (at most {XLSX_MAX_PARTS})",
+            zip.len()
+        ));
+    }
+    let mut total = 0u64;
+    for i in 0..zip.len() {
+        let part = zip
+            .by_index(i)
+            .map_err(|e| format!("cannot read the workbook: {e}"))?;
+        let name = part
+            .name()
+            .map_err(|e| format!("cannot read the workbook: {e}"))?
+            .into_owned();
+        let sheet = name.starts_with("xl/worksheets/") && name.ends_with(".xml");
+        let strings = name == "xl/sharedStrings.xml";
+        let mut bytes = Vec::new();
+        part.take(XLSX_MAX_PART_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read {name} in the workbook: {e}"))?;
+        let len = bytes.len() as u64;
+        if len > XLSX_MAX_PART_BYTES {
+            return Err(format!(
+                "{name} in the workbook is larger than {} MiB uncompressed; split the file",
+                XLSX_MAX_PART_BYTES >> 20
+            ));
+        }
+        total += len;
+        if total > XLSX_MAX_TOTAL_BYTES {
+            return Err(format!(
+                "the workbook is larger than {} MiB uncompressed; split the file",
+                XLSX_MAX_TOTAL_BYTES >> 20
+            ));
+        }
+        if sheet {
+            let (rows, columns) = sheet_extent(&bytes);
+            if rows > XLSX_MAX_ROWS || columns > XLSX_MAX_COLUMNS {
+                return Err(format!(
+                    "{name} uses {rows} rows and {columns} columns (at most {XLSX_MAX_ROWS} rows \
+                     and {XLSX_MAX_COLUMNS} columns); remove what is outside the FAQ table"
+                ));
+            }
+        }
+        if strings
+            && let Some(longest) = longest_element(&bytes, b"<si", b"</si>")
+            && longest > XLSX_MAX_STRING_BYTES
+        {
+            return Err(format!(
+                "a cell's text is {} KiB (at most {} KiB)",
+                longest >> 10,
+                XLSX_MAX_STRING_BYTES >> 10
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The largest row and column (1-based) named by any cell reference, row or dimension of a
+/// worksheet's XML.
+fn sheet_extent(xml: &[u8]) -> (u64, u64) {
+    let (mut rows, mut columns) = (0u64, 0u64);
+    let mut rest = xml;
+    loop {
+        let at = match (find(rest, b" r=\""), find(rest, b"ref=\"")) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => break,
+        };
+        let after = &rest[at..];
+        let quote = after
+            .iter()
+            .position(|&b| b == b'"')
+            .map_or(after.len(), |q| q + 1);
+        let value = &after[quote..];
+        let end = value.iter().position(|&b| b == b'"').unwrap_or(value.len());
+        // A reference or a range (A1:XFD1048576): every cell named counts.
+        for reference in value[..end].split(|&b| b == b':') {
+            let letters = reference
+                .iter()
+                .take_while(|b| b.is_ascii_alphabetic())
+                .count();
+            let column = reference[..letters].iter().fold(0u64, |n, b| {
+                n.saturating_mul(26)
+                    .saturating_add(u64::from(b.to_ascii_uppercase() - b'A' + 1))
+            });
+            let row = reference[letters..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .fold(0u64, |n, b| {
+                    n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+                });
+            rows = rows.max(row);
+            columns = columns.max(column);
+        }
+        rest = &value[end.min(value.len())..];
+    }
+    (rows, columns)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The longest span from an `open` tag to its `close`, in bytes.
+fn longest_element(xml: &[u8], open: &[u8], close: &[u8]) -> Option<usize> {
+    let mut longest = None;
+    let mut rest = xml;
+    while let Some(start) = find(rest, open) {
+        let body = &rest[start..];
+        let Some(end) = find(body, close) else {
+            return Some(longest.unwrap_or(0).max(body.len()));
+        };
+        longest = Some(longest.unwrap_or(0).max(end));
+        rest = &body[end + close.len()..];
+    }
+    longest
+}
+
 /// Reads the first sheet of an XLSX workbook; its first row is the header.
 pub(super) fn load_xlsx(file: &Path, problems: &mut Vec<Problem>) -> Vec<(RawEntry, usize)> {
+    if let Err(message) = check_xlsx_limits(file) {
+        problem(problems, file, 0, &message);
+        return Vec::new();
+    }
     let mut workbook: Xlsx<_> = match open_workbook(file) {
         Ok(w) => w,
         Err(e) => {

@@ -440,9 +440,18 @@ pub async fn openapi() -> Response {
         .into_response()
 }
 
-/// `POST /admin/reload` (bearer token): rebuild the index from the FAQ directory and swap it in.
+/// Query of `POST /admin/reload`.
+#[derive(Debug, Deserialize)]
+pub struct ReloadParams {
+    /// Reload even when the FAQ would lose more than 5% of its entries.
+    pub force: Option<bool>,
+}
+
+/// `POST /admin/reload[?force=true]` (bearer token): rebuild the index from the FAQ directory
+/// and swap it in.
 pub async fn admin_reload(
     State(st): State<Arc<AppState>>,
+    Query(q): Query<ReloadParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(token) = st
@@ -470,7 +479,8 @@ pub async fn admin_reload(
     }
     // Detached: a timed-out or dropped request never stops a build halfway.
     let state = st.clone();
-    let reloaded = tokio::spawn(async move { state.reload().await })
+    let force = q.force.unwrap_or(false);
+    let reloaded = tokio::spawn(async move { state.reload_with(force, || true).await })
         .await
         .map_err(|e| {
             ApiError::internal(

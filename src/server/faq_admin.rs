@@ -36,6 +36,8 @@ pub struct Target {
     pub file: Option<String>,
     /// Municipality code; national when absent.
     pub municipality: Option<String>,
+    /// Apply even when the FAQ would lose more than 5% of its entries.
+    pub force: Option<bool>,
 }
 
 /// The upload's path relative to the FAQ directory.
@@ -302,7 +304,7 @@ async fn apply_inner(
         )
     })?;
     let commit = || Instant::now() < deadline && settle(outcome, COMMITTED);
-    match st.reload_if(commit).await {
+    match st.reload_with(t.force.unwrap_or(false), commit).await {
         Ok(engine) => {
             tracing::info!(user = %user, file = %dest.display(), added = d.added.len(), changed = d.changed.len(), removed = d.removed.len(), "FAQ file applied");
             Ok(Json(json!({

@@ -30,6 +30,11 @@ use crate::engine::{Build, Engine, Locations, Setup};
 use crate::index;
 use crate::store::Store;
 
+/// A reload may drop at most this share of the served entries without `force`…
+pub const DROP_REFUSED_SHARE: f64 = 0.05;
+/// …and drops of fewer entries than this are always allowed (small FAQs, single deletions).
+pub const DROP_REFUSED_ENTRIES: usize = 10;
+
 /// Password checks at once (Argon2id, 19 MiB each); more wait up to 0.5 s, then get 429.
 const SIGN_IN_SLOTS: usize = 2;
 
@@ -143,14 +148,17 @@ impl AppState {
     /// Rebuilds the index from the FAQ directory and swaps it in. A FAQ that fails validation
     /// leaves the running engine untouched and returns every problem.
     pub async fn reload(&self) -> Result<Arc<Engine>, ReloadError> {
-        self.reload_if(|| true).await
+        self.reload_with(false, || true).await
     }
 
     /// [`reload`](Self::reload), but the new engine is swapped in only if `commit` (asked once,
     /// after a successful build) says yes; otherwise the running engine stays and this returns
-    /// [`ReloadError::abandoned`].
-    pub async fn reload_if(
+    /// [`ReloadError::abandoned`]. Unless `force`, a new FAQ with at least
+    /// [`DROP_REFUSED_ENTRIES`] and more than [`DROP_REFUSED_SHARE`] fewer entries than the one
+    /// served is refused (a file emptied or cut short).
+    pub async fn reload_with(
         &self,
+        force: bool,
         commit: impl FnOnce() -> bool,
     ) -> Result<Arc<Engine>, ReloadError> {
         let _guard = self.reload_lock.lock().await;
@@ -176,14 +184,42 @@ impl AppState {
                 problems: vec![format!("reload task failed: {e}")],
             }),
         };
-        match result {
-            Ok(_) if !commit() => {
-                tracing::warn!("reload abandoned past its deadline; the running index stays");
-                if let Some(name) = before
-                    && let Err(e) = index::make_current(&self.locations.index, &name)
+        let serving = self.engine().retriever.manifest().entries;
+        let result = match result {
+            Ok(engine) if !force => {
+                let new = engine.retriever.manifest().entries;
+                let dropped = serving.saturating_sub(new);
+                if dropped >= DROP_REFUSED_ENTRIES
+                    && dropped as f64 > serving as f64 * DROP_REFUSED_SHARE
                 {
-                    tracing::warn!(error = %e, "could not point the index back at the serving generation; the next start rebuilds it from faq/");
+                    Err(ReloadError {
+                        problems: vec![format!(
+                            "the FAQ files now hold {new} entries, {dropped} fewer than the {serving} served \
+                             (more than {:.0}%): a file emptied or cut short? Check the files; if the entries \
+                             are meant to go, force the reload (?force=true)",
+                            DROP_REFUSED_SHARE * 100.0
+                        )],
+                    })
+                } else {
+                    Ok(engine)
                 }
+            }
+            other => other,
+        };
+        let abandoned = result.is_ok() && !commit();
+        if result.is_err() || abandoned {
+            // The build may have made its generation current on disk: point back at the one
+            // served, so a restart serves what is served now.
+            if let Some(name) = &before
+                && index::current_generation(&self.locations.index).as_ref() != Some(name)
+                && let Err(e) = index::make_current(&self.locations.index, name)
+            {
+                tracing::warn!(error = %e, "could not point the index back at the serving generation; the next start rebuilds it from faq/");
+            }
+        }
+        match result {
+            Ok(_) if abandoned => {
+                tracing::warn!("reload abandoned past its deadline; the running index stays");
                 Err(ReloadError::abandoned())
             }
             Ok(engine) => {

@@ -76,6 +76,50 @@ fn search_builds_a_missing_index_and_rebuilds_a_stale_one() {
     assert_eq!(v["hits"][0]["id"], "pension-exempt");
 }
 
+/// Issue #18: a damaged index (a segment overwritten or truncated) stopped the service at start,
+/// or gave 500s and SIGBUS while serving. It is now rebuilt from `faq/` at start.
+#[test]
+fn a_damaged_index_is_rebuilt_from_the_faq_files() {
+    let dir = lexical_workdir();
+    let out = madoguchi(dir.path(), &["index"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let generation = dir.path().join("index/current");
+    let mut segments: Vec<_> = std::fs::read_dir(&generation)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| ["idx", "term", "store", "pos"].contains(&e.to_str().unwrap()))
+        })
+        .collect();
+    segments.sort();
+    assert!(!segments.is_empty());
+    // Overwrite the middle of one segment file and truncate another.
+    let target = &segments[0];
+    let mut bytes = std::fs::read(target).unwrap();
+    let (mid, len) = (bytes.len() / 2, bytes.len());
+    for b in &mut bytes[mid..(mid + 16).min(len)] {
+        *b ^= 0xff;
+    }
+    std::fs::write(target, &bytes).unwrap();
+    let last = segments.last().unwrap();
+    let len = std::fs::metadata(last).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(last)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let out = madoguchi(dir.path(), &["search", "--json", "コンビニで住民票"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("damaged"), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["hits"][0]["id"], "juminhyo-conbini");
+    // Rebuilt: the next run opens it without complaint.
+    let out = madoguchi(dir.path(), &["search", "--json", "コンビニで住民票"]);
+    assert!(!stderr(&out).contains("damaged"), "{}", stderr(&out));
+}
+
 #[test]
 fn municipality_view_and_unknown_code() {
     let dir = workdir();

@@ -142,6 +142,82 @@ fn xlsx_first_sheet_with_header_row() {
     assert_eq!(e[1].id, "42");
 }
 
+/// A workbook whose parts are given as (name, XML) and written with deflate.
+fn workbook(path: &std::path::Path, parts: &[(&str, &[u8])]) {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    for (name, body) in parts {
+        zip.start_file(*name, options).unwrap();
+        zip.write_all(body).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+const CONTENT_TYPES: &[u8] = br#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#;
+const RELS: &[u8] = br#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#;
+const WORKBOOK: &[u8] = br#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="FAQ" sheetId="1" r:id="rId1"/></sheets></workbook>"#;
+const WORKBOOK_RELS: &[u8] = br#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>"#;
+
+fn bomb(dir: &std::path::Path, sheet: &[u8], strings: &[u8]) -> Vec<String> {
+    std::fs::create_dir_all(dir).unwrap();
+    workbook(
+        &dir.join("faq.xlsx"),
+        &[
+            ("[Content_Types].xml", CONTENT_TYPES),
+            ("_rels/.rels", RELS),
+            ("xl/workbook.xml", WORKBOOK),
+            ("xl/_rels/workbook.xml.rels", WORKBOOK_RELS),
+            ("xl/worksheets/sheet1.xml", sheet),
+            ("xl/sharedStrings.xml", strings),
+        ],
+    );
+    problems(dir)
+}
+
+const SHEET_HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>id</t></is></c><c r="B1" t="inlineStr"><is><t>question</t></is></c><c r="C1" t="inlineStr"><is><t>answer</t></is></c></row>"#;
+
+/// Issue #18's two XLSX bombs: one cell at the last column and row (the reader allocated a
+/// grid of 17 billion cells and the process aborted), and shared strings that inflate far
+/// beyond the file (OOM). Both are refused with the file named; nothing is allocated for them.
+#[test]
+fn xlsx_bombs_are_refused_before_anything_is_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let far = format!(
+        r#"{SHEET_HEAD}<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row></sheetData></worksheet>"#
+    );
+    let p = bomb(&dir.path().join("far"), far.as_bytes(), b"<sst></sst>");
+    assert!(
+        p.iter()
+            .any(|p| p.contains("faq.xlsx") && p.contains("1048576 rows and 16384 columns")),
+        "{p:?}"
+    );
+    let strings = format!(
+        "<sst><si><t>{}</t></si></sst>",
+        "あ".repeat(24 << 20) // 72 MiB of text, a few hundred KiB compressed
+    );
+    let sheet = format!(r#"{SHEET_HEAD}</sheetData></worksheet>"#);
+    let p = bomb(
+        &dir.path().join("inflated"),
+        sheet.as_bytes(),
+        strings.as_bytes(),
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.contains("larger than 64 MiB uncompressed")),
+        "{p:?}"
+    );
+    let strings = format!("<sst><si><t>{}</t></si></sst>", "a".repeat(300 << 10));
+    let p = bomb(
+        &dir.path().join("long"),
+        sheet.as_bytes(),
+        strings.as_bytes(),
+    );
+    assert!(p.iter().any(|p| p.contains("a cell's text is")), "{p:?}");
+}
+
 #[test]
 fn directory_overlay_scopes_municipal_files_by_folder() {
     let corpus = faq::load_dir(&fixture("faq_small")).unwrap();

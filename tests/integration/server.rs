@@ -416,6 +416,92 @@ async fn rate_limit_answers_429_with_retry_after() {
     assert_eq!(s, StatusCode::OK);
 }
 
+fn notices_csv(count: usize, cut: bool) -> String {
+    let mut csv = String::from("id,question,answer,category1\n");
+    for i in 0..count {
+        csv += &format!(
+            "n-{i},お知らせ{i}はどこで見られますか。,\"町の掲示板と広報紙に、お知らせ{i}を載せています。\",くらし\n"
+        );
+    }
+    if cut {
+        // Cut mid-entry, inside the quoted answer.
+        csv += "n-last,最後のお知らせはどこですか。,\"町の掲示板と";
+    }
+    csv
+}
+
+/// Issue #18: a FAQ file emptied or cut short was accepted silently (621 → 581 entries, one
+/// answer ending mid-sentence). Now: a file cut inside a field, a file with no entries and a
+/// reload that loses more than 5% of the entries are refused, and the old index keeps serving;
+/// `?force=true` lets a meant deletion through.
+#[tokio::test]
+async fn files_emptied_or_cut_short_are_refused_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("national")).unwrap();
+    std::fs::write(
+        dir.path().join("national/notices.csv"),
+        notices_csv(40, false),
+    )
+    .unwrap();
+    let h = harness_on(dir.path(), |c| c.search.semantic_weight = 0.0).await;
+    let reload = |query: &str| {
+        Request::post(format!("/admin/reload{query}"))
+            .header(header::AUTHORIZATION, "Bearer s3cret")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let entries = || h.state.engine().retriever.manifest().entries;
+    assert_eq!(entries(), 40);
+    let file = h.faq().join("national/notices.csv");
+    for (content, expect) in [
+        (notices_csv(38, true), "cut short"),
+        (String::new(), "holds no entries"),
+        ("id,question,answer\n".to_owned(), "holds no entries"),
+        (notices_csv(30, false), "10 fewer than the 40 served"),
+    ] {
+        std::fs::write(&file, &content).unwrap();
+        let (s, _, body) = send(&h, reload("")).await;
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert!(v["problems"].to_string().contains(expect), "{expect}: {v}");
+        assert_eq!(entries(), 40, "the old index keeps serving");
+    }
+    // A small deletion goes through; a large one when forced.
+    std::fs::write(&file, notices_csv(36, false)).unwrap();
+    let (s, _, _) = send(&h, reload("")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(entries(), 36);
+    std::fs::write(&file, notices_csv(20, false)).unwrap();
+    let (s, _, _) = send(&h, reload("")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _, _) = send(&h, reload("?force=true")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(entries(), 20);
+}
+
+/// Issue #18: index files overwritten or truncated on disk while serving gave 500s (and
+/// SIGBUS through the memory map). The service serves from its own copy in memory.
+#[tokio::test]
+async fn index_files_damaged_on_disk_while_serving_change_nothing() {
+    let h = harness().await;
+    let (_, before) = get(&h, "/api/search?q=%E4%BD%8F%E6%B0%91%E7%A5%A8").await;
+    let generation = h.dir.path().join("index/current");
+    for item in std::fs::read_dir(&generation).unwrap() {
+        let path = item.unwrap().path();
+        if path.extension().is_some_and(|e| e != "json") {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+        }
+    }
+    let (s, after) = get(&h, "/api/search?q=%E4%BD%8F%E6%B0%91%E7%A5%A8").await;
+    assert_eq!(s, StatusCode::OK, "{after}");
+    assert_eq!(after["hits"], before["hits"]);
+}
+
 #[tokio::test]
 async fn reload_needs_the_token_and_keeps_the_old_index_on_bad_files() {
     // Words alone: the user dictionary is a lexical feature (with the semantic leg, マイナ finds
