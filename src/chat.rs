@@ -1114,9 +1114,16 @@ async fn generate(
                 if budget < Duration::from_millis(200) {
                     Err(LlmError::Timeout)
                 } else {
-                    tokio::time::timeout(budget, llm.answer(masked, &entries, &history))
-                        .await
-                        .unwrap_or(Err(LlmError::Timeout))
+                    match tokio::time::timeout(budget, llm.answer(masked, &entries, &history)).await
+                    {
+                        Ok(result) => result,
+                        Err(_) => {
+                            // Cut off by the request's deadline before the client could count
+                            // it: a hanging endpoint must still open the breaker.
+                            llm.gave_up();
+                            Err(LlmError::Timeout)
+                        }
+                    }
                 }
             }
             None => llm.answer(masked, &entries, &history).await,

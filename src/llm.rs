@@ -7,7 +7,12 @@
 //!   a character budget; and the resident's text, masked ([`crate::mask`]) and fenced as untrusted
 //!   content, so instructions inside it are data, not commands.
 //! - After generation ([`check`]): every cited id must be one of the retrieved ones, at least one
-//!   citation is required, and an empty answer or one far longer than its sources is discarded.
+//!   citation is required, an empty answer or one far longer than its sources is discarded, and
+//!   every link, number of seven digits or more (telephone, account) and amount of money must
+//!   appear in the entries it cites (a phishing answer that cites a real entry is refused).
+//!   Streamed text is shown a whole, cited, checked sentence at a time, and the first failure
+//!   ends the stream: the resident never sees text the final check refuses.
+//! - A call the request's deadline cuts off counts toward the breaker like a timeout.
 //! - Failures (timeout, connection error, 4xx/5xx, malformed response) are retried once; a
 //!   circuit breaker stops calling an endpoint that keeps failing for a while. The caller then
 //!   gives the resident the FAQ answer itself and says so (`generated: false`).
@@ -289,15 +294,31 @@ pub fn check(text: &str, entries: &[&Entry], max_length_ratio: f32) -> Result<Ge
     if text.is_empty() {
         return Err(LlmError::Rejected("empty answer".into()));
     }
+    let cited = check_part(text, entries, max_length_ratio)?;
+    if cited.is_empty() {
+        return Err(LlmError::Rejected("no citation".into()));
+    }
+    Ok(Generated {
+        text: text.to_owned(),
+        citations: cited,
+    })
+}
+
+/// The checks that hold for any part of an answer from its start (everything but "at least one
+/// citation"): known citations only, a length in proportion to the sources, and only links,
+/// long numbers (telephone, account) and amounts of money that the cited entries contain.
+/// Returns the citations.
+fn check_part(
+    text: &str,
+    entries: &[&Entry],
+    max_length_ratio: f32,
+) -> Result<Vec<String>, LlmError> {
     let cited = citations(text);
     let known: BTreeSet<&str> = entries.iter().map(|e| e.id.as_str()).collect();
     if let Some(bad) = cited.iter().find(|c| !known.contains(c.as_str())) {
         return Err(LlmError::Rejected(format!(
             "cites an entry it was not given: {bad}"
         )));
-    }
-    if cited.is_empty() {
-        return Err(LlmError::Rejected("no citation".into()));
     }
     let sources: usize = entries.iter().map(|e| e.answer.chars().count()).sum();
     let limit = (sources as f32 * max_length_ratio) as usize + 200;
@@ -307,10 +328,185 @@ pub fn check(text: &str, entries: &[&Entry], max_length_ratio: f32) -> Result<Ge
             "answer of {n} characters is far longer than its sources ({sources})"
         )));
     }
-    Ok(Generated {
-        text: text.to_owned(),
-        citations: cited,
-    })
+    // Grounded in the entries it cites (all given entries until it cites one).
+    let grounds: Vec<&Entry> = if cited.is_empty() {
+        entries.to_vec()
+    } else {
+        entries
+            .iter()
+            .copied()
+            .filter(|e| cited.contains(&e.id))
+            .collect()
+    };
+    grounded(text, &grounds).map(|()| cited)
+}
+
+static LINK: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?i)(?:https?://|www\.)[^\s<>\x22'）)\]」』、。]+|\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:jp|com|net|org|info|biz|io|co|me|xyz|top|site|online|shop|app|dev|support|link|click)\b(?:/[^\s<>\x22'）)\]」』、。]*)?",
+    )
+    .expect("link pattern is valid")
+});
+
+static LONG_NUMBER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"\d(?:[\d\-‐－ー() .]*\d)?").expect("number pattern is valid")
+});
+
+static AMOUNT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(\d[\d,]*(?:\.\d+)?)\s*(万|千|億)?\s*円").expect("amount pattern is valid")
+});
+
+/// A link without its scheme, `www.`, case and trailing punctuation, for comparison.
+fn link_key(link: &str) -> String {
+    let l = link.to_lowercase();
+    let l = l
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_start_matches("www.");
+    l.trim_end_matches(['/', '.', ',', ':', ';']).to_owned()
+}
+
+/// The links, the numbers of seven digits or more (separators dropped) and the amounts of
+/// money (commas dropped) in `text`, NFKC-normalised.
+fn facts(text: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
+    use unicode_normalization::UnicodeNormalization as _;
+    let text: String = text.nfkc().collect();
+    let links = LINK
+        .find_iter(&text)
+        .map(|m| link_key(m.as_str()))
+        .collect();
+    let numbers = LONG_NUMBER
+        .find_iter(&text)
+        .map(|m| {
+            m.as_str()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .filter(|d| d.len() >= 7)
+        .collect();
+    let amounts = AMOUNT
+        .captures_iter(&text)
+        .map(|c| {
+            format!(
+                "{}{}円",
+                c[1].replace(',', ""),
+                c.get(2).map_or("", |u| u.as_str())
+            )
+        })
+        .collect();
+    (links, numbers, amounts)
+}
+
+/// Whether every link, long number and amount of money in `text` is in `entries` (their
+/// answers, sources and contacts): a generated answer that adds a link to another site, a
+/// telephone or account number, or a sum to pay is refused (a phishing answer citing a real
+/// entry was accepted before).
+fn grounded(text: &str, entries: &[&Entry]) -> Result<(), LlmError> {
+    let (links, numbers, amounts) = facts(text);
+    if links.is_empty() && numbers.is_empty() && amounts.is_empty() {
+        return Ok(());
+    }
+    let mut source = String::new();
+    for e in entries {
+        source += &e.answer;
+        source.push('\n');
+        for extra in [
+            &e.source_url,
+            &e.contact.as_ref().and_then(|c| c.url.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            source += extra;
+            source.push('\n');
+        }
+        if let Some(phone) = e.contact.as_ref().and_then(|c| c.phone.as_deref()) {
+            source += phone;
+            source.push('\n');
+        }
+    }
+    let (known_links, known_numbers, known_amounts) = facts(&source);
+    if let Some(link) = links.iter().find(|l| {
+        !known_links
+            .iter()
+            .any(|k| k == *l || k.starts_with(&format!("{l}/")))
+    }) {
+        return Err(LlmError::Rejected(format!(
+            "a link its entries do not have: {link}"
+        )));
+    }
+    if let Some(n) = numbers
+        .iter()
+        .find(|n| !known_numbers.iter().any(|k| k.contains(n.as_str())))
+    {
+        return Err(LlmError::Rejected(format!(
+            "a number its entries do not have: {n}"
+        )));
+    }
+    if let Some(a) = amounts.iter().find(|a| !known_amounts.contains(a)) {
+        return Err(LlmError::Rejected(format!(
+            "an amount its entries do not have: {a}"
+        )));
+    }
+    Ok(())
+}
+
+/// Holds streamed text back until it can be shown: only whole sentences, only after the
+/// answer has cited an entry, and only while everything so far passes [`check_part`]. The
+/// first failure stops the stream, so a resident never sees text the final check would refuse.
+struct StreamGate<'a> {
+    entries: &'a [&'a Entry],
+    max_length_ratio: f32,
+    text: String,
+    shown: usize,
+}
+
+impl<'a> StreamGate<'a> {
+    fn new(entries: &'a [&'a Entry], max_length_ratio: f32) -> Self {
+        StreamGate {
+            entries,
+            max_length_ratio,
+            text: String::new(),
+            shown: 0,
+        }
+    }
+
+    /// Adds a piece; returns the text that may now be shown (possibly empty).
+    fn push(&mut self, piece: &str) -> Result<&str, LlmError> {
+        self.text.push_str(piece);
+        let Some(end) = self
+            .text
+            .char_indices()
+            .rev()
+            .find(|(_, c)| matches!(c, '。' | '！' | '？' | '!' | '?' | '\n'))
+            .map(|(at, c)| at + c.len_utf8())
+        else {
+            return Ok("");
+        };
+        // Citations right after the sentence belong to it (「…できます。[FAQ:a][FAQ:b]」).
+        let mut end = end;
+        while let Some(rest) = self.text[end..].strip_prefix("[FAQ:")
+            && let Some(close) = rest.find(']')
+        {
+            end += "[FAQ:".len() + close + 1;
+        }
+        // Checked up to the end of the last whole sentence (the rest may be a link or a number
+        // still coming).
+        let cited = check_part(&self.text[..end], self.entries, self.max_length_ratio)?;
+        if cited.is_empty() || end <= self.shown {
+            return Ok("");
+        }
+        let from = std::mem::replace(&mut self.shown, end);
+        Ok(&self.text[from..end])
+    }
+
+    /// The whole text, checked; the part not shown yet is returned to be shown.
+    fn finish(self) -> Result<(String, String), LlmError> {
+        let rest = self.text[self.shown..].to_owned();
+        check(&self.text, self.entries, self.max_length_ratio)?;
+        Ok((self.text, rest))
+    }
 }
 
 #[derive(Debug)]
@@ -509,19 +705,34 @@ impl LlmClient {
             return Err(LlmError::CircuitOpen);
         }
         let messages = prompt(question, entries, history, self.config.history_chars);
-        let result = self.stream_once(&messages, &mut on_delta).await;
-        self.record(result.is_ok());
-        check(&result?, entries, self.config.max_length_ratio)
+        let mut gate = StreamGate::new(entries, self.config.max_length_ratio);
+        let result = self.stream_once(&messages, &mut gate, &mut on_delta).await;
+        // A refused answer is the model's fault, not the endpoint's: only transport failures
+        // count toward the breaker.
+        self.record(!matches!(&result, Err(e) if !matches!(e, LlmError::Rejected(_))));
+        result?;
+        let (text, rest) = gate.finish()?;
+        if !rest.is_empty() {
+            on_delta(&rest);
+        }
+        check(&text, entries, self.config.max_length_ratio)
+    }
+
+    /// Counts a call the caller gave up on (its deadline passed) as a failure of the endpoint,
+    /// so that a hanging endpoint opens the breaker.
+    pub fn gave_up(&self) {
+        self.record(false);
     }
 
     async fn stream_once(
         &self,
         messages: &[Message],
+        gate: &mut StreamGate<'_>,
         on_delta: &mut impl FnMut(&str),
-    ) -> Result<String, LlmError> {
+    ) -> Result<(), LlmError> {
         let mut body = self.send(messages, true).await?.bytes_stream();
         let mut buf: Vec<u8> = Vec::new();
-        let mut text = String::new();
+        let mut received = false;
         let mut done = false;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| transport_error(&e))?;
@@ -540,18 +751,22 @@ impl LlmClient {
                 let v: serde_json::Value = serde_json::from_str(data)
                     .map_err(|e| LlmError::Malformed(format!("stream event: {e}")))?;
                 if let Some(piece) = v["choices"][0]["delta"]["content"].as_str() {
-                    text.push_str(piece);
-                    on_delta(piece);
+                    received = true;
+                    // The first failure ends the stream: nothing more is read or shown.
+                    let shown = gate.push(piece)?;
+                    if !shown.is_empty() {
+                        on_delta(shown);
+                    }
                 }
             }
             if done {
                 break;
             }
         }
-        if !done && text.is_empty() {
+        if !done && !received {
             return Err(LlmError::Malformed("stream ended without data".into()));
         }
-        Ok(text)
+        Ok(())
     }
 }
 
@@ -583,6 +798,71 @@ mod tests {
             contact: None,
             hidden: false,
         }
+    }
+
+    #[test]
+    fn only_links_numbers_and_amounts_of_the_cited_entries_pass() {
+        let mut a = entry(
+            "a",
+            "手数料は1通300円です。詳しくは[案内](https://www.city.example.lg.jp/juminhyo/conbini.html)をご覧ください。",
+        );
+        a.contact = Some(crate::faq::Contact {
+            office: Some("市民課".into()),
+            phone: Some("06-6489-6405".into()),
+            url: None,
+        });
+        let b = entry("b", "口座 1234567 に振り込みます。");
+        let given = [&a, &b];
+        let ok = |t: &str| check(t, &given, 3.0).map(|_| ()).map_err(|e| e.to_string());
+        for good in [
+            "1通３００円で取れます[FAQ:a]。",
+            "市民課（０６－６４８９－６４０５）へ[FAQ:a]。",
+            "https://www.city.example.lg.jp/juminhyo/conbini.html をご覧ください[FAQ:a]。",
+            "市のサイト www.city.example.lg.jp をご覧ください[FAQ:a]。",
+            "公式サイト https://www.example.go.jp/ へ[FAQ:a]。",
+        ] {
+            assert_eq!(ok(good), Ok(()), "{good}");
+        }
+        for (bad, why) in [
+            ("https://city-example.support/pay から[FAQ:a]。", "link"),
+            ("city-example.com でお支払いを[FAQ:a]。", "link"),
+            ("https://www.city.example.lg.jp/evil へ[FAQ:a]。", "link"),
+            ("090-1234-5678 へお電話を[FAQ:a]。", "number"),
+            ("手数料は5,000円です[FAQ:a]。", "amount"),
+            // The account is in entry b, which it does not cite.
+            ("口座 1234567 に振り込んでください[FAQ:a]。", "number"),
+        ] {
+            let e = ok(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_stream_gate_shows_whole_cited_sentences_and_stops_at_the_first_failure() {
+        let a = entry(
+            "a",
+            "窓口で更新できます。有効期限の3か月前から手続きできます。",
+        );
+        let given = [&a];
+        let mut gate = StreamGate::new(&given, 3.0);
+        assert_eq!(gate.push("窓口で").unwrap(), "");
+        assert_eq!(gate.push("更新できます。").unwrap(), "", "not cited yet");
+        assert_eq!(
+            gate.push("[FAQ:a]有効期限の").unwrap(),
+            "窓口で更新できます。[FAQ:a]"
+        );
+        assert_eq!(gate.push("3か月前から").unwrap(), "");
+        assert_eq!(
+            gate.push("手続きできます。").unwrap(),
+            "有効期限の3か月前から手続きできます。"
+        );
+        assert!(gate.push("https://evil.example.com/ へ。").is_err());
+        let mut gate = StreamGate::new(&given, 3.0);
+        assert_eq!(gate.push("窓口で更新できます。").unwrap(), "");
+        assert_eq!(
+            gate.finish().unwrap_err().to_string(),
+            LlmError::Rejected("no citation".into()).to_string()
+        );
     }
 
     #[test]

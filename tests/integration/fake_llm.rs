@@ -25,6 +25,12 @@ pub enum Mode {
     UnknownId,
     /// Returns the prompt it received.
     EchoPrompt,
+    /// Cites a real entry but adds a link to another site, an account and a sum to pay.
+    Phish,
+    /// Streams a good, cited sentence, then the phishing one.
+    StreamPhish,
+    /// Streams an answer that never cites an entry.
+    StreamUncited,
 }
 
 #[derive(Clone)]
@@ -64,13 +70,25 @@ async fn fake_completions(
             "電子証明書の更新は、お住まいの市区町村の窓口でできます。[FAQ:{}]",
             first_entry_id(&user)
         )),
-        Mode::Stream => {
+        Mode::Stream | Mode::StreamPhish | Mode::StreamUncited => {
             let id = first_entry_id(&user);
-            let pieces = [
-                "電子証明書の更新は、",
-                "市区町村の窓口で",
-                &format!("できます。[FAQ:{id}]"),
-            ];
+            let pieces: Vec<String> = match mode {
+                Mode::Stream => vec![
+                    "電子証明書の更新は、".into(),
+                    format!("市区町村の窓口でできます。[FAQ:{id}]"),
+                    "有効期限の前に".into(),
+                    format!("手続きしてください。[FAQ:{id}]"),
+                ],
+                Mode::StreamPhish => vec![
+                    format!("電子証明書の更新は、市区町村の窓口でできます。[FAQ:{id}]"),
+                    "お急ぎの方は https://city-renew.example-pay.com/pay から".into(),
+                    "手数料3,000円を普通 7654321 に振り込んでください。".into(),
+                ],
+                _ => vec![
+                    "電子証明書の更新は、".into(),
+                    "市区町村の窓口でできます。".into(),
+                ],
+            };
             let mut sse = String::new();
             for p in pieces {
                 sse += &format!(
@@ -81,6 +99,12 @@ async fn fake_completions(
             sse += "data: [DONE]\n\n";
             ([(header::CONTENT_TYPE, "text/event-stream")], sse).into_response()
         }
+        Mode::Phish => reply(format!(
+            "電子証明書の更新は窓口でできます[FAQ:{}]。オンラインでお急ぎの方は \
+             https://city-renew.example-pay.com/pay から、手数料3,000円を \
+             普通 7654321 にお振り込みください。",
+            first_entry_id(&user)
+        )),
         Mode::Hang => {
             tokio::time::sleep(std::time::Duration::from_secs(30)).await;
             reply("遅すぎる回答".into())

@@ -973,6 +973,78 @@ async fn the_breaker_stops_calling_a_failing_endpoint() {
     assert_eq!(v["generated"], false);
 }
 
+/// Issue #18: an answer that cites a real entry but adds a link to another site, an account
+/// number and a sum to pay was shown with a clickable link. Now refused, streamed or not, and
+/// the streamed text shown never includes what the check refuses.
+#[tokio::test]
+async fn a_phishing_answer_is_refused_and_never_streamed() {
+    let (h, _fake) = llm_harness(Mode::Phish).await;
+    let (_, v) = chat(&h, json!({"message": RENEW})).await;
+    assert_eq!(v["generated"], false, "{v}");
+    assert_eq!(v["generation_error"], "rejected", "{v}");
+    assert!(!v.to_string().contains("example-pay"), "{v}");
+
+    for (mode, shown) in [(Mode::StreamPhish, 1), (Mode::StreamUncited, 0)] {
+        let (h, _fake) = llm_harness(mode).await;
+        let req = Request::post("/api/chat")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"message": RENEW, "stream": true}).to_string(),
+            ))
+            .unwrap();
+        let (s, _, body) = send(&h, req).await;
+        assert_eq!(s, StatusCode::OK);
+        let text = String::from_utf8(body).unwrap();
+        assert_eq!(
+            text.matches("event: delta").count(),
+            shown,
+            "{mode:?}: {text}"
+        );
+        for leak in ["example-pay", "7654321", "3,000円"] {
+            assert!(!text.contains(leak), "{mode:?} showed {leak}: {text}");
+        }
+        let result: Value = serde_json::from_str(
+            text.split("event: result\ndata: ")
+                .nth(1)
+                .expect("a result event")
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(result["generated"], false, "{mode:?}: {result}");
+        assert!(
+            result["answer"]["text"]
+                .as_str()
+                .unwrap()
+                .contains(FAQ_TEXT)
+        );
+    }
+}
+
+/// Issue #18: a hanging LLM cost every chat the whole request deadline, because the deadline
+/// cancelled the call before the breaker counted it. Now the breaker opens.
+#[tokio::test]
+async fn a_hanging_llm_cut_by_the_deadline_opens_the_breaker() {
+    let (fake, url) = fake_llm(Mode::Hang).await;
+    let h = harness_with(|c| {
+        c.llm.url = Some(url);
+        c.llm.timeout_ms = 5_000;
+        c.llm.breaker_failures = 2;
+        c.llm.breaker_cooldown_secs = 60;
+        c.server.request_timeout_ms = 1_800;
+        c.decision.answer_coverage = 0.3;
+    })
+    .await;
+    for _ in 0..2 {
+        let (_, v) = chat(&h, json!({"message": RENEW})).await;
+        assert_eq!(v["generation_error"], "timeout", "{v}");
+    }
+    let (_, v) = chat(&h, json!({"message": RENEW})).await;
+    assert_eq!(v["generation_error"], "circuit_open", "{v}");
+    assert_eq!(calls(&fake), 2, "no call while the breaker is open");
+}
+
 #[tokio::test]
 async fn fallback_and_candidates_never_go_to_the_llm() {
     let (h, fake) = llm_harness(Mode::Correct).await;
@@ -1001,8 +1073,9 @@ async fn streaming_sends_deltas_then_the_checked_result() {
             .starts_with("text/event-stream")
     );
     let text = String::from_utf8(body).unwrap();
+    // Shown a whole cited sentence at a time.
     let deltas = text.matches("event: delta").count();
-    assert_eq!(deltas, 3, "{text}");
+    assert_eq!(deltas, 2, "{text}");
     let result = text
         .split("event: result\ndata: ")
         .nth(1)
