@@ -148,6 +148,39 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
+/// Middleware: a query string whose percent-decoded bytes are not UTF-8 is a 400 (it was
+/// decoded lossily, turning the bytes into U+FFFD, and answered as if it were a question).
+pub async fn reject_bad_query(req: Request, next: Next) -> Response {
+    if let Some(query) = req.uri().query()
+        && std::str::from_utf8(&percent_decode(query.as_bytes())).is_err()
+    {
+        return ApiError::bad_request("the query string is not valid UTF-8").into_response();
+    }
+    next.run(req).await
+}
+
+/// `%XX` escapes decoded (other bytes kept as they are).
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push(h * 16 + l);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 /// The staff console must not be framed by another site (clickjacking): `/staff` responses
 /// carry `X-Frame-Options: DENY` and `Content-Security-Policy: frame-ancestors 'none'`.
 pub async fn no_framing_for_staff(req: Request, next: Next) -> Response {

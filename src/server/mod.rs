@@ -5,6 +5,7 @@
 //! blocking pool, never on the async workers. Every error is JSON `{"error": …}`.
 
 pub mod api;
+pub mod conn;
 pub mod faq_admin;
 pub mod http;
 pub mod staff;
@@ -335,6 +336,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(s.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), http::track))
         .layer(cors)
+        .layer(middleware::from_fn(http::reject_bad_query))
         .layer(middleware::from_fn(http::json_errors))
         .layer(middleware::from_fn(http::no_framing_for_staff))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -430,30 +432,7 @@ pub async fn serve_with_grace(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = signalled.send(());
-    });
-    // The grace period starts when the signal fires; if the server stops before any signal
-    // (an error), the sender is dropped and this never completes.
-    let deadline = async move {
-        match on_signal.await {
-            Ok(()) => tokio::time::sleep(grace).await,
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        result = std::future::IntoFuture::into_future(server) => result,
-        () = deadline => {
-            tracing::warn!(
-                grace_secs = grace.as_secs_f64(),
-                "shutdown: requests still in flight after the grace period are dropped"
-            );
-            Ok(())
-        }
-    }
+    conn::serve(router(state), listener, shutdown, grace).await
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -4,7 +4,9 @@
 import http from 'node:http';
 
 /** The pieces of the answer; the last one carries the citation the server checks for. */
-export const PIECES = ['暗証番号を忘れたときは、', 'マイナンバーカードを持って、', '市区町村の窓口で再設定してください。'];
+// Two sentences: the server shows streamed text a whole cited sentence at a time, so the first
+// (cited) sentence appears while the second is still coming.
+export const PIECES = ['暗証番号を忘れたときは、', 'マイナンバーカードを持って窓口へ。', '市区町村の窓口で再設定してください。'];
 
 export function startFakeLlm({ gapMs = 700 } = {}) {
   const requests = [];
@@ -22,7 +24,7 @@ export function startFakeLlm({ gapMs = 700 } = {}) {
       const prompt = (payload.messages || []).map((m) => m.content).join('\n');
       const id = (/"id":\s*"([^"]+)"/.exec(prompt) || [])[1] || 'unknown';
       const pieces = [...PIECES];
-      pieces[pieces.length - 1] += `[FAQ:${id}]`;
+      pieces[1] += `[FAQ:${id}]`;
       if (!payload.stream) {
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: pieces.join('') } }] }));

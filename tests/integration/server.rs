@@ -687,6 +687,89 @@ async fn serves_over_a_real_socket_and_shuts_down_gracefully() {
         .unwrap();
 }
 
+/// Issue #18, protocol edges: invalid UTF-8 in a parameter is a 400; raw invalid bytes in the
+/// request line and an over-long URL (answered by hyper before any service) get a JSON body;
+/// a connection that never finishes its headers is closed.
+#[tokio::test]
+async fn protocol_edges_get_json_errors_and_idle_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = harness().await;
+    let (s, v) = get(&h, "/api/search?q=%FF%FE").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("UTF-8"), "{v}");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server::serve(h.state.clone(), listener, async {
+        let _ = rx.await;
+    }));
+    let raw = |request: Vec<u8>| async move {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(&request).await.unwrap();
+        let mut resp = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            conn.read_to_end(&mut resp),
+        )
+        .await;
+        String::from_utf8_lossy(&resp).into_owned()
+    };
+    let long = format!(
+        "GET /api/search?q={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    for (request, status) in [
+        (
+            b"GET /api/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            "400",
+        ),
+        (b"\x16\x03\x01garbage\r\n\r\n".to_vec(), "400"),
+        (long.into_bytes(), "414"),
+    ] {
+        let resp = raw(request).await;
+        assert!(resp.starts_with(&format!("HTTP/1.1 {status}")), "{resp}");
+        assert!(resp.contains("content-type: application/json"), "{resp}");
+        let body = resp.split("\r\n\r\n").nth(1).unwrap();
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert!(v["error"].is_string(), "{resp}");
+    }
+    tx.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(15), task)
+        .await
+        .expect("server stops after the shutdown signal")
+        .unwrap()
+        .unwrap();
+}
+
+/// A connection that sends half its headers is closed after the header-read timeout instead
+/// of being held forever.
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_headers_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = harness().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::serve(h.state.clone(), listener, async {
+        let _ = rx.await;
+    }));
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(
+        server::conn::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(5),
+        conn.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(
+        closed.is_ok(),
+        "still held open after the header-read timeout"
+    );
+}
+
 /// After the shutdown signal, a request still in flight gets the grace period and no more: here
 /// a chat request whose body never finishes arriving (the request time limit is far longer).
 #[tokio::test]
