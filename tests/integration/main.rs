@@ -7,6 +7,7 @@ mod dev_set;
 mod eval;
 mod fake_embeddings;
 mod fake_llm;
+mod fuzz;
 mod helpers;
 mod loaders;
 mod semantic;
