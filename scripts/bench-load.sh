@@ -37,7 +37,10 @@ if command -v taskset >/dev/null && [[ $CORES -ge 2 ]]; then
   GEN_PIN=(taskset -c "$HALF-$((CORES - 1))")
 fi
 export OMP_WAIT_POLICY=passive
+# One generator address stands for many residents: no per-address connection limit.
+printf '[server]\nmax_connections_per_address = 0\n' > "$OUT/madoguchi.toml"
 TOKIO_WORKER_THREADS="$HALF" RUST_LOG=warn "${SERVER_PIN[@]}" "$BIN" serve \
+  --config "$OUT/madoguchi.toml" \
   --listen "127.0.0.1:$PORT" --data-dir "$OUT/data" --index "$OUT/index" --rate-limit 0 \
   --watch-interval 0 > "$OUT/server.log" 2>&1 &
 SERVER=$!

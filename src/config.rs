@@ -217,6 +217,10 @@ pub struct ServerConfig {
     pub web_dir: PathBuf,
     /// Mark the staff session cookie `Secure` even without `X-Forwarded-Proto: https`.
     pub cookie_secure: bool,
+    /// Connections one client address may hold at once (0: no limit). Behind a reverse proxy
+    /// every connection comes from the proxy's address: raise it or set 0 there, and let the
+    /// proxy limit its clients.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for ServerConfig {
@@ -239,6 +243,7 @@ impl Default for ServerConfig {
             admin_token: None,
             web_dir: PathBuf::from("web"),
             cookie_secure: false,
+            max_connections_per_address: 128,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The accept loop: what happens before a request reaches the router.
 //!
-//! - **A limit on connections** ([`MAX_CONNECTIONS`]): past it, a connection gets a JSON 503 and
-//!   is closed at once, so idle or slow clients cannot hold every file descriptor.
+//! - **A limit on connections** ([`MAX_CONNECTIONS`], and `[server] max_connections_per_address`
+//!   for one client address): past it, a connection gets a JSON 503 and is closed at once, so
+//!   idle or slow clients cannot hold every file descriptor, and one address cannot take the
+//!   connections every other client needs.
 //! - **A header-read timeout** ([`HEADER_READ_TIMEOUT`]): a connection that does not finish its
 //!   request headers in time is closed (1,100 half-open connections were held indefinitely).
 //! - **JSON for the HTTP layer's own errors**: a request line with raw invalid bytes or a URL
@@ -33,8 +35,10 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
+    per_address: usize,
 ) -> io::Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let by_address = Arc::new(PerAddress::new(per_address));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
@@ -55,6 +59,10 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(mine) = by_address.clone().take(peer.ip()) else {
+            tokio::spawn(refuse(stream));
+            continue;
+        };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tokio::spawn(refuse(stream));
             continue;
@@ -73,7 +81,7 @@ pub async fn serve(
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;
-            drop(slot);
+            drop((slot, mine));
         });
     }
     drop(listener);
@@ -87,6 +95,58 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Open connections by client address.
+struct PerAddress {
+    limit: usize,
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One connection counted for its address; uncounted when dropped.
+struct Counted {
+    owner: Arc<PerAddress>,
+    address: std::net::IpAddr,
+}
+
+impl PerAddress {
+    fn new(limit: usize) -> Self {
+        PerAddress {
+            limit,
+            open: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Counts a connection from `address`, or `None` when it already holds the limit.
+    fn take(self: Arc<Self>, address: std::net::IpAddr) -> Option<Option<Counted>> {
+        if self.limit == 0 {
+            return Some(None);
+        }
+        {
+            let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+            let n = open.entry(address).or_default();
+            if *n >= self.limit {
+                return None;
+            }
+            *n += 1;
+        }
+        Some(Some(Counted {
+            owner: self,
+            address,
+        }))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut open = self.owner.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.address) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
 }
 
 /// Answers a connection over the limit with a JSON 503 and closes it.

@@ -432,7 +432,8 @@ pub async fn serve_with_grace(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    conn::serve(router(state), listener, shutdown, grace).await
+    let per_address = state.config.server.max_connections_per_address;
+    conn::serve(router(state), listener, shutdown, grace, per_address).await
 }
 
 /// Completes on Ctrl-C or SIGTERM.

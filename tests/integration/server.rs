@@ -770,6 +770,43 @@ async fn a_connection_that_never_finishes_its_headers_is_closed() {
     );
 }
 
+/// One address holding its share of connections (here 5, idle, headers unfinished) gets a JSON
+/// 503 at once for more, and is served again as soon as they close.
+#[tokio::test]
+async fn one_address_cannot_hold_more_than_its_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = harness_with(|c| c.server.max_connections_per_address = 5).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::serve(h.state.clone(), listener, async {
+        let _ = rx.await;
+    }));
+    let mut idle = Vec::new();
+    for _ in 0..5 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        idle.push(c);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let get = || async move {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut resp = Vec::new();
+        c.read_to_end(&mut resp).await.unwrap();
+        String::from_utf8_lossy(&resp).into_owned()
+    };
+    let refused = get().await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("application/json"), "{refused}");
+    drop(idle);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let served = get().await;
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+}
+
 /// After the shutdown signal, a request still in flight gets the grace period and no more: here
 /// a chat request whose body never finishes arriving (the request time limit is far longer).
 #[tokio::test]
