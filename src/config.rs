@@ -152,6 +152,13 @@ impl Config {
                 format!("[{section}] {key} = {v}: must be a finite number of at least 0")
             })
             .collect();
+        for p in &self.server.trusted_proxies {
+            if crate::config::parse_net(p).is_none() {
+                problems.push(format!(
+                    "[server] trusted_proxies: '{p}' is not an address or CIDR range"
+                ));
+            }
+        }
         problems.extend(decision_problems("decision", &self.decision));
         if let Some(semantic) = &self.decision.semantic {
             problems.extend(decision_problems("decision.semantic", semantic));
@@ -205,8 +212,17 @@ pub struct ServerConfig {
     /// Sites allowed to call the API from a browser (the widget's host pages), e.g.
     /// `https://www.city.example.lg.jp`. Empty: same-origin only.
     pub cors_origins: Vec<String>,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy): the
+    /// right-most hop that is not a trusted proxy. With `trusted_proxies` empty, only the
+    /// connecting peer is trusted, so the client is the last hop it appended (what nginx's
+    /// `$proxy_add_x_forwarded_for` does); hops a client wrote itself are never believed.
     pub trust_forwarded_for: bool,
+    /// Addresses or CIDR ranges of the proxies in front (`10.0.0.0/8`, `::1`); also whose
+    /// `X-Forwarded-Proto` is believed for the `Secure` cookie.
+    pub trusted_proxies: Vec<String>,
+    /// The public URL residents and staff use (`https://faq.city.example.lg.jp`); an `https`
+    /// URL marks the staff session cookie `Secure`.
+    pub public_url: Option<String>,
     /// Seconds between checks of the FAQ directory for changes (0: no watching).
     pub watch_interval_secs: u64,
     /// Office named in fallbacks when no municipality is given.
@@ -238,6 +254,8 @@ impl Default for ServerConfig {
             reload_timeout_ms: 600_000,
             cors_origins: Vec::new(),
             trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
+            public_url: None,
             watch_interval_secs: 5,
             fallback_office: "お住まいの市区町村の窓口".into(),
             admin_token: None,
@@ -274,6 +292,41 @@ fn removed_keys(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// An address or CIDR range (`10.0.0.0/8`, `192.0.2.1`, `::1`, `fd00::/8`) as (network, prefix
+/// length).
+pub fn parse_net(text: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (addr, len) = match text.trim().split_once('/') {
+        Some((a, l)) => (
+            a.parse::<std::net::IpAddr>().ok()?,
+            Some(l.parse::<u8>().ok()?),
+        ),
+        None => (text.trim().parse::<std::net::IpAddr>().ok()?, None),
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = len.unwrap_or(max);
+    (len <= max).then_some((addr, len))
+}
+
+/// Whether `ip` is in the network `net` (from [`parse_net`]).
+pub fn in_net(ip: std::net::IpAddr, (net, len): (std::net::IpAddr, u8)) -> bool {
+    use std::net::IpAddr;
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
 /// The thresholds of one `[decision]` section that are out of range.
 fn decision_problems(section: &str, d: &DecisionConfig) -> Vec<String> {
     let values = [
@@ -304,6 +357,29 @@ fn decision_problems(section: &str, d: &DecisionConfig) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusted_proxy_ranges_parse_and_match() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let net = parse_net("10.0.0.0/8").unwrap();
+        assert!(in_net(ip("10.1.2.3"), net));
+        assert!(in_net(ip("::ffff:10.1.2.3"), net), "IPv4-mapped IPv6");
+        assert!(!in_net(ip("11.0.0.1"), net));
+        assert!(in_net(ip("192.0.2.1"), parse_net("192.0.2.1").unwrap()));
+        assert!(!in_net(ip("192.0.2.2"), parse_net("192.0.2.1").unwrap()));
+        assert!(in_net(ip("fd00::1"), parse_net("fd00::/8").unwrap()));
+        assert!(in_net(ip("8.8.8.8"), parse_net("0.0.0.0/0").unwrap()));
+        for bad in ["10.0.0.0/33", "proxy", "10.0.0/8", ""] {
+            assert!(parse_net(bad).is_none(), "{bad}");
+        }
+        let mut c = Config::default();
+        c.server.trusted_proxies = vec!["nginx".into()];
+        assert!(
+            c.problems()
+                .iter()
+                .any(|p| p.contains("trusted_proxies: 'nginx'"))
+        );
+    }
 
     #[test]
     fn round_trips_and_rejects_unknown_keys() {

@@ -241,22 +241,49 @@ impl RateLimiter {
     }
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when the service
-/// is configured to trust a proxy in front of it.
-fn client_ip(req: &Request, trust_forwarded: bool) -> IpAddr {
-    if trust_forwarded
-        && let Some(ip) = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return ip;
-    }
-    req.extensions()
+/// The client's address: the socket peer; or, when the service trusts a proxy in front of it
+/// (`[server] trust_forwarded_for`) and the peer is one, the right-most `X-Forwarded-For` hop
+/// that is not a trusted proxy. A hop written by the client itself sits to the left of what the
+/// proxies appended, so it is never taken.
+pub fn client_ip(req: &Request, server: &crate::config::ServerConfig) -> IpAddr {
+    let peer = req
+        .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    if !server.trust_forwarded_for || !trusted_proxy(server, peer, true) {
+        return peer;
+    }
+    let raw: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    // From the right (the hops the proxies appended), up to the first that is not an address.
+    let hops: Vec<IpAddr> = raw
+        .iter()
+        .rev()
+        .map_while(|h| h.trim().parse().ok())
+        .collect();
+    hops.iter()
+        .find(|h| !trusted_proxy(server, **h, false))
+        .or(hops.last())
+        .copied()
+        .unwrap_or(peer)
+}
+
+/// Whether `ip` is one of the trusted proxies (with none configured, only the connecting
+/// peer is: `peer` says whether `ip` is it).
+pub fn trusted_proxy(server: &crate::config::ServerConfig, ip: IpAddr, peer: bool) -> bool {
+    if server.trusted_proxies.is_empty() {
+        return peer;
+    }
+    server
+        .trusted_proxies
+        .iter()
+        .filter_map(|p| crate::config::parse_net(p))
+        .any(|net| crate::config::in_net(ip, net))
 }
 
 fn too_many(state: &AppState, wait: u64) -> Response {
@@ -280,7 +307,7 @@ pub async fn rate_limit(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let ip = client_ip(&req, state.config.server.trust_forwarded_for);
+    let ip = client_ip(&req, &state.config.server);
     match state.limiter.check(ip) {
         Ok(()) => {
             req.extensions_mut().insert(ClientIp(ip));
@@ -296,7 +323,7 @@ pub async fn staff_rate_limit(
     req: Request,
     next: Next,
 ) -> Response {
-    let ip = client_ip(&req, state.config.server.trust_forwarded_for);
+    let ip = client_ip(&req, &state.config.server);
     match state.staff_limiter.check(ip) {
         Ok(()) => next.run(req).await,
         Err(wait) => too_many(&state, wait),

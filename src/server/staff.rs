@@ -82,6 +82,7 @@ pub struct Login {
 pub async fn login(
     State(st): State<Arc<AppState>>,
     client: Option<axum::Extension<super::http::ClientIp>>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -143,11 +144,22 @@ pub async fn login(
         .await
         .map_err(|e| ApiError::storage(&e))?;
     tracing::info!(user = %name, "staff signed in");
-    let secure = st.config.server.cookie_secure
-        || headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    // Secure when configured, when the public URL is https, or when a trusted proxy says the
+    // resident's connection was https (the header of anyone else is not believed).
+    let server = &st.config.server;
+    let peer_trusted = peer.is_some_and(|p| {
+        super::http::trusted_proxy(server, p.0.0.ip(), true) && server.trust_forwarded_for
+    });
+    let secure = server.cookie_secure
+        || server
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"))
+        || (peer_trusted
+            && headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("https")));
     let cookie = format!(
         "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         SESSION_HOURS * 3600,

@@ -392,6 +392,114 @@ async fn sql_looking_text_is_just_text_and_personal_data_is_masked_before_storag
     }
 }
 
+fn via(path: &str, xff: Option<&str>, peer: &str) -> Request<Body> {
+    let mut r = Request::get(path);
+    if let Some(x) = xff {
+        r = r.header("x-forwarded-for", x);
+    }
+    let mut r = r.body(Body::empty()).unwrap();
+    r.extensions_mut().insert(axum::extract::ConnectInfo(
+        peer.parse::<std::net::SocketAddr>().unwrap(),
+    ));
+    r
+}
+
+/// Issue #19: the first `X-Forwarded-For` hop was taken as the client, which a client writes
+/// itself behind nginx's `$proxy_add_x_forwarded_for`, and so escaped the rate limit. The client
+/// is now the right-most hop that is not a trusted proxy.
+#[tokio::test]
+async fn behind_a_proxy_the_client_is_the_right_most_untrusted_hop() {
+    let limited = |trusted: Vec<String>| {
+        harness_with(move |c| {
+            c.server.trust_forwarded_for = true;
+            c.server.trusted_proxies = trusted;
+            c.server.rate_limit_per_minute = 60;
+            c.server.rate_limit_burst = 2;
+        })
+    };
+    // One proxy (the peer): a client forging a new first hop each time is still one client.
+    let h = limited(Vec::new()).await;
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let xff = format!("6.6.6.{i}, 203.0.113.5");
+        statuses.push(
+            send(&h, via("/api/search?q=a", Some(&xff), "127.0.0.1:5000"))
+                .await
+                .0,
+        );
+    }
+    assert_eq!(statuses[2], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    let other = send(
+        &h,
+        via("/api/search?q=a", Some("198.51.100.7"), "127.0.0.1:5000"),
+    )
+    .await;
+    assert_eq!(other.0, StatusCode::OK, "another client has its own budget");
+
+    // A chain of trusted proxies (10.0.0.0/8): the client is left of them.
+    let h = limited(vec!["10.0.0.0/8".into()]).await;
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let xff = format!("6.6.6.{i}, 203.0.113.5, 10.0.0.2");
+        statuses.push(
+            send(&h, via("/api/search?q=a", Some(&xff), "10.0.0.3:5000"))
+                .await
+                .0,
+        );
+    }
+    assert_eq!(statuses[2], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    // A peer that is not a trusted proxy is the client, whatever it writes.
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let xff = format!("198.51.100.{i}");
+        statuses.push(
+            send(&h, via("/api/search?q=a", Some(&xff), "192.0.2.1:5000"))
+                .await
+                .0,
+        );
+    }
+    assert_eq!(statuses[2], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+}
+
+/// The session cookie is `Secure` when the public URL is https, and an `X-Forwarded-Proto`
+/// header is believed only from a trusted proxy.
+#[tokio::test]
+async fn the_secure_cookie_follows_the_public_url_or_a_trusted_proxy() {
+    let login = |peer: &str| {
+        let mut r = Request::post("/staff/api/login")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-forwarded-proto", "https")
+            .body(Body::from(
+                json!({"name": "sato", "password": "correct horse battery"}).to_string(),
+            ))
+            .unwrap();
+        r.extensions_mut().insert(axum::extract::ConnectInfo(
+            peer.parse::<std::net::SocketAddr>().unwrap(),
+        ));
+        r
+    };
+    for (public_url, trust, secure) in [
+        (None, false, false),
+        (None, true, true),
+        (Some("https://faq.city.example.lg.jp"), false, true),
+    ] {
+        let h = harness_with(|c| {
+            c.server.public_url = public_url.map(str::to_owned);
+            c.server.trust_forwarded_for = trust;
+        })
+        .await;
+        add_user(&h, "sato", "staff", "correct horse battery").await;
+        let (s, headers, _) = send(&h, login("127.0.0.1:5000")).await;
+        assert_eq!(s, StatusCode::OK);
+        let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+        assert_eq!(
+            cookie.contains("; Secure"),
+            secure,
+            "{public_url:?} {trust}: {cookie}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
     let h = harness_with(|c| {
