@@ -182,7 +182,11 @@ textarea::placeholder{color:#5f6875}
   function errText(e) {
     const s = e && e.status;
     if (s === 429) return `ただいま質問が集中しています。${e.retry ? e.retry + '秒ほど' : 'しばらく'}待ってから、もう一度送信してください。`;
-    if (s === 400 || s === 413) return `送信できませんでした。質問は500文字以内で入力してください。（${e.message}）`;
+    const m = String((e && e.message) || '');
+    // The page names a municipality the service has no FAQ for: the site's setting, not the resident's question.
+    if (s === 400 && /unknown municipality|municipality code/.test(m)) return 'このページに設定された市区町村のFAQが見つかりません。お手数ですが、市区町村の窓口にお問い合わせください。（サイト管理者の方へ：data-municipality の設定をご確認ください）';
+    if (s === 413 || (s === 400 && /too long/.test(m))) return '送信できませんでした。質問は500文字以内で入力してください。';
+    if (s === 400) return `送信できませんでした。質問の内容を確かめて、もう一度お送りください。（${m}）`;
     if (s === -1) return '回答の受信が途中で途切れました。もう一度送信してください。';
     if (s) return `サーバーでエラーが発生しました（${s}）。しばらくしてから、もう一度お試しください。`;
     return 'サーバーに接続できませんでした。通信状況を確認して、しばらくしてからもう一度お試しください。';

@@ -417,7 +417,12 @@ scenario('6 errors: API down, 429, 400, error event, cut stream, server killed �
   const long = 'あ'.repeat(501);
   await shadow(page, `root.getElementById('q').value = arg`, long);
   await dialog.getByRole('button', { name: '送信', exact: true }).click();
-  await expectError(dialog, '送信できませんでした。質問は500文字以内で入力してください。（message is too long', long, '400');
+  await expectError(dialog, '送信できませんでした。質問は500文字以内で入力してください。', long, '400');
+  // (c') issue #19: a page set to a municipality the service does not know says so, not "500 characters".
+  await page.route(srv.base + '/api/chat', (r) => r.fulfill({ status: 400, headers: { 'Content-Type': 'application/json' }, body: '{"error":"unknown municipality \'131016\' (known: 999901)"}' }));
+  await ask(page, dialog, Q_GOMI);
+  await expectError(dialog, 'このページに設定された市区町村のFAQが見つかりません。', Q_GOMI, 'unknown municipality');
+  await page.unroute(srv.base + '/api/chat');
   eq(await box(dialog).getAttribute('maxlength'), '500', 'the text box takes at most 500 characters');
 
   // (f) the server goes away while the page is open.
