@@ -186,6 +186,16 @@ impl Decision {
             Decision::SmallTalk => "small_talk",
         }
     }
+
+    /// Its name for municipal staff (the console and the CSV export say the same).
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            Decision::Answer => "回答",
+            Decision::Candidates => "候補提示",
+            Decision::Fallback => "回答なし",
+            Decision::SmallTalk => "雑談",
+        }
+    }
 }
 
 impl std::fmt::Display for Decision {

@@ -159,6 +159,12 @@ impl Config {
                 ));
             }
         }
+        if parse_offset(&self.server.utc_offset).is_none() {
+            problems.push(format!(
+                "[server] utc_offset = '{}': use ±HH:MM, e.g. +09:00",
+                self.server.utc_offset
+            ));
+        }
         problems.extend(decision_problems("decision", &self.decision));
         if let Some(semantic) = &self.decision.semantic {
             problems.extend(decision_problems("decision.semantic", semantic));
@@ -220,6 +226,9 @@ pub struct ServerConfig {
     /// Addresses or CIDR ranges of the proxies in front (`10.0.0.0/8`, `::1`); also whose
     /// `X-Forwarded-Proto` is believed for the `Secure` cookie.
     pub trusted_proxies: Vec<String>,
+    /// The office's offset from UTC (`+09:00`, Japan): the staff console's date filters, the
+    /// figures' days and the CSV export's times are in it.
+    pub utc_offset: String,
     /// The public URL residents and staff use (`https://faq.city.example.lg.jp`); an `https`
     /// URL marks the staff session cookie `Secure`.
     pub public_url: Option<String>,
@@ -255,6 +264,7 @@ impl Default for ServerConfig {
             cors_origins: Vec::new(),
             trust_forwarded_for: false,
             trusted_proxies: Vec::new(),
+            utc_offset: "+09:00".into(),
             public_url: None,
             watch_interval_secs: 5,
             fallback_office: "お住まいの市区町村の窓口".into(),
@@ -267,6 +277,13 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// [`ServerConfig::utc_offset`] as an offset (UTC when it does not parse, which
+    /// [`Config::problems`] reports).
+    pub fn offset(&self) -> chrono::FixedOffset {
+        parse_offset(&self.utc_offset)
+            .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("UTC"))
+    }
+
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         self.database_url
@@ -290,6 +307,25 @@ fn removed_keys(text: &str) -> Vec<String> {
         })
         .map(|(section, key)| format!("[{section}] {key}"))
         .collect()
+}
+
+/// `+09:00`, `-05:30`, `Z` as an offset.
+fn parse_offset(text: &str) -> Option<chrono::FixedOffset> {
+    let t = text.trim();
+    if t == "Z" || t == "UTC" {
+        return chrono::FixedOffset::east_opt(0);
+    }
+    let (sign, rest) = match t.as_bytes().first()? {
+        b'+' => (1, &t[1..]),
+        b'-' => (-1, &t[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) {
+        return None;
+    }
+    chrono::FixedOffset::east_opt(sign * (h * 3600 + m * 60))
 }
 
 /// An address or CIDR range (`10.0.0.0/8`, `192.0.2.1`, `::1`, `fd00::/8`) as (network, prefix

@@ -972,6 +972,16 @@ impl Store {
         Ok(())
     }
 
+    /// Sets a message's time (tests of day boundaries).
+    pub async fn set_message_time(&self, message_id: &str, created_at: &str) -> Result<()> {
+        sqlx::query(&self.sql("UPDATE messages SET created_at = ? WHERE id = ?"))
+            .bind(created_at)
+            .bind(message_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Sets a session's end (tests of expiry).
     pub async fn expire_session(&self, token_hash: &str, expires_at: &str) -> Result<()> {
         sqlx::query(&self.sql("UPDATE sessions SET expires_at = ? WHERE token_hash = ?"))

@@ -298,7 +298,8 @@ pub async fn search(
 /// Log filters.
 #[derive(Debug, Deserialize)]
 pub struct LogQuery {
-    /// First day, `YYYY-MM-DD` (UTC), inclusive; default 30 days ago.
+    /// First day, `YYYY-MM-DD` in the office's zone (`[server] utc_offset`), inclusive; default
+    /// 30 days ago.
     pub from: Option<String>,
     /// Last day, inclusive; default today.
     pub to: Option<String>,
@@ -328,12 +329,24 @@ pub async fn logs(
     State(st): State<Arc<AppState>>,
     Query(p): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
-    let today = chrono::Utc::now().date_naive();
+    // Days are the office's days (`[server] utc_offset`), turned into the stored UTC times.
+    let offset = st.config.server.offset();
+    let today = chrono::Utc::now().with_timezone(&offset).date_naive();
     let from = day(p.from.as_deref(), today - chrono::Duration::days(30))?;
     let to = day(p.to.as_deref(), today)?;
     let limit = p.limit.unwrap_or(1000).clamp(1, 100_000);
-    let start = format!("{from}T00:00:00Z");
-    let end = format!("{}T00:00:00Z", to + chrono::Duration::days(1));
+    let midnight = |d: chrono::NaiveDate| {
+        d.and_time(chrono::NaiveTime::MIN)
+            .and_local_timezone(offset)
+            .single()
+            .map(|t| {
+                t.with_timezone(&chrono::Utc)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            })
+            .unwrap_or_default()
+    };
+    let start = midnight(from);
+    let end = midnight(to + chrono::Duration::days(1));
     let decision = match p.decision.as_deref() {
         None | Some("") => None,
         Some(d) => Some(
@@ -375,7 +388,7 @@ pub async fn logs(
         "csv" => Ok(download(
             "text/csv; charset=utf-8",
             "madoguchi-logs.csv",
-            to_csv(&rows),
+            to_csv(&rows, offset),
         )),
         other => Err(ApiError::bad_request(format!(
             "unknown format '{other}': use json, csv or jsonl"
@@ -427,7 +440,9 @@ pub(super) fn download(content_type: &'static str, file: &str, body: Vec<u8>) ->
 
 /// CSV as Excel in Japan opens it: UTF-8 with a BOM, CRLF line ends, every field quoted, and
 /// fields that a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) prefixed with `'`.
-pub fn to_csv(rows: &[crate::store::LogRow]) -> Vec<u8> {
+/// Times are the office's, as `2026/12/03 09:15:30` (Excel reads it as a date and time), and
+/// decisions are in Japanese with their code beside them.
+pub fn to_csv(rows: &[crate::store::LogRow], offset: chrono::FixedOffset) -> Vec<u8> {
     let mut out = String::from("\u{feff}");
     let field = |s: &str| {
         let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
@@ -437,13 +452,15 @@ pub fn to_csv(rows: &[crate::store::LogRow]) -> Vec<u8> {
         };
         format!("\"{}\"", s.replace('"', "\"\""))
     };
+    let zone = format!("日時(UTC{offset})");
     let header = [
-        "日時(UTC)",
+        zone.as_str(),
         "会話ID",
         "メッセージID",
         "市区町村コード",
         "質問(マスク済み)",
         "判定",
+        "判定コード",
         "回答FAQ",
         "カバー率",
         "役に立った",
@@ -454,11 +471,12 @@ pub fn to_csv(rows: &[crate::store::LogRow]) -> Vec<u8> {
     out += "\r\n";
     for r in rows {
         let cells = [
-            r.created_at.clone(),
+            local_time(&r.created_at, offset),
             r.conversation_id.clone(),
             r.message_id.clone(),
             r.municipality.clone().unwrap_or_default(),
             r.question.clone(),
+            r.decision.label_ja().to_owned(),
             r.decision.as_str().to_owned(),
             r.faq_id.clone().unwrap_or_default(),
             format!("{:.3}", r.coverage),
@@ -470,6 +488,25 @@ pub fn to_csv(rows: &[crate::store::LogRow]) -> Vec<u8> {
         out += "\r\n";
     }
     out.into_bytes()
+}
+
+/// A stored UTC time in the office's zone as `2026/12/03 09:15:30` (the stored text when it
+/// does not parse).
+fn local_time(stored: &str, offset: chrono::FixedOffset) -> String {
+    chrono::DateTime::parse_from_rfc3339(stored)
+        .map(|t| {
+            t.with_timezone(&offset)
+                .format("%Y/%m/%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|_| stored.to_owned())
+}
+
+/// The office's day of a stored UTC time, `YYYY-MM-DD`.
+fn local_day(stored: &str, offset: chrono::FixedOffset) -> String {
+    chrono::DateTime::parse_from_rfc3339(stored)
+        .map(|t| t.with_timezone(&offset).format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|_| stored.chars().take(10).collect())
 }
 
 /// Window of days for the queue and the figures.
@@ -641,7 +678,7 @@ pub async fn stats(
     for r in &rows {
         totals.add(r.decision);
         per_day
-            .entry(r.created_at.chars().take(10).collect())
+            .entry(local_day(&r.created_at, st.config.server.offset()))
             .or_default()
             .add(r.decision);
         if let Some(id) = &r.faq_id {
@@ -702,10 +739,19 @@ mod tests {
             not_helpful: 0,
             comments: String::new(),
         };
-        let csv = String::from_utf8(to_csv(&[row])).unwrap();
+        let jst = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
+        let csv = String::from_utf8(to_csv(&[row], jst)).unwrap();
         assert!(csv.starts_with('\u{feff}'));
         let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').split("\r\n").collect();
         assert_eq!(lines.len(), 3, "{csv:?}");
+        assert!(lines[0].starts_with("\"日時(UTC+09:00)\""), "{}", lines[0]);
+        // The office's time, in a form Excel reads as a date; the decision in Japanese + code.
+        assert!(
+            lines[1].starts_with("\"2026/11/23 09:00:00\""),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[1].contains("\"回答\",\"answer\""), "{}", lines[1]);
         assert!(
             lines[1].contains("\"'=HYPERLINK(\"\"x\"\") 住民票, \"\"引用\"\"\""),
             "{}",

@@ -1813,6 +1813,72 @@ async fn record_as(
 
 /// The staff log filters (decision, municipality, category of the answered entry as the
 /// resident's municipality saw it) apply before the row limit, not to the latest rows only.
+/// Issue #19: the log filter and the figures worked in UTC while the table showed local time
+/// (a 12/02 filter listed 12/03 rows). Days are now the office's (`utc_offset`, +09:00).
+#[tokio::test]
+async fn log_days_figures_and_csv_are_in_the_offices_time() {
+    let h = harness().await;
+    add_user(&h, "tanaka", "staff", "correct horse battery").await;
+    let (cookie, _) = sign_in(&h, "tanaka", "correct horse battery")
+        .await
+        .unwrap();
+    // 01:00 JST on 12/02 and on 12/03 (16:00 UTC the day before).
+    let early = record(&h, "明日の天気", Decision::Fallback).await;
+    let late = record(&h, "明後日の天気", Decision::Fallback).await;
+    let store = &h.state.store;
+    let day = |d: i64| {
+        (chrono::Utc::now().date_naive() - chrono::Duration::days(d))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    // Two days ago and yesterday, at 16:00 UTC = 01:00 JST the next day.
+    store
+        .set_message_time(&early, &format!("{}T16:00:00.000000Z", day(3)))
+        .await
+        .unwrap();
+    store
+        .set_message_time(&late, &format!("{}T16:00:00.000000Z", day(2)))
+        .await
+        .unwrap();
+    let jst_day = day(2); // the JST day of `early`
+    let (s, body, _) = staff_get(
+        &h,
+        &format!("/staff/api/logs?from={jst_day}&to={jst_day}"),
+        Some(&cookie),
+    )
+    .await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let ids: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [early.as_str()], "{v}");
+    let (_, body, _) = staff_get(&h, "/staff/api/stats?days=30", Some(&cookie)).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    let days: Vec<&str> = v["per_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(days, [day(2), day(1)], "{v}");
+    let (_, body, _) = staff_get(
+        &h,
+        &format!("/staff/api/logs?from={jst_day}&to={jst_day}&format=csv"),
+        Some(&cookie),
+    )
+    .await;
+    let csv = String::from_utf8(body).unwrap();
+    assert!(
+        csv.contains(&format!("\"{} 01:00:00\"", jst_day.replace('-', "/"))),
+        "{csv}"
+    );
+    assert!(csv.contains("\"回答なし\",\"fallback\""), "{csv}");
+}
+
 #[tokio::test]
 async fn log_filters_apply_before_the_limit() {
     let h = harness().await;
