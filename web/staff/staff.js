@@ -854,7 +854,7 @@ function renderStats(out, r) {
     chart.append(emptyBox('この期間の質問はありません。'));
   } else {
     const table = el('table', { class: 'data-table bar-table' },
-      el('caption', { class: 'visually-hidden' }, '日ごとの質問数（日付はUTC）'),
+      el('caption', { class: 'visually-hidden' }, '日ごとの質問数（日付は庁舎の時刻帯）'),
       el('thead', {}, el('tr', {},
         el('th', { scope: 'col' }, '日付'), el('th', { scope: 'col' }, 'グラフ'), el('th', { scope: 'col' }, '質問数'),
         el('th', { scope: 'col' }, '回答'), el('th', { scope: 'col' }, '候補提示'), el('th', { scope: 'col' }, '回答なし'))),
