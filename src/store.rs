@@ -123,6 +123,11 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             marked_by TEXT NOT NULL,
             marked_at TEXT NOT NULL)"],
     ),
+    (
+        4,
+        // The municipality a staff member works for: the console's default.
+        &["ALTER TABLE users ADD COLUMN municipality TEXT"],
+    ),
 ];
 
 /// One answered question, as stored.
@@ -159,8 +164,10 @@ pub struct User {
     pub password_hash: String,
     /// Consecutive failed sign-ins.
     pub failed_logins: i64,
-    /// Locked until this time (RFC 3339), after too many failures.
+    /// Locked until this time (RFC 3339), after too many failures (no longer set).
     pub locked_until: Option<String>,
+    /// The municipality the account works for (the staff console's default), if set.
+    pub municipality: Option<String>,
 }
 
 /// A signed-in session, as looked up by its token.
@@ -174,6 +181,8 @@ pub struct Session {
     pub csrf_token: String,
     /// When it ends (RFC 3339).
     pub expires_at: String,
+    /// The user's municipality, if set.
+    pub municipality: Option<String>,
 }
 
 /// One logged message with its feedback, for staff logs and exports.
@@ -497,6 +506,18 @@ impl Store {
         .await?;
         for (version, statements) in MIGRATIONS {
             let mut tx = self.pool.begin().await?;
+            // Applied already: statements that are not idempotent (ALTER TABLE … ADD COLUMN)
+            // must not run twice.
+            let applied =
+                sqlx::query(&self.sql("SELECT version FROM schema_migrations WHERE version = ?"))
+                    .bind(*version)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+            if applied {
+                tx.commit().await?;
+                continue;
+            }
             for s in *statements {
                 sqlx::query(s).execute(&mut *tx).await?;
             }
@@ -806,6 +827,17 @@ impl Store {
         .await
     }
 
+    /// Sets (or with `None` clears) the municipality an account works for; `false` when there
+    /// is no such user.
+    pub async fn set_user_municipality(&self, name: &str, code: Option<&str>) -> Result<bool> {
+        let r = sqlx::query(&self.sql("UPDATE users SET municipality = ? WHERE name = ?"))
+            .bind(code.map(str::to_owned))
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// Disables an account (its password can no longer sign in; [`Store::enable_user`] undoes
     /// it) and ends its sessions; `false` when there is no such user.
     pub async fn disable_user(&self, name: &str) -> Result<bool> {
@@ -876,7 +908,7 @@ impl Store {
     /// One account.
     pub async fn user(&self, name: &str) -> Result<Option<User>> {
         let row = sqlx::query(&self.sql(
-            "SELECT name, role, password_hash, failed_logins, locked_until FROM users WHERE name = ?",
+            "SELECT name, role, password_hash, failed_logins, locked_until, municipality FROM users WHERE name = ?",
         ))
         .bind(name)
         .fetch_optional(&self.pool)
@@ -888,6 +920,7 @@ impl Store {
                 password_hash: r.try_get("password_hash")?,
                 failed_logins: r.try_get("failed_logins")?,
                 locked_until: r.try_get("locked_until")?,
+                municipality: r.try_get("municipality")?,
             })
         })
         .transpose()
@@ -946,7 +979,7 @@ impl Store {
     /// The session with this token hash, with its user's current role.
     pub async fn session(&self, token_hash: &str) -> Result<Option<Session>> {
         let row = sqlx::query(&self.sql(
-            "SELECT s.user_name, u.role, s.csrf_token, s.expires_at FROM sessions s
+            "SELECT s.user_name, u.role, s.csrf_token, s.expires_at, u.municipality FROM sessions s
              JOIN users u ON u.name = s.user_name WHERE s.token_hash = ?",
         ))
         .bind(token_hash)
@@ -958,6 +991,7 @@ impl Store {
                 role: state(&r, "role", "role")?,
                 csrf_token: r.try_get("csrf_token")?,
                 expires_at: r.try_get("expires_at")?,
+                municipality: r.try_get("municipality")?,
             })
         })
         .transpose()
@@ -1162,7 +1196,7 @@ mod tests {
         let s = Store::connect(url).await.unwrap();
         // Connecting again migrates nothing twice.
         let s2 = Store::connect(url).await.unwrap();
-        assert_eq!(s2.schema_version().await.unwrap(), 3);
+        assert_eq!(s2.schema_version().await.unwrap(), 4);
         let u = uuid::Uuid::new_v4().to_string();
         let (c1, m1, m2) = (format!("c-{u}"), format!("m1-{u}"), format!("m2-{u}"));
         s.record_turn(&turn(&c1, &m1, Some("faq-1"))).await.unwrap();

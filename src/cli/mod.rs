@@ -174,6 +174,17 @@ pub enum UserCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Set the municipality an account works for (the staff console's default); without a
+    /// code, clear it.
+    Municipality {
+        /// Sign-in name.
+        name: String,
+        /// 6-digit municipality code.
+        code: Option<String>,
+        /// Where the database is.
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Stop an account from signing in and end its sessions (`enable` undoes it).
     Disable {
         /// Sign-in name.
@@ -252,6 +263,21 @@ fn user_cmd(c: UserCommand) -> Result<ExitCode> {
                     bail!("no user '{name}'");
                 }
                 println!("password of '{name}' changed");
+            }
+            UserCommand::Municipality { name, code, db } => {
+                if let Some(c) = &code
+                    && !crate::faq::is_municipality_code(c)
+                {
+                    bail!("'{c}' is not a 6-digit municipality code");
+                }
+                let store = crate::store::Store::connect(&db.url()?).await?;
+                if !store.set_user_municipality(&name, code.as_deref()).await? {
+                    bail!("no user '{name}'");
+                }
+                match code {
+                    Some(c) => println!("'{name}' works for municipality {c}"),
+                    None => println!("'{name}' has no municipality"),
+                }
             }
             UserCommand::Disable { name, db } => {
                 let store = crate::store::Store::connect(&db.url()?).await?;

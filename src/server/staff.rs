@@ -62,6 +62,8 @@ pub struct StaffUser {
     pub name: String,
     /// What they may do.
     pub role: Role,
+    /// The municipality they work for, if set (`madoguchi user municipality`).
+    pub municipality: Option<String>,
     token_hash: String,
 }
 
@@ -106,6 +108,7 @@ pub async fn login(
         }
     };
     let role = user.as_ref().map(|u| u.role);
+    let municipality = user.as_ref().and_then(|u| u.municipality.clone());
     let checked = st
         .passwords
         .verify(req.password, user.map(|u| u.password_hash))
@@ -165,7 +168,9 @@ pub async fn login(
         SESSION_HOURS * 3600,
         if secure { "; Secure" } else { "" }
     );
-    let mut resp = Json(json!({"name": name, "role": role, "csrf_token": csrf})).into_response();
+    let mut resp =
+        Json(json!({"name": name, "role": role, "municipality": municipality, "csrf_token": csrf}))
+            .into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -209,6 +214,7 @@ pub async fn require_staff(
     req.extensions_mut().insert(StaffUser {
         name: session.user,
         role: session.role,
+        municipality: session.municipality,
         token_hash: hash,
     });
     next.run(req).await
@@ -236,7 +242,9 @@ pub async fn me(
     user: Option<axum::Extension<StaffUser>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let u = user_of(user)?;
-    Ok(Json(json!({"name": u.name, "role": u.role})))
+    Ok(Json(
+        json!({"name": u.name, "role": u.role, "municipality": u.municipality}),
+    ))
 }
 
 /// `POST /staff/api/logout`.

@@ -1629,6 +1629,56 @@ async fn password_changes_disabling_and_deleting_end_sessions() {
     );
 }
 
+/// Issue #19: the inquiry search defaulted to 全国共通 for everyone. An account can be given
+/// the municipality it works for, which sign-in and `/staff/api/me` report to the console.
+#[tokio::test]
+async fn an_account_carries_the_municipality_it_works_for() {
+    let h = harness_with(|c| c.server.rate_limit_per_minute = 0).await;
+    add_user(&h, "sato", "staff", "correct horse battery").await;
+    assert!(
+        h.state
+            .store
+            .set_user_municipality("sato", Some("999901"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.state
+            .store
+            .set_user_municipality("nobody", Some("999901"))
+            .await
+            .unwrap()
+    );
+    let req = Request::post("/staff/api/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"name": "sato", "password": "correct horse battery"}).to_string(),
+        ))
+        .unwrap();
+    let (s, headers, body) = send(&h, req).await;
+    assert_eq!(s, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["municipality"], "999901", "{v}");
+    let cookie = headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, body, _) = staff_get(&h, "/staff/api/me", Some(&cookie)).await;
+    let me: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(me["municipality"], "999901", "{me}");
+    h.state
+        .store
+        .set_user_municipality("sato", None)
+        .await
+        .unwrap();
+    let (_, body, _) = staff_get(&h, "/staff/api/me", Some(&cookie)).await;
+    let me: Value = serde_json::from_slice(&body).unwrap();
+    assert!(me["municipality"].is_null(), "{me}");
+}
+
 #[tokio::test]
 async fn staff_and_admin_routes_have_a_rate_limit() {
     let h = harness_with(|c| {

@@ -326,7 +326,7 @@ async function onSignIn(event) {
     state.csrf = r.csrf_token;
     sessionStorage.setItem(CSRF_KEY, r.csrf_token);
     $('signin-password').value = '';
-    enterConsole({ name: r.name, role: r.role });
+    enterConsole({ name: r.name, role: r.role, municipality: r.municipality });
     announce(`${r.name} さんとしてサインインしました。`);
   } catch (err) {
     errorEl.textContent = err.message;
@@ -352,6 +352,23 @@ async function onSignOut() {
   announce('サインアウトしました。');
 }
 
+/** Where the console keeps a user's last inquiry municipality. */
+const inquiryKey = (user) => `madoguchi.staff.inquiry-municipality.${user.name}`;
+
+/**
+ * The inquiry search starts in the municipality the user last chose, or else the one they work
+ * for (`madoguchi user municipality`), so that staff do not read a national answer to a
+ * resident of a town that differs.
+ */
+function defaultInquiryMunicipality(user) {
+  const select = $('inquiry-municipality');
+  const known = new Set([...select.options].map((o) => o.value));
+  let remembered = null;
+  try { remembered = localStorage.getItem(inquiryKey(user)); } catch { /* storage off */ }
+  const wanted = remembered !== null && known.has(remembered) ? remembered : (user.municipality || '');
+  select.value = known.has(wanted) ? wanted : '';
+}
+
 function enterConsole(user) {
   state.user = user;
   state.loaded.clear();
@@ -365,6 +382,7 @@ function enterConsole(user) {
   selectTab(tab && !tab.hidden ? wanted : 'inquiry', { focus: false });
   document.title = '窓口 職員コンソール';
   if (!tab || tab.hidden || wanted === 'inquiry') $('inquiry-q').focus();
+  defaultInquiryMunicipality(user);
 }
 
 /** Clears everything shown for the previous user. */
@@ -1138,6 +1156,10 @@ function wire() {
   for (const id of ['faq-name', 'faq-code']) $(id).addEventListener('input', resetPreview);
   $('faq-download-municipality').addEventListener('change', updateFaqDownload);
   $('users-load').addEventListener('click', loadUsers);
+  $('inquiry-municipality').addEventListener('change', (e) => {
+    if (!state.user) return;
+    try { localStorage.setItem(inquiryKey(state.user), e.target.value); } catch { /* storage off */ }
+  });
 }
 
 async function start() {
