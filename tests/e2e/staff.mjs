@@ -97,6 +97,10 @@ async function startServer(tmp) {
       cwd: ROOT, env: cleanEnv({ MADOGUCHI_USER_PASSWORD: PASSWORD }), stdio: ['ignore', 'pipe', 'pipe'],
     });
   }
+  // The admin works for 見本町: the console's inquiry search starts there (issue #19).
+  execFileSync(BIN, ['user', 'municipality', ADMIN, '999001', '--data-dir', dataDir, '--config', config], {
+    cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const log = [];
   const child = spawn(BIN, [
     'serve', '--listen', `127.0.0.1:${port}`,
@@ -413,6 +417,8 @@ async function main() {
       await signIn(page, ADMIN, PASSWORD);
       await page.getByRole('tab', { name: 'FAQ管理' }).waitFor();
       assert((await page.textContent('#user-label')).includes('管理者'), 'admin role not shown');
+      const start = await page.inputValue('#inquiry-municipality');
+      assert(start === '999001', `the inquiry search starts in the admin's municipality, not '${start}'`);
     });
 
     await step('(5) upload a valid CSV for 999001: diff shows 1 added; apply; the entry is served', async () => {
