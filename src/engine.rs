@@ -8,7 +8,6 @@
 //! `madoguchi analyze` shows the terms the server searches with, and `eval` measures the engine
 //! that serves residents.
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -125,8 +124,6 @@ pub enum Build {
 pub struct Engine {
     /// The searcher.
     pub retriever: Retriever,
-    /// Each municipality's most-cited contact office, named in its fallbacks.
-    pub fallback_contacts: HashMap<String, Contact>,
     /// Whether the semantic leg runs, and why not.
     pub semantic: crate::semantic::Status,
 }
@@ -161,23 +158,19 @@ impl Engine {
 
     /// Wraps a retriever built elsewhere (tests, benchmarks over synthetic corpora).
     pub fn from_retriever(retriever: Retriever) -> Engine {
-        let fallback_contacts = retriever
-            .municipalities()
-            .iter()
-            .filter_map(|m| most_cited_contact(&retriever, m).map(|c| (m.clone(), c)))
-            .collect();
         Engine {
             retriever,
-            fallback_contacts,
             semantic: crate::semantic::Status::Off,
         }
     }
 
-    /// The office to name in a fallback: the municipality's most-cited contact office, or
-    /// `default_office`.
+    /// The office to name in a fallback: the one the municipality's declaration gives
+    /// (`municipality.yaml`), or `default_office` (`[server] fallback_office`).
     pub fn fallback_contact(&self, municipality: Option<&str>, default_office: &str) -> Contact {
         municipality
-            .and_then(|m| self.fallback_contacts.get(m).cloned())
+            .and_then(|m| self.retriever.municipalities().get(m))
+            .map(|m| m.fallback.clone())
+            .filter(|c| c.office.is_some())
             .unwrap_or_else(|| Contact {
                 office: Some(default_office.to_owned()),
                 phone: None,
@@ -241,21 +234,4 @@ fn with_semantic(
             texts,
         },
     )
-}
-
-/// The contact office that most of a municipality's own entries name.
-fn most_cited_contact(retriever: &Retriever, m: &str) -> Option<Contact> {
-    let entries = retriever.visible_entries(Some(m));
-    let mut counts: BTreeMap<&str, (usize, &Contact)> = BTreeMap::new();
-    for e in entries.iter().filter(|e| e.scope == m) {
-        if let Some(c) = &e.contact
-            && let Some(office) = c.office.as_deref()
-        {
-            counts.entry(office).or_insert((0, c)).0 += 1;
-        }
-    }
-    counts
-        .iter()
-        .max_by_key(|(_, (n, _))| *n)
-        .map(|(_, (_, c))| (*c).clone())
 }

@@ -6,7 +6,7 @@
 //! so a failed or interrupted build leaves the old index serving. Each generation carries a
 //! `madoguchi-manifest.json` with the FAQ fingerprint and analyzer version it was built from.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ use crate::analysis::{self, ANALYZER_VERSION, AnalysisOptions, Analyzer};
 use crate::faq::{self, Corpus};
 
 /// Bumped whenever the schema or the way documents are written changes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 const MANIFEST: &str = "madoguchi-manifest.json";
 const CURRENT: &str = "current";
 
@@ -153,8 +153,8 @@ pub struct Manifest {
     pub faq_fingerprint: String,
     /// Number of entries indexed (hidden markers excluded).
     pub entries: usize,
-    /// Municipality codes with a layer of their own.
-    pub municipalities: BTreeSet<String>,
+    /// The municipalities served (declared, or named by entries), by code.
+    pub municipalities: BTreeMap<String, crate::faq::Municipality>,
     /// Build time, RFC 3339.
     pub built_at: String,
 }
@@ -255,7 +255,7 @@ fn manifest(
         analysis,
         faq_fingerprint,
         entries,
-        municipalities: corpus.municipalities(),
+        municipalities: corpus.municipalities.clone(),
         built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }
 }

@@ -400,10 +400,10 @@ impl Retriever {
     /// Checks a municipality code against the index.
     pub fn check_municipality(&self, municipality: Option<&str>) -> Result<()> {
         match municipality {
-            Some(m) if !self.manifest.municipalities.contains(m) => {
+            Some(m) if !self.manifest.municipalities.contains_key(m) => {
                 Err(Error::UnknownMunicipality {
                     code: m.to_owned(),
-                    known: self.manifest.municipalities.iter().cloned().collect(),
+                    known: self.manifest.municipalities.keys().cloned().collect(),
                 })
             }
             _ => Ok(()),
@@ -877,8 +877,8 @@ impl Retriever {
             .map(|d| d.entry.clone())
     }
 
-    /// Municipality codes this index knows.
-    pub fn municipalities(&self) -> &BTreeSet<String> {
+    /// The municipalities this index serves, by code.
+    pub fn municipalities(&self) -> &BTreeMap<String, crate::faq::Municipality> {
         &self.manifest.municipalities
     }
 
@@ -1166,7 +1166,7 @@ mod tests {
             ),
             entry(
                 "gomi-1",
-                "999001",
+                "999008",
                 "粗大ごみの収集を申し込みたい",
                 "町役場の環境課へ電話してください。",
             ),
@@ -1289,8 +1289,8 @@ mod tests {
         let r = retriever(sample());
         let national = r.search("粗大ごみ", 5, None).unwrap();
         assert_eq!(national[0].entry.scope, NATIONAL);
-        let local = r.search("粗大ごみ", 5, Some("999001")).unwrap();
-        assert_eq!(local[0].entry.scope, "999001");
+        let local = r.search("粗大ごみ", 5, Some("999008")).unwrap();
+        assert_eq!(local[0].entry.scope, "999008");
         assert!(
             local
                 .iter()
@@ -1304,7 +1304,7 @@ mod tests {
         let err = r.search("ごみ", 5, Some("123456")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown municipality '123456'; known: 999001"
+            "unknown municipality '123456'; known: 999008"
         );
     }
 

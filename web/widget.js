@@ -2,7 +2,7 @@
  * madoguchi（窓口）resident chat widget — Apache-2.0. One file, no dependencies, no build step.
  *
  * Embed with one tag:
- *   <script src="https://HOST/widget.js" data-municipality="999001" defer></script>
+ *   <script src="https://HOST/widget.js" data-municipality="999008" defer></script>
  * Attributes: data-municipality (6-digit code; national FAQ only without it), data-api (API base
  * URL; default: the origin this file was loaded from), data-title (panel title).
  * When the host page and the API differ in origin, list the page's origin in server.cors_origins.
@@ -184,7 +184,7 @@ textarea::placeholder{color:#5f6875}
     if (s === 429) return `ただいま質問が集中しています。${e.retry ? e.retry + '秒ほど' : 'しばらく'}待ってから、もう一度送信してください。`;
     const m = String((e && e.message) || '');
     // The page names a municipality the service has no FAQ for: the site's setting, not the resident's question.
-    if (s === 400 && /unknown municipality|municipality code/.test(m)) return 'このページに設定された市区町村のFAQが見つかりません。お手数ですが、市区町村の窓口にお問い合わせください。（サイト管理者の方へ：data-municipality の設定をご確認ください）';
+    if ((s === 404 || s === 400) && /unknown municipality|municipality code/.test(m)) return 'このページに設定された市区町村のFAQが見つかりません。お手数ですが、市区町村の窓口にお問い合わせください。（サイト管理者の方へ：data-municipality の設定をご確認ください）';
     if (s === 413 || (s === 400 && /too long/.test(m))) return '送信できませんでした。質問は500文字以内で入力してください。';
     if (s === 400) return `送信できませんでした。質問の内容を確かめて、もう一度お送りください。（${m}）`;
     if (s === -1) return '回答の受信が途中で途切れました。もう一度送信してください。';

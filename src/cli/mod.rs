@@ -5,6 +5,7 @@
 mod ask;
 mod data;
 pub mod eval;
+pub mod municipality;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Manage staff accounts for the staff console (`user add NAME --role staff|admin`).
     #[command(subcommand)]
     User(UserCommand),
+    /// Declare and list the municipalities served (`municipality add CODE NAME --office …`).
+    #[command(subcommand)]
+    Municipality(municipality::MunicipalityCommand),
     /// Write the FAQ as one municipality's residents see it, as JSON Lines (one entry a line).
     Export(ExportArgs),
     /// Run the HTTP service (JSON API, metrics, admin reload) on the FAQ directory.
@@ -265,10 +269,11 @@ fn user_cmd(c: UserCommand) -> Result<ExitCode> {
                 println!("password of '{name}' changed");
             }
             UserCommand::Municipality { name, code, db } => {
-                if let Some(c) = &code
-                    && !crate::faq::is_municipality_code(c)
+                if let Some(why) = code
+                    .as_deref()
+                    .and_then(crate::faq::municipality_code_problem)
                 {
-                    bail!("'{c}' is not a 6-digit municipality code");
+                    bail!("{why}");
                 }
                 let store = crate::store::Store::connect(&db.url()?).await?;
                 if !store.set_user_municipality(&name, code.as_deref()).await? {
@@ -352,6 +357,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(a) => serve_cmd(a),
         Command::Export(a) => export_cmd(&a),
         Command::User(c) => user_cmd(c),
+        Command::Municipality(c) => municipality::run(c),
         Command::Analyze(a) => analyze_cmd(&a),
         Command::Eval(a) => eval::run(&a),
     }
@@ -458,7 +464,7 @@ fn check_cmd(a: &CheckArgs) -> Result<ExitCode> {
         a.data.faq.display(),
         national,
         corpus.entries.len() - national,
-        corpus.municipalities().len(),
+        corpus.municipalities.len(),
         synonyms.len(),
         analyzer.user_words()
     );
@@ -529,13 +535,14 @@ fn export_cmd(a: &ExportArgs) -> Result<ExitCode> {
     a.data.setup()?;
     let corpus = crate::faq::load_dir(&a.data.faq)?;
     if let Some(m) = &a.municipality
-        && !corpus.municipalities().contains(m)
+        && !corpus.municipalities.contains_key(m)
     {
         bail!(
             "unknown municipality '{m}'; known: {}",
             corpus
-                .municipalities()
-                .into_iter()
+                .municipalities
+                .keys()
+                .cloned()
                 .collect::<Vec<_>>()
                 .join(", ")
         );

@@ -5,7 +5,7 @@
 //! The file is JSON Lines, one conversation a line:
 //!
 //! ```json
-//! {"id":"c01","municipality":"999001","note":"…","turns":[
+//! {"id":"c01","municipality":"999008","note":"…","turns":[
 //!   {"text":"図書館は何時まで開いてる？","kind":"question","relevant":["mihon-shisetsu-001"]},
 //!   {"text":"カードを作るには何がいる？","kind":"follow_up","relevant":["mihon-shisetsu-002"]},
 //!   {"text":"ありがとう","kind":"small_talk"}]}

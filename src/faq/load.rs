@@ -5,13 +5,17 @@ use std::path::{Component, Path, PathBuf};
 
 use super::raw::{OneOrMany, RawEntry, Scalar, line_of_offset, problem};
 use super::{
-    Contact, Corpus, Entry, Error, NATIONAL, Problem, Result, is_municipality_code, tabular,
+    Contact, Corpus, Entry, Error, MUNICIPALITY_FILE, Municipality, NATIONAL, Problem, Result,
+    is_municipality_code, municipality_code_problem, tabular,
 };
 
 /// Loads and validates every FAQ file under `dir`, recursively, in path order.
 ///
 /// Files under `municipalities/<6-digit code>/` belong to that municipality unless an entry says
-/// otherwise; all other files are national. `.md` and `.txt` files (read-me notes), the synonym
+/// otherwise; all other files are national. Each municipality is declared by
+/// `municipalities/<code>/municipality.yaml` (its name and fallback office, see
+/// [`load_municipality`]); a folder whose name is not a code with a valid check digit, and
+/// entries for a municipality that is not declared, are problems. `.md` and `.txt` files (read-me notes), the synonym
 /// dictionaries (`synonyms.csv`, see [`crate::synonyms`]) and the analyzer's user dictionary
 /// (`userdict.csv` at the top, see [`super::USER_DICT_FILE`]) are skipped; a user
 /// dictionary anywhere else is a problem, and so is any other unknown extension, so a mistyped
@@ -25,8 +29,40 @@ pub fn load_dir(dir: &Path) -> Result<Corpus> {
     files.sort();
     let mut problems = Vec::new();
     let mut entries = Vec::new();
+    let mut declared = Vec::new();
     for file in &files {
         let rel = file.strip_prefix(dir).unwrap_or(file);
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if parts.len() >= 3
+            && parts[0] == "municipalities"
+            && let Some(why) = municipality_code_problem(&parts[1])
+        {
+            problem(
+                &mut problems,
+                file,
+                0,
+                &format!("{why} (the name of the folder)"),
+            );
+            continue;
+        }
+        if parts.last().map(String::as_str) == Some(MUNICIPALITY_FILE) {
+            if parts.len() == 3 && parts[0] == "municipalities" {
+                declared.extend(load_municipality(file, &parts[1], &mut problems));
+            } else {
+                problem(
+                    &mut problems,
+                    file,
+                    0,
+                    &format!(
+                        "a municipality is declared in municipalities/<code>/{MUNICIPALITY_FILE}"
+                    ),
+                );
+            }
+            continue;
+        }
         if file.file_name() == Some(std::ffi::OsStr::new(super::USER_DICT_FILE)) {
             if rel.components().count() > 1 {
                 problems.push(Problem {
@@ -44,10 +80,142 @@ pub fn load_dir(dir: &Path) -> Result<Corpus> {
         entries.extend(load_one(file, &scope, &mut problems));
     }
     check_corpus(&entries, &mut problems);
+    check_declared(&entries, &declared, &mut problems);
     if problems.is_empty() {
-        Ok(Corpus::new(entries.into_iter().map(|l| l.entry).collect()))
+        Ok(Corpus::with_municipalities(
+            entries.into_iter().map(|l| l.entry).collect(),
+            declared,
+        ))
     } else {
         Err(Error::Invalid(problems))
+    }
+}
+
+/// A municipality declaration as written in `municipality.yaml`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMunicipality {
+    code: Option<super::raw::Scalar>,
+    name: Option<String>,
+    fallback: Option<Contact>,
+}
+
+/// Reads `municipalities/<code>/municipality.yaml`:
+///
+/// ```yaml
+/// name: 見本町
+/// fallback:                 # named when no entry answers
+///   office: 見本町役場 総合案内
+///   phone: 0120-000-000
+///   url: https://www.example.jp/
+/// ```
+///
+/// `code`, when given, must be the folder's name. `name` and `fallback.office` are required.
+pub fn load_municipality(
+    file: &Path,
+    code: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<Municipality> {
+    let before = problems.len();
+    let text = match std::fs::read(file).map(String::from_utf8) {
+        Ok(Ok(text)) => text,
+        Ok(Err(e)) => {
+            let line = line_of_offset(e.as_bytes(), e.utf8_error().valid_up_to());
+            problem(problems, file, line, "not valid UTF-8");
+            return None;
+        }
+        Err(e) => {
+            problem(problems, file, 0, &format!("cannot read: {e}"));
+            return None;
+        }
+    };
+    let raw: RawMunicipality = match serde_yaml_ng::from_str(&text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let line = e.location().map_or(0, |l| l.line());
+            let msg = e.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg);
+            problem(problems, file, line, &format!("invalid YAML: {msg}"));
+            return None;
+        }
+    };
+    let line_of = |key: &str| {
+        text.lines()
+            .position(|l| l.trim_start().starts_with(&format!("{key}:")))
+            .map_or(0, |i| i + 1)
+    };
+    if let Some(c) = raw.code.map(super::raw::Scalar::into_string)
+        && c.trim() != code
+    {
+        problem(
+            problems,
+            file,
+            line_of("code"),
+            &format!("code '{}' is not the folder's code {code}", c.trim()),
+        );
+    }
+    let name = non_empty(raw.name);
+    match &name {
+        None => problem(
+            problems,
+            file,
+            line_of("name"),
+            "missing name (e.g. name: 見本町)",
+        ),
+        Some(n) if n.chars().count() > 40 => problem(
+            problems,
+            file,
+            line_of("name"),
+            "name is longer than 40 characters",
+        ),
+        Some(_) => {}
+    }
+    let fallback = raw.fallback.map(|c| Contact {
+        office: non_empty(c.office),
+        phone: non_empty(c.phone),
+        url: non_empty(c.url),
+    });
+    if fallback.as_ref().and_then(|c| c.office.as_ref()).is_none() {
+        problem(
+            problems,
+            file,
+            line_of("fallback"),
+            "missing fallback office: the counter a resident is sent to when no entry answers (fallback: {office: …, phone: …})",
+        );
+    }
+    if let Some(u) = fallback.as_ref().and_then(|c| c.url.as_ref())
+        && !valid_http_url(u)
+    {
+        problem(
+            problems,
+            file,
+            line_of("url"),
+            &format!("fallback url '{u}' is not an http(s) URL"),
+        );
+    }
+    (problems.len() == before).then(|| Municipality {
+        code: code.to_owned(),
+        name: name.unwrap_or_default(),
+        fallback: fallback.unwrap_or_default(),
+    })
+}
+
+/// Every municipality an entry belongs to is declared.
+fn check_declared(entries: &[Located], declared: &[Municipality], problems: &mut Vec<Problem>) {
+    let known: HashSet<&str> = declared.iter().map(|m| m.code.as_str()).collect();
+    let mut reported = HashSet::new();
+    for loc in entries.iter().filter(|l| !l.entry.is_national()) {
+        let code = loc.entry.scope.as_str();
+        if !known.contains(code) && reported.insert(code) {
+            problem(
+                problems,
+                &loc.file,
+                loc.line,
+                &format!(
+                    "municipality {code} is not declared: add municipalities/{code}/{MUNICIPALITY_FILE} with its name and fallback office (madoguchi municipality add {code} NAME --office OFFICE)"
+                ),
+            );
+        }
     }
 }
 
@@ -371,8 +539,9 @@ fn validate(
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| default_scope.to_owned());
     if scope != NATIONAL && !is_municipality_code(&scope) {
+        let why = municipality_code_problem(&scope).unwrap_or_default();
         bad(format!(
-            "entry '{id}': scope '{scope}' is neither 'national' nor a 6-digit municipality code"
+            "entry '{id}': scope '{scope}' is neither 'national' nor a municipality code ({why})"
         ));
     } else if default_scope != NATIONAL && scope != default_scope {
         bad(format!(

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use load::{load_dir, load_file, parse_str};
+pub use load::{load_dir, load_file, load_municipality, parse_str};
 pub(crate) use tabular::decode;
 
 /// The scope value of entries shared by every municipality.
@@ -22,6 +22,10 @@ pub const NATIONAL: &str = "national";
 /// The user dictionary's file name in the FAQ directory (national: one analyzer serves the whole
 /// index, so municipalities cannot have their own). Read by [`crate::analysis`].
 pub const USER_DICT_FILE: &str = "userdict.csv";
+
+/// The file in `municipalities/<code>/` that declares the municipality: its name and the office a
+/// fallback names (see [`Municipality`]).
+pub const MUNICIPALITY_FILE: &str = "municipality.yaml";
 
 /// File name reserved for synonym dictionaries inside the FAQ directory (national and in each
 /// municipality's directory). Read by [`crate::synonyms`].
@@ -74,6 +78,30 @@ pub struct Contact {
     /// Web page of the office.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+}
+
+/// A municipality the service serves, declared in `municipalities/<code>/municipality.yaml`.
+/// The server, the widget and the staff console all read this one declaration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Municipality {
+    /// The 6-digit local government code, check digit included (the folder's name).
+    pub code: String,
+    /// The name residents know it by (見本町).
+    pub name: String,
+    /// The office a fallback names when no entry answers (a general counter, not a subject office).
+    pub fallback: Contact,
+}
+
+impl Municipality {
+    /// A municipality known only from entries that name it (corpora built in memory by tools and
+    /// tests): its code is its name and fallbacks name the configured default office.
+    pub fn undeclared(code: &str) -> Municipality {
+        Municipality {
+            code: code.to_owned(),
+            name: code.to_owned(),
+            fallback: Contact::default(),
+        }
+    }
 }
 
 impl Entry {
@@ -147,22 +175,38 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Corpus {
     /// Every entry, national and municipal, hidden markers included, sorted by (scope, id).
     pub entries: Vec<Entry>,
+    /// The municipalities served, by code: every declared one (with or without entries of its
+    /// own) and, in corpora built in memory, every one an entry names.
+    pub municipalities: BTreeMap<String, Municipality>,
 }
 
 impl Corpus {
-    /// Builds a corpus from entries that are already validated (ids unique per scope).
-    pub fn new(mut entries: Vec<Entry>) -> Self {
-        entries.sort_by(|a, b| (&a.scope, &a.id).cmp(&(&b.scope, &b.id)));
-        Corpus { entries }
+    /// Builds a corpus from entries that are already validated (ids unique per scope); the
+    /// municipalities are those the entries name, undeclared.
+    pub fn new(entries: Vec<Entry>) -> Self {
+        Corpus::with_municipalities(entries, Vec::new())
     }
 
-    /// Municipality codes that have a layer of their own.
-    pub fn municipalities(&self) -> BTreeSet<String> {
-        self.entries
-            .iter()
-            .filter(|e| !e.is_national())
-            .map(|e| e.scope.clone())
-            .collect()
+    /// Builds a corpus from validated entries and municipality declarations. A municipality an
+    /// entry names without a declaration is added as [`Municipality::undeclared`].
+    pub fn with_municipalities(mut entries: Vec<Entry>, declared: Vec<Municipality>) -> Self {
+        entries.sort_by(|a, b| (&a.scope, &a.id).cmp(&(&b.scope, &b.id)));
+        let mut municipalities: BTreeMap<String, Municipality> =
+            declared.into_iter().map(|m| (m.code.clone(), m)).collect();
+        for e in entries.iter().filter(|e| !e.is_national()) {
+            municipalities
+                .entry(e.scope.clone())
+                .or_insert_with(|| Municipality::undeclared(&e.scope));
+        }
+        Corpus {
+            entries,
+            municipalities,
+        }
+    }
+
+    /// The codes of the municipalities served.
+    pub fn municipality_codes(&self) -> BTreeSet<String> {
+        self.municipalities.keys().cloned().collect()
     }
 
     /// For each national id, the municipalities that override or hide it.
@@ -204,9 +248,41 @@ impl Corpus {
     }
 }
 
-/// Whether `s` is a valid municipality code (6 digits, the local government code with its check digit).
+/// Whether `s` is a valid municipality code: the 6-digit 全国地方公共団体コード whose last digit is
+/// the check digit of the first five (JIS X 0402).
 pub fn is_municipality_code(s: &str) -> bool {
-    s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit())
+    check_digit(s).is_some_and(|d| s.as_bytes()[5] == d)
+}
+
+/// The check digit (as an ASCII digit) that the first five digits of `s` call for, when `s` is
+/// six ASCII digits: the last digit of 11 − (6·d1 + 5·d2 + 4·d3 + 3·d4 + 2·d5) mod 11.
+pub fn check_digit(s: &str) -> Option<u8> {
+    let b = s.as_bytes();
+    if b.len() != 6 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let sum: u32 = b[..5]
+        .iter()
+        .zip([6u32, 5, 4, 3, 2])
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    Some(b'0' + ((11 - sum % 11) % 10) as u8)
+}
+
+/// Why `s` is not a municipality code, in words for the person who typed it (`None` when it is one).
+pub fn municipality_code_problem(s: &str) -> Option<String> {
+    match check_digit(s) {
+        None => Some(format!(
+            "'{s}' is not a municipality code: give the 6-digit 全国地方公共団体コード (e.g. 131016 for 千代田区)"
+        )),
+        Some(d) if s.as_bytes()[5] != d => Some(format!(
+            "'{s}' is not a municipality code: its check digit should be {} ({}{}); a 5-digit code needs its check digit added",
+            d as char,
+            &s[..5],
+            d as char
+        )),
+        Some(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -231,14 +307,14 @@ mod tests {
 
     #[test]
     fn overlay_overrides_and_hides_per_municipality() {
-        let mut hidden = entry("b", "999001", "");
+        let mut hidden = entry("b", "999008", "");
         hidden.hidden = true;
         let corpus = Corpus::new(vec![
             entry("a", NATIONAL, "国A"),
             entry("b", NATIONAL, "国B"),
-            entry("a", "999001", "町A"),
+            entry("a", "999008", "町A"),
             hidden,
-            entry("c", "999002", "市C"),
+            entry("c", "999016", "市C"),
         ]);
         let ids = |m| {
             corpus
@@ -248,16 +324,45 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(ids(None), ["national:a", "national:b"]);
-        assert_eq!(ids(Some("999001")), ["999001:a"]);
+        assert_eq!(ids(Some("999008")), ["999008:a"]);
         assert_eq!(
-            ids(Some("999002")),
-            ["999002:c", "national:a", "national:b"]
+            ids(Some("999016")),
+            ["999016:c", "national:a", "national:b"]
         );
-        assert_eq!(corpus.get("a", Some("999001")).unwrap().question, "町A");
-        assert!(corpus.get("b", Some("999001")).is_none());
+        assert_eq!(corpus.get("a", Some("999008")).unwrap().question, "町A");
+        assert!(corpus.get("b", Some("999008")).is_none());
         assert_eq!(
-            corpus.municipalities().into_iter().collect::<Vec<_>>(),
-            ["999001", "999002"]
+            corpus.municipality_codes().into_iter().collect::<Vec<_>>(),
+            ["999008", "999016"]
+        );
+    }
+
+    #[test]
+    fn municipality_codes_carry_their_check_digit() {
+        // Real codes (総務省 全国地方公共団体コード): 千代田区, 札幌市, 大阪府, 東京都 (sum ≡ 10),
+        // 新宿区 (sum ≡ 0, so 11 − 0 gives 1), 豊中市; then the bundled sample towns.
+        for code in [
+            "131016", "011002", "270008", "130001", "131041", "272035", "999008", "999016",
+        ] {
+            assert!(is_municipality_code(code), "{code}");
+            assert_eq!(municipality_code_problem(code), None);
+        }
+        for code in [
+            "131010",
+            "999001",
+            "13101",
+            "1310166",
+            "13101a",
+            "１３１０１６",
+            "",
+        ] {
+            assert!(!is_municipality_code(code), "{code}");
+            assert!(municipality_code_problem(code).is_some(), "{code}");
+        }
+        assert!(
+            municipality_code_problem("999001")
+                .unwrap()
+                .contains("should be 8 (999008)")
         );
     }
 

@@ -18,7 +18,7 @@ use serde_json::json;
 use super::AppState;
 use super::http::{ApiError, check_text, parse_json};
 use crate::chat::{self, TurnError};
-use crate::faq::Entry;
+use crate::faq::{self, Entry};
 use crate::retrieve::{self, Hit};
 
 /// Longest feedback comment, in characters.
@@ -42,10 +42,7 @@ impl From<TurnError> for ApiError {
     fn from(e: TurnError) -> ApiError {
         match e {
             TurnError::Text(t) => ApiError::bad_request(t.to_string()),
-            TurnError::UnknownMunicipality { code, known } => {
-                ApiError::bad_request(format!("unknown municipality '{code}'"))
-                    .with(json!({ "known": known }))
-            }
+            TurnError::UnknownMunicipality { code, known } => municipality_error(&code, &known),
             TurnError::MalformedConversation => ApiError::bad_request(e.to_string()),
             TurnError::UnknownConversation => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
             TurnError::Storage(err) => ApiError::storage(&err),
@@ -56,14 +53,38 @@ impl From<TurnError> for ApiError {
     }
 }
 
+/// The error for a municipality the service does not serve: a code that is not one (wrong length,
+/// check digit) is a 400 that says why (`error_code: invalid_municipality_code`); a well-formed
+/// code with no declaration is a 404 (`error_code: unknown_municipality`). Both list the codes
+/// served (`known`), so that a site administrator can correct `data-municipality`.
+pub(super) fn municipality_error(code: &str, known: &[String]) -> ApiError {
+    match faq::municipality_code_problem(code) {
+        Some(why) => ApiError::bad_request(why)
+            .with(json!({ "error_code": "invalid_municipality_code", "known": known })),
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("unknown municipality '{code}': this service does not serve it"),
+        )
+        .with(json!({ "error_code": "unknown_municipality", "known": known })),
+    }
+}
+
+/// `GET /api/municipalities`: the municipalities served, with the office each one's fallbacks
+/// name (from `faq/municipalities/<code>/municipality.yaml`), for the widget and the staff
+/// console.
+pub async fn municipalities(State(st): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let engine = st.engine();
+    let list: Vec<&faq::Municipality> = engine.retriever.municipalities().values().collect();
+    Json(json!({ "municipalities": list }))
+}
+
 pub(super) fn check_municipality(st: &AppState, m: Option<&str>) -> Result<(), ApiError> {
     st.engine()
         .retriever
         .check_municipality(m)
         .map_err(|e| match e {
             retrieve::Error::UnknownMunicipality { code, known } => {
-                ApiError::bad_request(format!("unknown municipality '{code}'"))
-                    .with(json!({ "known": known }))
+                municipality_error(&code, &known)
             }
             other => ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "search failed", &other),
         })
@@ -495,7 +516,7 @@ pub async fn admin_reload(
             Ok(Json(json!({
                 "reloaded": true,
                 "entries": m.entries,
-                "municipalities": m.municipalities,
+                "municipalities": m.municipalities.keys().collect::<Vec<_>>(),
             }))
             .into_response())
         }

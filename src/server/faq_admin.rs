@@ -62,15 +62,20 @@ fn relative_path(t: &Target) -> Result<PathBuf, ApiError> {
     if name == crate::synonyms::FILE_NAME {
         return Err(ApiError::bad_request("synonyms.csv is not a FAQ file"));
     }
+    if name == faq::MUNICIPALITY_FILE {
+        return Err(ApiError::bad_request(
+            "municipality.yaml is not a FAQ file: a municipality is declared with madoguchi municipality add",
+        ));
+    }
     Ok(match t.municipality.as_deref() {
         None | Some("") => PathBuf::from("national").join(name),
         Some(m) if faq::is_municipality_code(m) => {
             PathBuf::from("municipalities").join(m).join(name)
         }
         Some(m) => {
-            return Err(ApiError::bad_request(format!(
-                "'{m}' is not a 6-digit municipality code"
-            )));
+            return Err(ApiError::bad_request(
+                faq::municipality_code_problem(m).unwrap_or_default(),
+            ));
         }
     })
 }

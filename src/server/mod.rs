@@ -260,6 +260,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/search", get(api::search))
         .route("/api/faq/{id}", get(api::faq_entry))
         .route("/api/categories", get(api::categories))
+        .route("/api/municipalities", get(api::municipalities))
         .route("/api/feedback", post(api::feedback))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -423,7 +423,7 @@ fn in_category(retriever: &crate::retrieve::Retriever, category: &str) -> Answer
     let ids = matching(None);
     let local = retriever
         .municipalities()
-        .iter()
+        .keys()
         .filter_map(|m| {
             let here = matching(Some(m));
             let l = LocalIds {

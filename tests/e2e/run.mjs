@@ -26,7 +26,7 @@ const ONLY = process.env.E2E_ONLY || '';
 const RESULTS = path.join(HERE, 'test-results');
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const FIXTURES = path.join(HERE, 'fixtures');
-const MUNI = '999001';
+const MUNI = '999008';
 const TITLE = 'よくある質問チャット';
 const LABEL = 'ご質問を入力してください';
 const Q_PIN = 'マイナンバーカードの暗証番号を自分で変更したい';
@@ -419,7 +419,7 @@ scenario('6 errors: API down, 429, 400, error event, cut stream, server killed �
   await dialog.getByRole('button', { name: '送信', exact: true }).click();
   await expectError(dialog, '送信できませんでした。質問は500文字以内で入力してください。', long, '400');
   // (c') issue #19: a page set to a municipality the service does not know says so, not "500 characters".
-  await page.route(srv.base + '/api/chat', (r) => r.fulfill({ status: 400, headers: { 'Content-Type': 'application/json' }, body: '{"error":"unknown municipality \'131016\' (known: 999901)"}' }));
+  await page.route(srv.base + '/api/chat', (r) => r.fulfill({ status: 404, headers: { 'Content-Type': 'application/json' }, body: '{"error":"unknown municipality \'131016\': this service does not serve it","error_code":"unknown_municipality","known":["999008"]}' }));
   await ask(page, dialog, Q_GOMI);
   await expectError(dialog, 'このページに設定された市区町村のFAQが見つかりません。', Q_GOMI, 'unknown municipality');
   await page.unroute(srv.base + '/api/chat');
@@ -678,9 +678,9 @@ scenario('12 embedded on another site: API defaults to the script origin, CORS, 
     await ask(page, dialog, Q_GOMI);
     const msg = dialog.locator('.log > .m.b:not([aria-hidden])').nth(2);
     await msg.waitFor();
-    await contains(msg, '架空市', 'the answer is the city\'s (999002)');
+    await contains(msg, '架空市', 'the answer is the city\'s (999016)');
     assert(calls.length >= 2 && calls.every((u) => u.startsWith(own.base + '/api/')), `API calls go to the script's origin: ${calls.join(' ')}`);
-    assert(calls.some((u) => u.includes('municipality=999002')), 'data-municipality is sent');
+    assert(calls.some((u) => u.includes('municipality=999016')), 'data-municipality is sent');
   } finally {
     await own.stop();
     site.closeAllConnections();

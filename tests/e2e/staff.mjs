@@ -98,7 +98,7 @@ async function startServer(tmp) {
     });
   }
   // The admin works for 見本町: the console's inquiry search starts there (issue #19).
-  execFileSync(BIN, ['user', 'municipality', ADMIN, '999001', '--data-dir', dataDir, '--config', config], {
+  execFileSync(BIN, ['user', 'municipality', ADMIN, '999008', '--data-dir', dataDir, '--config', config], {
     cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log = [];
@@ -314,8 +314,8 @@ async function main() {
       posted.push(await chat(base, INQUIRY));
       posted.push(await chat(base, OUT_OF_SCOPE));
       posted.push(await chat(base, OUT_OF_SCOPE));
-      posted.push(await chat(base, '住民票の写しを取りたい', '999001'));
-      posted.push(await chat(base, HTML_QUESTION, '999001'));
+      posted.push(await chat(base, '住民票の写しを取りたい', '999008'));
+      posted.push(await chat(base, HTML_QUESTION, '999008'));
       const oos = posted[1];
       assert(oos.decision === 'fallback', `out-of-scope question was not a fallback: ${oos.decision}`);
       assert(posted[0].decision === 'answer', `inquiry was not answered: ${posted[0].decision}`);
@@ -418,35 +418,35 @@ async function main() {
       await page.getByRole('tab', { name: 'FAQ管理' }).waitFor();
       assert((await page.textContent('#user-label')).includes('管理者'), 'admin role not shown');
       const start = await page.inputValue('#inquiry-municipality');
-      assert(start === '999001', `the inquiry search starts in the admin's municipality, not '${start}'`);
+      assert(start === '999008', `the inquiry search starts in the admin's municipality, not '${start}'`);
     });
 
-    await step('(5) upload a valid CSV for 999001: diff shows 1 added; apply; the entry is served', async () => {
+    await step('(5) upload a valid CSV for 999008: diff shows 1 added; apply; the entry is served', async () => {
       await openTab(page, 'FAQ管理');
       await page.setInputFiles('#faq-file', { name: 'e2e-faq.csv', mimeType: 'text/csv', buffer: Buffer.from(GOOD_CSV) });
       assert(await page.inputValue('#faq-name') === 'e2e-faq.csv', 'file name not suggested');
-      await page.selectOption('#faq-target', '999001');
+      await page.selectOption('#faq-target', '999008');
       assert(await page.isDisabled('#faq-apply'), '反映 enabled before 確認');
       await page.getByRole('button', { name: '確認' }).click();
       await page.locator('[data-diff=added]', { hasText: '1件' }).waitFor();
       assert((await page.textContent('[data-diff=changed]')) === '0件', 'changed is not 0');
       assert((await page.textContent('[data-diff=removed]')) === '0件', 'removed is not 0');
-      assert((await page.textContent('#faq-results')).includes(`999001/${NEW_ID}`), 'added id not listed');
+      assert((await page.textContent('#faq-results')).includes(`999008/${NEW_ID}`), 'added id not listed');
       await axeCheck(page, 'FAQ management with a diff');
       await page.getByRole('button', { name: '反映' }).click();
       await page.getByRole('heading', { name: '反映しました' }).waitFor();
       assert(await page.isDisabled('#faq-apply'), '反映 still enabled after applying');
-      const r = await fetch(`${base}/api/search?q=${encodeURIComponent('ドローンを飛ばす許可')}&municipality=999001`);
+      const r = await fetch(`${base}/api/search?q=${encodeURIComponent('ドローンを飛ばす許可')}&municipality=999008`);
       const j = await r.json();
       assert(r.ok && j.hits.length && j.hits[0].faq_id === NEW_ID, `new entry not served: ${JSON.stringify(j).slice(0, 300)}`);
       const dl = await page.evaluate(async () => {
-        document.getElementById('faq-download-municipality').value = '999001';
+        document.getElementById('faq-download-municipality').value = '999008';
         document.getElementById('faq-download-municipality').dispatchEvent(new Event('change'));
         const href = document.getElementById('faq-download').getAttribute('href');
         const res = await fetch(href, { credentials: 'same-origin' });
         return { href, status: res.status, text: await res.text() };
       });
-      assert(dl.href.includes('municipality=999001') && dl.status === 200 && dl.text.includes(NEW_ID),
+      assert(dl.href.includes('municipality=999008') && dl.status === 200 && dl.text.includes(NEW_ID),
         `download: ${dl.href} ${dl.status}`);
     });
 
@@ -456,9 +456,9 @@ async function main() {
       const item = page.locator('.problem-list li').first();
       await item.waitFor();
       const problems = await page.locator('.problem-list li').allTextContents();
-      assert(problems.some((p) => /faq\/municipalities\/999001\/e2e-bad\.csv:2: /.test(p)), `problems: ${problems.join(' | ')}`);
+      assert(problems.some((p) => /faq\/municipalities\/999008\/e2e-bad\.csv:2: /.test(p)), `problems: ${problems.join(' | ')}`);
       assert(await page.isDisabled('#faq-apply'), '反映 enabled for an invalid file');
-      assert(!fs.existsSync(path.join(tmp, 'faq', 'municipalities', '999001', 'e2e-bad.csv')), 'invalid file was written');
+      assert(!fs.existsSync(path.join(tmp, 'faq', 'municipalities', '999008', 'e2e-bad.csv')), 'invalid file was written');
       await axeCheck(page, 'FAQ management with problems');
     });
 

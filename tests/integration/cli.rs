@@ -125,13 +125,13 @@ fn municipality_view_and_unknown_code() {
     let dir = workdir();
     let v = search_json(
         dir.path(),
-        &["粗大ごみの出し方", "--municipality", "999901"],
+        &["粗大ごみの出し方", "--municipality", "999903"],
     );
     assert!(v["hits"][0]["answer"].as_str().unwrap().contains("見本町"));
     let out = madoguchi(dir.path(), &["search", "ごみ", "-m", "123456"]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("unknown municipality '123456'; known: 999901"),
+        stderr(&out).contains("unknown municipality '123456'; known: 999903"),
         "{}",
         stderr(&out)
     );
@@ -422,4 +422,86 @@ fn every_data_command_reads_the_configuration_file() {
             stderr(&out)
         );
     }
+}
+
+#[test]
+fn municipality_add_declares_a_town_and_list_shows_it() {
+    let dir = workdir();
+    let faq = dir.path().join("faq");
+    let out = madoguchi(
+        dir.path(),
+        &[
+            "municipality",
+            "add",
+            "131010",
+            "千代田区",
+            "--office",
+            "総合窓口",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("its check digit should be 6 (131016)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!faq.join("municipalities/131010").exists());
+    let out = madoguchi(
+        dir.path(),
+        &[
+            "municipality",
+            "add",
+            "131016",
+            "千代田区",
+            "--office",
+            "千代田区役所 総合窓口",
+            "--phone",
+            "03-0000-0000",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text =
+        std::fs::read_to_string(faq.join("municipalities/131016/municipality.yaml")).unwrap();
+    assert!(text.contains("name: 千代田区"), "{text}");
+    let out = madoguchi(
+        dir.path(),
+        &["municipality", "add", "131016", "千代田区", "--office", "x"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("already declared"),
+        "{}",
+        stderr(&out)
+    );
+    // A URL that is not http(s) leaves nothing behind.
+    let out = madoguchi(
+        dir.path(),
+        &[
+            "municipality",
+            "add",
+            "131041",
+            "新宿区",
+            "--office",
+            "x",
+            "--url",
+            "ftp://x",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(!faq.join("municipalities/131041").exists());
+
+    let out = madoguchi(dir.path(), &["municipality", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = stdout(&out);
+    assert!(
+        list.contains("131016\t千代田区\t千代田区役所 総合窓口\t03-0000-0000\t0\t0\t0"),
+        "{list}"
+    );
+    assert!(
+        list.contains("999903\tテスト町\tテスト町役場 総合窓口"),
+        "{list}"
+    );
+    // The new town is searchable at once (its residents see the national FAQ).
+    let v = search_json(dir.path(), &["住民票", "--municipality", "131016"]);
+    assert!(!v["hits"].as_array().unwrap().is_empty(), "{v}");
 }

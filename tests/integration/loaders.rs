@@ -222,13 +222,13 @@ fn xlsx_bombs_are_refused_before_anything_is_allocated() {
 fn directory_overlay_scopes_municipal_files_by_folder() {
     let corpus = faq::load_dir(&fixture("faq_small")).unwrap();
     assert_eq!(
-        corpus.municipalities().into_iter().collect::<Vec<_>>(),
-        ["999901"]
+        corpus.municipality_codes().into_iter().collect::<Vec<_>>(),
+        ["999903"]
     );
-    let town = corpus.get("sodai-gomi", Some("999901")).unwrap();
+    let town = corpus.get("sodai-gomi", Some("999903")).unwrap();
     assert!(town.answer.contains("見本町"));
     assert!(
-        corpus.get("kokuho-late", Some("999901")).is_none(),
+        corpus.get("kokuho-late", Some("999903")).is_none(),
         "hidden in the town"
     );
     assert!(
@@ -291,10 +291,10 @@ fn duplicate_ids_across_files_name_both_places() {
 fn municipal_layer_rules_are_enforced() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixture("faq_small"), dir.path());
-    let town = dir.path().join("municipalities/999901/more.yaml");
+    let town = dir.path().join("municipalities/999903/more.yaml");
     std::fs::write(
         &town,
-        "- id: no-such-national\n  hidden: true\n- id: wrong-scope\n  question: q\n  answer: a\n  scope: '999902'\n",
+        "- id: no-such-national\n  hidden: true\n- id: wrong-scope\n  question: q\n  answer: a\n  scope: '999024'\n",
     )
     .unwrap();
     std::fs::write(
@@ -311,7 +311,7 @@ fn municipal_layer_rules_are_enforced() {
     );
     assert!(
         p.iter().any(|m| m.contains(
-            "more.yaml:3: entry 'wrong-scope': scope '999902' in the folder of municipality 999901"
+            "more.yaml:3: entry 'wrong-scope': scope '999024' in the folder of municipality 999903"
         )),
         "{p:#?}"
     );
@@ -329,8 +329,8 @@ fn user_dictionary_is_skipped_at_the_top_and_refused_in_a_municipality() {
     copy_dir(&fixture("faq_small"), dir.path());
     std::fs::write(dir.path().join("userdict.csv"), "マイナ,名詞,マイナ\n").unwrap();
     let corpus = faq::load_dir(dir.path()).unwrap();
-    assert!(corpus.get("sodai-gomi", Some("999901")).is_some());
-    let misplaced = dir.path().join("municipalities/999901/userdict.csv");
+    assert!(corpus.get("sodai-gomi", Some("999903")).is_some());
+    let misplaced = dir.path().join("municipalities/999903/userdict.csv");
     std::fs::write(&misplaced, "マイナ,名詞,マイナ\n").unwrap();
     let p = problems(dir.path());
     assert_eq!(p.len(), 1, "{p:?}");
@@ -339,4 +339,59 @@ fn user_dictionary_is_skipped_at_the_top_and_refused_in_a_municipality() {
             && p[0].contains("applies to the whole index"),
         "{p:?}"
     );
+}
+
+#[test]
+fn municipalities_are_declared_with_valid_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("faq_small"), dir.path());
+    let corpus = faq::load_dir(dir.path()).unwrap();
+    let town = &corpus.municipalities["999903"];
+    assert_eq!(town.name, "テスト町");
+    assert_eq!(
+        town.fallback.office.as_deref(),
+        Some("テスト町役場 総合窓口")
+    );
+
+    // A folder whose check digit is wrong (99990 calls for 3), entries of an undeclared town,
+    // and declarations that lack a name or office, name another code or sit in the wrong place.
+    let write = |rel: &str, text: &str| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "municipalities/999909/town.yaml",
+        "- id: x\n  question: q\n  answer: a\n",
+    );
+    write(
+        "municipalities/999024/town.yaml",
+        "- id: x\n  question: q\n  answer: a\n",
+    );
+    write(
+        "municipalities/131016/municipality.yaml",
+        "name: 千代田区\n",
+    );
+    write(
+        "municipalities/131041/municipality.yaml",
+        "code: 131016\nname: 新宿区\nfallback:\n  office: 区役所\n  url: ftp://x\n",
+    );
+    write("national/municipality.yaml", "name: x\n");
+    let p = problems(dir.path());
+    let has = |want: &str| {
+        assert!(p.iter().any(|m| m.contains(want)), "{want}\n{p:#?}");
+    };
+    has(
+        "999909/town.yaml: '999909' is not a municipality code: its check digit should be 3 (999903)",
+    );
+    has(
+        "999024/town.yaml:1: municipality 999024 is not declared: add municipalities/999024/municipality.yaml",
+    );
+    has("131016/municipality.yaml: missing fallback office");
+    has("131041/municipality.yaml:1: code '131016' is not the folder's code 131041");
+    has("131041/municipality.yaml:5: fallback url 'ftp://x' is not an http(s) URL");
+    has(
+        "national/municipality.yaml: a municipality is declared in municipalities/<code>/municipality.yaml",
+    );
+    assert_eq!(p.len(), 6, "{p:#?}");
 }

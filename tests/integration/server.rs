@@ -173,7 +173,7 @@ async fn municipality_layer_applies_and_unknown_codes_name_the_known_ones() {
     let h = harness().await;
     let (s, v) = chat(
         &h,
-        json!({"message": "粗大ごみの出し方", "municipality": "999901"}),
+        json!({"message": "粗大ごみの出し方", "municipality": "999903"}),
     )
     .await;
     assert_eq!(s, StatusCode::OK);
@@ -185,14 +185,89 @@ async fn municipality_layer_applies_and_unknown_codes_name_the_known_ones() {
             || v["candidates"].to_string().contains("sodai-gomi"),
         "{v}"
     );
-    let (s, v) = get(&h, "/api/faq/kokuho-late?municipality=999901").await;
+    let (s, v) = get(&h, "/api/faq/kokuho-late?municipality=999903").await;
     assert_eq!(s, StatusCode::NOT_FOUND, "hidden there: {v}");
     let (s, v) = get(&h, "/api/faq/kokuho-late").await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["id"], "kokuho-late");
+    // 12345 calls for check digit 5: not a code at all, a 400 that says so.
     let (s, v) = chat(&h, json!({"message": "住民票", "municipality": "123456"})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert_eq!(v["known"], json!(["999901"]), "{v}");
+    assert_eq!(v["known"], json!(["999903"]), "{v}");
+    assert_eq!(v["error_code"], "invalid_municipality_code", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("(123455)"), "{v}");
+    // 千代田区 is a real code this service does not serve: a 404 of its own.
+    for (s, v) in [
+        chat(&h, json!({"message": "住民票", "municipality": "131016"})).await,
+        get(&h, "/api/search?q=住民票&municipality=131016").await,
+        get(&h, "/api/categories?municipality=131016").await,
+    ] {
+        assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+        assert_eq!(v["error_code"], "unknown_municipality", "{v}");
+        assert_eq!(v["known"], json!(["999903"]), "{v}");
+    }
+}
+
+#[tokio::test]
+async fn municipalities_are_declared_once_with_their_own_fallback_office() {
+    let h = harness().await;
+    let (s, v) = get(&h, "/api/municipalities").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["municipalities"],
+        json!([{"code": "999903", "name": "テスト町",
+                "fallback": {"office": "テスト町役場 総合窓口", "phone": "0000-99-0000"}}]),
+        "{v}"
+    );
+    // The town's own entries name 環境課 most; a fallback names the declared counter instead.
+    for message in ["明日の天気を教えて", "おすすめのラーメン屋を教えて"] {
+        let (s, v) = chat(&h, json!({"message": message, "municipality": "999903"})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["decision"], "fallback", "{message}: {v}");
+        assert_eq!(
+            v["fallback"]["contact"],
+            json!({"office": "テスト町役場 総合窓口", "phone": "0000-99-0000"}),
+            "{message}: {v}"
+        );
+    }
+    let (_, v) = chat(&h, json!({"message": "明日の天気を教えて"})).await;
+    assert_eq!(
+        v["fallback"]["contact"]["office"],
+        Config::default().server.fallback_office,
+        "{v}"
+    );
+
+    // A town declared by `municipality.yaml` alone is served (the national FAQ, its own
+    // fallback) after a reload; before, its code is unknown.
+    let folder = h.faq().join("municipalities/131016");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("municipality.yaml"),
+        "name: 千代田区\nfallback:\n  office: 千代田区役所 総合窓口\n",
+    )
+    .unwrap();
+    let (s, _) = chat(&h, json!({"message": "住民票", "municipality": "131016"})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    h.state.reload().await.unwrap();
+    let (s, v) = get(&h, "/api/municipalities").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["municipalities"][0]["name"], "千代田区", "{v}");
+    let (s, v) = chat(
+        &h,
+        json!({"message": "明日の天気を教えて", "municipality": "131016"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["fallback"]["contact"]["office"], "千代田区役所 総合窓口",
+        "{v}"
+    );
+    let (s, v) = get(&h, "/api/search?q=住民票&municipality=131016").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(
+        !v["hits"].as_array().unwrap().is_empty(),
+        "national entries: {v}"
+    );
 }
 
 #[tokio::test]
@@ -217,7 +292,7 @@ async fn search_and_categories() {
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
         assert!(v["error"].is_string(), "{bad}: {v}");
     }
-    let (s, v) = get(&h, "/api/categories?municipality=999901").await;
+    let (s, v) = get(&h, "/api/categories?municipality=999903").await;
     assert_eq!(s, StatusCode::OK);
     let total: u64 = v["categories"]
         .as_array()
@@ -1019,14 +1094,14 @@ async fn a_new_topic_or_small_talk_never_repeats_the_previous_answer() {
     let library = "mihon-shisetsu-001";
     let (s, first) = chat(
         &h,
-        json!({"message": "図書館は何時まで開いてる？", "municipality": "999001"}),
+        json!({"message": "図書館は何時まで開いてる？", "municipality": "999008"}),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{first}");
     assert_eq!(first["answer"]["faq_id"], library, "{first}");
     let id = first["conversation_id"].clone();
     let turn = |message: &'static str| {
-        let body = json!({"message": message, "municipality": "999001", "conversation_id": id});
+        let body = json!({"message": message, "municipality": "999008", "conversation_id": id});
         let h = &h;
         async move { chat(h, body).await }
     };
@@ -1054,12 +1129,12 @@ async fn a_new_topic_or_small_talk_never_repeats_the_previous_answer() {
     // A real follow-up of an answered topic still gets its answer.
     let (_, again) = chat(
         &h,
-        json!({"message": "図書館は何時まで開いてる？", "municipality": "999001"}),
+        json!({"message": "図書館は何時まで開いてる？", "municipality": "999008"}),
     )
     .await;
     let (_, card) = chat(
         &h,
-        json!({"message": "カードを作るには何がいる？", "municipality": "999001",
+        json!({"message": "カードを作るには何がいる？", "municipality": "999008",
                "conversation_id": again["conversation_id"]}),
     )
     .await;
@@ -1638,14 +1713,14 @@ async fn an_account_carries_the_municipality_it_works_for() {
     assert!(
         h.state
             .store
-            .set_user_municipality("sato", Some("999901"))
+            .set_user_municipality("sato", Some("999903"))
             .await
             .unwrap()
     );
     assert!(
         !h.state
             .store
-            .set_user_municipality("nobody", Some("999901"))
+            .set_user_municipality("nobody", Some("999903"))
             .await
             .unwrap()
     );
@@ -1658,7 +1733,7 @@ async fn an_account_carries_the_municipality_it_works_for() {
     let (s, headers, body) = send(&h, req).await;
     assert_eq!(s, StatusCode::OK);
     let v: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(v["municipality"], "999901", "{v}");
+    assert_eq!(v["municipality"], "999903", "{v}");
     let cookie = headers[header::SET_COOKIE]
         .to_str()
         .unwrap()
@@ -1668,7 +1743,7 @@ async fn an_account_carries_the_municipality_it_works_for() {
         .to_owned();
     let (_, body, _) = staff_get(&h, "/staff/api/me", Some(&cookie)).await;
     let me: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(me["municipality"], "999901", "{me}");
+    assert_eq!(me["municipality"], "999903", "{me}");
     h.state
         .store
         .set_user_municipality("sato", None)
@@ -1729,7 +1804,7 @@ async fn logs_export_as_excel_csv_and_jsonl() {
     let fb: Value = serde_json::from_slice(&body).unwrap();
     let want = all.iter().filter(|r| r["decision"] == "fallback").count();
     assert_eq!(fb["rows"].as_array().unwrap().len(), want);
-    let (_, body, _) = staff_get(&h, "/staff/api/logs?municipality=999901", Some(&cookie)).await;
+    let (_, body, _) = staff_get(&h, "/staff/api/logs?municipality=999903", Some(&cookie)).await;
     let none: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(none["rows"].as_array().unwrap().len(), 0);
 
@@ -1936,7 +2011,7 @@ async fn log_filters_apply_before_the_limit() {
     let (cookie, _) = sign_in(&h, "tanaka", "correct horse battery")
         .await
         .unwrap();
-    let town = Some("999901");
+    let town = Some("999903");
     let answer = Decision::Answer;
     // Oldest first. kokuho-late is hidden in the town; town-hours exists only there.
     let weather = record(&h, "明日の天気", Decision::Fallback).await;
@@ -1963,7 +2038,7 @@ async fn log_filters_apply_before_the_limit() {
         }
     };
     assert_eq!(ids("decision=fallback&limit=1").await, [weather.as_str()]);
-    assert_eq!(ids("municipality=999901&limit=1").await, [hours.as_str()]);
+    assert_eq!(ids("municipality=999903&limit=1").await, [hours.as_str()]);
     assert_eq!(
         ids("category=%E5%8C%BB%E7%99%82%E4%BF%9D%E9%99%BA&limit=1").await,
         [kokuho.as_str()]
@@ -1979,7 +2054,7 @@ async fn log_filters_apply_before_the_limit() {
         [hours.as_str()]
     );
     assert_eq!(
-        ids("decision=answer&municipality=999901&category=%E3%81%8F%E3%82%89%E3%81%97&limit=1")
+        ids("decision=answer&municipality=999903&category=%E3%81%8F%E3%82%89%E3%81%97&limit=1")
             .await,
         [hours]
     );
@@ -2093,7 +2168,7 @@ async fn admins_preview_apply_and_download_faq_files() {
         );
     }
     assert!(csv.len() > 16 * 1024);
-    let q = "/staff/api/faq/preview?file=town-extra.csv&municipality=999901";
+    let q = "/staff/api/faq/preview?file=town-extra.csv&municipality=999903";
 
     let (s, _, _) = send(&h, upload(q, &staff, &staff_csrf, csv.clone().into_bytes())).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "staff may not manage the FAQ");
@@ -2104,7 +2179,7 @@ async fn admins_preview_apply_and_download_faq_files() {
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["diff"]["added"].as_array().unwrap().len(), 13, "{v}");
-    assert!(v["diff"]["added"].to_string().contains("999901/town-dog"));
+    assert!(v["diff"]["added"].to_string().contains("999903/town-dog"));
     assert_eq!(v["diff"]["removed"], json!([]));
 
     // A broken file: every problem with its file and line, and nothing changes.
@@ -2114,7 +2189,7 @@ async fn admins_preview_apply_and_download_faq_files() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     let problems = v["problems"].to_string();
     assert!(
-        problems.contains("faq/municipalities/999901/town-extra.csv:2"),
+        problems.contains("faq/municipalities/999903/town-extra.csv:2"),
         "{problems}"
     );
     let (s, _, _) = send(
@@ -2130,7 +2205,7 @@ async fn admins_preview_apply_and_download_faq_files() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         !h.faq()
-            .join("municipalities/999901/town-extra.csv")
+            .join("municipalities/999903/town-extra.csv")
             .exists()
     );
     let (s, _, _) = send(
@@ -2159,12 +2234,12 @@ async fn admins_preview_apply_and_download_faq_files() {
     assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     assert!(
         h.faq()
-            .join("municipalities/999901/town-extra.csv")
+            .join("municipalities/999903/town-extra.csv")
             .exists()
     );
     let (_, v) = get(
         &h,
-        "/api/search?q=%E7%8A%AC%E3%81%AE%E7%99%BB%E9%8C%B2&municipality=999901",
+        "/api/search?q=%E7%8A%AC%E3%81%AE%E7%99%BB%E9%8C%B2&municipality=999903",
     )
     .await;
     assert_eq!(v["hits"][0]["faq_id"], "town-dog", "{v}");
@@ -2190,7 +2265,7 @@ async fn admins_preview_apply_and_download_faq_files() {
 
     let (s, body, headers) = staff_get(
         &h,
-        "/staff/api/faq/download?municipality=999901",
+        "/staff/api/faq/download?municipality=999903",
         Some(&admin),
     )
     .await;
@@ -2221,7 +2296,7 @@ async fn an_apply_past_its_deadline_changes_nothing_even_after_its_build_ends() 
     let generation = madoguchi::index::current_generation(&h.dir.path().join("index"));
     let csv = "id,question,answer,category1\n\
                town-bee,蜂の巣を駆除してもらえますか。,見本町役場の環境課が業者を紹介します。,くらし\n";
-    let req = Request::post("/staff/api/faq/apply?file=town-bee.csv&municipality=999901")
+    let req = Request::post("/staff/api/faq/apply?file=town-bee.csv&municipality=999903")
         .header(header::COOKIE, &admin)
         .header("x-csrf-token", &csrf)
         .body(Body::from(csv))
@@ -2232,7 +2307,7 @@ async fn an_apply_past_its_deadline_changes_nothing_even_after_its_build_ends() 
     assert!(v["error"].as_str().unwrap().contains("not applied"), "{v}");
     // The detached work ends on its own and undoes itself: no file, the same index.
     h.state.applies_settled().await;
-    assert!(!h.faq().join("municipalities/999901/town-bee.csv").exists());
+    assert!(!h.faq().join("municipalities/999903/town-bee.csv").exists());
     assert_eq!(h.state.engine().retriever.manifest().entries, entries);
     assert_eq!(
         madoguchi::index::current_generation(&h.dir.path().join("index")),
@@ -2241,7 +2316,7 @@ async fn an_apply_past_its_deadline_changes_nothing_even_after_its_build_ends() 
     );
     let (_, v) = get(
         &h,
-        "/api/search?q=%E8%9C%82%E3%81%AE%E5%B7%A3&municipality=999901",
+        "/api/search?q=%E8%9C%82%E3%81%AE%E5%B7%A3&municipality=999903",
     )
     .await;
     assert_ne!(v["hits"][0]["faq_id"], "town-bee", "{v}");

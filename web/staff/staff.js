@@ -202,8 +202,9 @@ function translate(status, raw) {
     [/^the uploaded file is empty/, 'ファイルが空です。'],
     [/^file must be a plain name/, 'ファイル名は半角英数字と . _ - だけにし、拡張子を .csv .xlsx .yaml .yml .json .jsonl のいずれかにしてください。'],
     [/^synonyms\.csv is not a FAQ file/, 'synonyms.csv は同義語辞書のファイル名なので使えません。'],
-    [/is not a 6-digit municipality code/, '市区町村コードは6桁の数字で指定してください。'],
-    [/^unknown municipality/, 'この市区町村コードのFAQはまだありません。'],
+    [/is not a municipality code/, '市区町村コードは検査数字を含む6桁（例：千代田区は 131016）で指定してください。'],
+    [/^unknown municipality/, 'この市区町村はまだ登録されていません（madoguchi municipality add で登録します）。'],
+    [/^municipality\.yaml is not a FAQ file/, 'municipality.yaml は市区町村の設定ファイルなので、FAQとしては登録できません。'],
     [/^bad date/, '日付は YYYY-MM-DD の形で指定してください。'],
     [/^q is empty/, '質問を入力してください。'],
     [/^q is too long/, '質問が長すぎます（2,000文字まで）。'],
@@ -395,7 +396,6 @@ function resetConsole() {
   );
   $('inquiry-form').reset();
   $('faq-form').reset();
-  $('faq-code-field').hidden = true;
   $('faq-apply').disabled = true;
   preview = null;
 }
@@ -448,13 +448,14 @@ function onFirstShow(name) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Municipalities (web/staff/municipalities.json: [{"code": "999001", "name": "見本町"}, …])
+// Municipalities: GET /api/municipalities, from each faq/municipalities/<code>/municipality.yaml
+// (declared with `madoguchi municipality add`).
 
 async function loadMunicipalities() {
   try {
-    const res = await fetch('municipalities.json', { credentials: 'same-origin' });
+    const res = await fetch('/api/municipalities', { credentials: 'same-origin' });
     if (res.ok) {
-      const list = await res.json();
+      const list = (await res.json()).municipalities;
       state.municipalities = (Array.isArray(list) ? list : [])
         .filter((m) => m && /^[0-9]{6}$/.test(m.code) && typeof m.name === 'string')
         .map((m) => ({ code: m.code, name: m.name }));
@@ -470,7 +471,6 @@ async function loadMunicipalities() {
     for (const m of state.municipalities) {
       select.append(el('option', { value: m.code }, `${m.name}（${m.code}）`));
     }
-    if (kind === 'national-target') select.append(el('option', { value: '__other' }, 'その他（コードを入力）'));
   }
 }
 
@@ -941,8 +941,7 @@ function suggestName(file) {
 function faqTarget() {
   const file = $('faq-file').files[0] || null;
   const name = $('faq-name').value.trim();
-  const sel = $('faq-target').value;
-  const municipality = sel === '__other' ? $('faq-code').value.trim() : sel;
+  const municipality = $('faq-target').value;
   return { file, name, municipality, key: file ? `${file.name}|${file.size}|${file.lastModified}|${name}|${municipality}` : '' };
 }
 
@@ -952,9 +951,6 @@ function faqProblem(t) {
   if (t.file.size > 10 * 1024 * 1024) return ['ファイルが大きすぎます（10MBまで）。', 'faq-file'];
   if (!NAME_RE.test(t.name) || !EXT_RE.test(t.name)) {
     return ['保存するファイル名は半角英数字と . _ - だけにし、拡張子を .csv .xlsx .yaml .yml .json .jsonl のいずれかにしてください。', 'faq-name'];
-  }
-  if ($('faq-target').value === '__other' && !/^[0-9]{6}$/.test(t.municipality)) {
-    return ['市区町村コードは6桁の数字で入力してください。', 'faq-code'];
   }
   return null;
 }
@@ -1149,11 +1145,8 @@ function wire() {
     resetPreview();
     clear($('faq-results'));
   });
-  $('faq-target').addEventListener('change', () => {
-    $('faq-code-field').hidden = $('faq-target').value !== '__other';
-    resetPreview();
-  });
-  for (const id of ['faq-name', 'faq-code']) $(id).addEventListener('input', resetPreview);
+  $('faq-target').addEventListener('change', resetPreview);
+  $('faq-name').addEventListener('input', resetPreview);
   $('faq-download-municipality').addEventListener('change', updateFaqDownload);
   $('users-load').addEventListener('click', loadUsers);
   $('inquiry-municipality').addEventListener('change', (e) => {
