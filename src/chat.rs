@@ -756,6 +756,12 @@ pub enum TurnError {
     /// The database failed.
     #[error("storage: {0}")]
     Storage(#[from] crate::store::Error),
+    /// An id that cannot be one of ours (`message_id`, `faq_id`).
+    #[error("{0} is malformed")]
+    MalformedId(&'static str),
+    /// No such entry for this municipality (hidden there, or never existed).
+    #[error("no FAQ entry '{0}'")]
+    UnknownEntry(String),
 }
 
 impl From<retrieve::Error> for TurnError {
@@ -848,6 +854,104 @@ pub async fn resume(store: &Store, id: Option<String>) -> Result<Conversation, T
         })
         .collect();
     Ok(Conversation { id, earlier })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening an entry from a list
+
+/// A resident opened an entry from a list instead of getting it as a direct answer.
+#[derive(Debug, Clone)]
+pub struct Open {
+    /// The entry.
+    pub faq_id: String,
+    /// Which list.
+    pub via: crate::store::Via,
+    /// The question whose もしかして or related list it was in (from that turn's reply).
+    pub message_id: Option<String>,
+    /// The conversation, when the resident has one (a menu opened before any question has not).
+    pub conversation_id: Option<String>,
+    /// The municipality the resident asks as.
+    pub municipality: Option<String>,
+}
+
+/// The entry opened, and whether the opening was stored.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// The entry as the municipality sees it.
+    pub entry: Arc<Entry>,
+    /// The record's id (stable: opening the same entry from the same question again gives the
+    /// same id); `None` when nothing could be stored.
+    pub opened_id: Option<String>,
+}
+
+/// Shows an entry opened from a list and records the opening, so that the figures count a
+/// question resolved through もしかして and which entries the menu leads to. The entry is shown
+/// whatever the database does: an unknown (deleted, never stored) message or conversation is
+/// recorded without the link, and a failed write leaves `opened_id` empty.
+pub async fn open(engine: &Engine, services: Services<'_>, o: Open) -> Result<Opened, TurnError> {
+    for (id, what) in [
+        (&o.message_id, "message_id"),
+        (&o.conversation_id, "conversation_id"),
+    ] {
+        if id.as_deref().is_some_and(|id| !valid_id(id)) {
+            return Err(TurnError::MalformedId(what));
+        }
+    }
+    if !valid_id(&o.faq_id) {
+        return Err(TurnError::MalformedId("faq_id"));
+    }
+    engine
+        .retriever
+        .check_municipality(o.municipality.as_deref())?;
+    let entry = engine
+        .retriever
+        .entry(&o.faq_id, o.municipality.as_deref())
+        .ok_or_else(|| TurnError::UnknownEntry(o.faq_id.clone()))?;
+    if let Some(m) = services.metrics {
+        m.count(crate::metrics::Family::Opened, o.via.as_str(), 1);
+    }
+    let Some(store) = services.store else {
+        return Ok(Opened {
+            entry,
+            opened_id: None,
+        });
+    };
+    let recorded = async {
+        // The message decides the conversation; an unknown one links nothing.
+        let (message_id, conversation_id) = match &o.message_id {
+            Some(m) => match store.message_conversation(m).await? {
+                Some(c) => (Some(m.clone()), Some(c)),
+                None => (None, None),
+            },
+            None => match &o.conversation_id {
+                Some(c) if store.conversation_exists(c).await? => (None, Some(c.clone())),
+                _ => (None, None),
+            },
+        };
+        store
+            .record_opened(&crate::store::Opened {
+                id: uuid::Uuid::new_v4().to_string(),
+                message_id,
+                conversation_id,
+                faq_id: entry.id.clone(),
+                via: o.via,
+                municipality: o.municipality.clone(),
+                created_at: crate::store::now(),
+            })
+            .await
+    }
+    .await;
+    let opened_id = match recorded {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::warn!(error = %e, "the opened entry was not recorded");
+            if let Some(m) = services.metrics {
+                m.count(crate::metrics::Family::StoreFailures, "record_opened", 1);
+            }
+            None
+        }
+    };
+    Ok(Opened { entry, opened_id })
 }
 
 /// Checks the message and the municipality: what a turn refuses before it starts.

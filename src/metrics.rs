@@ -88,6 +88,8 @@ pub enum Family {
     Masked,
     /// `madoguchi_store_failures_total{operation}`.
     StoreFailures,
+    /// `madoguchi_opened_total{via}`.
+    Opened,
 }
 
 impl Family {
@@ -107,6 +109,11 @@ impl Family {
                 "madoguchi_store_failures_total",
                 "Writes the database refused (the resident still got an answer, marked not recorded).",
                 "operation",
+            ),
+            Family::Opened => (
+                "madoguchi_opened_total",
+                "Entries residents opened from a list, by where (candidate, menu, related).",
+                "via",
             ),
         }
     }

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
@@ -128,7 +128,71 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
         // The municipality a staff member works for: the console's default.
         &["ALTER TABLE users ADD COLUMN municipality TEXT"],
     ),
+    (
+        5,
+        // An entry a resident opened from もしかして, the category menu or related questions.
+        &[
+            "CREATE TABLE IF NOT EXISTS opened (
+            id TEXT PRIMARY KEY,
+            message_id TEXT REFERENCES messages(id),
+            conversation_id TEXT,
+            faq_id TEXT NOT NULL,
+            via TEXT NOT NULL,
+            municipality TEXT,
+            created_at TEXT NOT NULL)",
+            "CREATE UNIQUE INDEX IF NOT EXISTS opened_once ON opened (message_id, faq_id)",
+            "CREATE INDEX IF NOT EXISTS opened_created ON opened (created_at)",
+        ],
+    ),
 ];
+
+/// How a resident reached an entry without it being the direct answer to a question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// One of the もしかして candidates of a question.
+    Candidate,
+    /// The category menu (or its starter questions).
+    Menu,
+    /// The related questions under an answer.
+    Related,
+}
+
+impl Via {
+    /// The stored code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Candidate => "candidate",
+            Via::Menu => "menu",
+            Via::Related => "related",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Via> {
+        [Via::Candidate, Via::Menu, Via::Related]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// An entry a resident opened, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// Id of the record.
+    pub id: String,
+    /// The question whose candidates or related list it was opened from.
+    pub message_id: Option<String>,
+    /// The conversation, when there was one.
+    pub conversation_id: Option<String>,
+    /// The entry opened.
+    pub faq_id: String,
+    /// How it was reached.
+    pub via: Via,
+    /// The municipality the resident asked as.
+    pub municipality: Option<String>,
+    /// When, RFC 3339 (UTC).
+    pub created_at: String,
+}
 
 /// One answered question, as stored.
 #[derive(Debug, Clone)]
@@ -367,6 +431,8 @@ pub struct Purged {
     pub messages: u64,
     /// Feedback rows deleted.
     pub feedback: u64,
+    /// Records of opened entries deleted.
+    pub opened: u64,
 }
 
 /// The database behind the service.
@@ -747,6 +813,77 @@ impl Store {
         Ok(true)
     }
 
+    /// Records that a resident opened an entry. Opening the same entry from the same question
+    /// again records nothing new; the id of the record is returned either way.
+    pub async fn record_opened(&self, o: &Opened) -> Result<String> {
+        self.guarded("record_opened", self.record_opened_once(o))
+            .await
+    }
+
+    async fn record_opened_once(&self, o: &Opened) -> Result<String> {
+        sqlx::query(&self.sql(
+            "INSERT INTO opened (id, message_id, conversation_id, faq_id, via, municipality, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        ))
+        .bind(&o.id)
+        .bind(o.message_id.clone())
+        .bind(o.conversation_id.clone())
+        .bind(&o.faq_id)
+        .bind(o.via.as_str())
+        .bind(o.municipality.clone())
+        .bind(&o.created_at)
+        .execute(&self.pool)
+        .await?;
+        let Some(message_id) = &o.message_id else {
+            return Ok(o.id.clone());
+        };
+        let row =
+            sqlx::query(&self.sql("SELECT id FROM opened WHERE message_id = ? AND faq_id = ?"))
+                .bind(message_id)
+                .bind(&o.faq_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    /// The conversation a message belongs to, if the message exists.
+    pub async fn message_conversation(&self, message_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query(&self.sql("SELECT conversation_id FROM messages WHERE id = ?"))
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("conversation_id")).transpose()?)
+    }
+
+    /// Entries opened in `[from, to)` (RFC 3339 bounds), oldest first.
+    pub async fn opened_between(&self, from: &str, to: &str) -> Result<Vec<Opened>> {
+        let rows = sqlx::query(&self.sql(
+            "SELECT id, message_id, conversation_id, faq_id, via, municipality, created_at
+             FROM opened WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
+        ))
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let via: String = r.try_get("via")?;
+                Ok(Opened {
+                    id: r.try_get("id")?,
+                    message_id: r.try_get("message_id")?,
+                    conversation_id: r.try_get("conversation_id")?,
+                    faq_id: r.try_get("faq_id")?,
+                    via: Via::parse(&via).ok_or_else(|| Error::Unknown {
+                        what: "opened.via",
+                        value: via.clone(),
+                    })?,
+                    municipality: r.try_get("municipality")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
     /// Feedback on one message, oldest first.
     pub async fn feedback_for(&self, message_id: &str) -> Result<Vec<Feedback>> {
         let rows = sqlx::query(&self.sql(
@@ -772,6 +909,16 @@ impl Store {
         let cutoff = from_now(-chrono::Duration::days(i64::from(days)));
         let mut tx = self.pool.begin().await?;
         let old = "SELECT id FROM conversations WHERE updated_at < ?";
+        let opened = sqlx::query(&self.sql(&format!(
+            "DELETE FROM opened WHERE created_at < ? OR conversation_id IN ({old})
+             OR message_id IN (SELECT id FROM messages WHERE conversation_id IN ({old}))"
+        )))
+        .bind(&cutoff)
+        .bind(&cutoff)
+        .bind(&cutoff)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         let feedback = sqlx::query(&self.sql(&format!(
             "DELETE FROM feedback WHERE message_id IN
              (SELECT id FROM messages WHERE conversation_id IN ({old}))"
@@ -798,6 +945,7 @@ impl Store {
             conversations,
             messages,
             feedback,
+            opened,
         })
     }
 
@@ -1196,7 +1344,7 @@ mod tests {
         let s = Store::connect(url).await.unwrap();
         // Connecting again migrates nothing twice.
         let s2 = Store::connect(url).await.unwrap();
-        assert_eq!(s2.schema_version().await.unwrap(), 4);
+        assert_eq!(s2.schema_version().await.unwrap(), 5);
         let u = uuid::Uuid::new_v4().to_string();
         let (c1, m1, m2) = (format!("c-{u}"), format!("m1-{u}"), format!("m2-{u}"));
         s.record_turn(&turn(&c1, &m1, Some("faq-1"))).await.unwrap();
@@ -1209,13 +1357,47 @@ mod tests {
         assert_eq!(fb.len(), 1);
         assert!(fb[0].helpful);
         assert_eq!(fb[0].comment.as_deref(), Some("助かった"));
-        // Recent conversations survive a purge; old ones go with their messages and feedback.
+        // An entry opened from m2's candidates: recorded once, however often it is opened.
+        let opened = |id: &str| Opened {
+            id: id.to_owned(),
+            message_id: Some(m2.clone()),
+            conversation_id: Some(c1.clone()),
+            faq_id: "faq-2".into(),
+            via: Via::Candidate,
+            municipality: None,
+            created_at: now(),
+        };
+        let first = s.record_opened(&opened(&format!("o1-{u}"))).await.unwrap();
+        assert_eq!(first, format!("o1-{u}"));
+        assert_eq!(
+            s.record_opened(&opened(&format!("o2-{u}"))).await.unwrap(),
+            first
+        );
+        let all = s
+            .opened_between(
+                &from_now(-chrono::Duration::hours(1)),
+                &from_now(chrono::Duration::hours(1)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            all.iter()
+                .filter(|o| o.message_id.as_deref() == Some(m2.as_str()))
+                .count(),
+            1
+        );
+        assert_eq!(
+            s.message_conversation(&m2).await.unwrap().as_deref(),
+            Some(c1.as_str())
+        );
+        // Recent conversations survive a purge; old ones go with their messages, feedback and
+        // opened entries (which refer to the messages: they must go first).
         s.purge_older_than(30).await.unwrap();
         assert!(s.conversation_exists(&c1).await.unwrap());
         s.backdate_conversation(&c1, 40).await.unwrap();
         let p = s.purge_older_than(30).await.unwrap();
         assert!(
-            p.conversations >= 1 && p.messages >= 2 && p.feedback >= 1,
+            p.conversations >= 1 && p.messages >= 2 && p.feedback >= 1 && p.opened >= 1,
             "{p:?}"
         );
         assert!(!s.conversation_exists(&c1).await.unwrap());

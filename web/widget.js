@@ -320,7 +320,8 @@ textarea::placeholder{color:#5f6875}
   const said = (text) => add(h('div', { class: 'm u' }, h('span', { class: 'sr' }, 'あなた：'), text));
   const waiting = () => add(h('div', { class: 'm b', 'aria-hidden': 'true' }, h('p', { class: 'p' }, '回答を探しています')));
   const failed = (e) => add(h('div', { class: 'm err', role: 'alert' }, errText(e)));
-  const qlist = (items) => h('ul', {}, items.map((c) => h('li', {}, btn('q', c.question, () => openFaq(c.faq_id, c.question)))));
+  /** Questions to open; `via` (menu, candidate, related) and the question they came from are recorded. */
+  const qlist = (items, via, mid) => h('ul', {}, items.map((c) => h('li', {}, btn('q', c.question, () => openFaq(c.faq_id, c.question, via || 'menu', mid)))));
   const menuBtn = () => btn('lk', '分類から探す', () => menu(true));
 
   function greet() {
@@ -446,7 +447,7 @@ textarea::placeholder{color:#5f6875}
       paras(a.text, a.sources), meta(a),
       // Not stored (the database failed): there is nothing to give feedback on.
       r.message_id && r.recorded !== false && feedback(r.message_id),
-      r.related && r.related.length && [h('p', { class: 'sub' }, '関連する質問'), qlist(r.related)]);
+      r.related && r.related.length && [h('p', { class: 'sub' }, '関連する質問'), qlist(r.related, 'related', r.message_id)]);
   }
   function result(r) {
     if (r.decision === 'small_talk' && r.small_talk) return bot(...paras(r.small_talk.text), menuBtn());
@@ -457,7 +458,7 @@ textarea::placeholder{color:#5f6875}
       return m;
     }
     if (r.decision === 'candidates' && r.candidates && r.candidates.length) {
-      return bot(h('h3', {}, 'もしかして…'), h('p', {}, '近い質問を選んでください。'), qlist(r.candidates), menuBtn());
+      return bot(h('h3', {}, 'もしかして…'), h('p', {}, '近い質問を選んでください。'), qlist(r.candidates, 'candidate', r.message_id), menuBtn());
     }
     const f = r.fallback || {};
     return bot(...paras(f.text || '申し訳ありません。お答えできるFAQが見つかりませんでした。'), meta({ contact: f.contact }), menuBtn());
@@ -521,11 +522,15 @@ textarea::placeholder{color:#5f6875}
     }
   }
   /** A question picked from the menu, candidates or related: its entry, without feedback. */
-  async function openFaq(id, question) {
+  async function openFaq(id, question, via, mid) {
     said(question);
     const pending = waiting();
+    const body = { faq_id: id, via };
+    if (mid) body.message_id = mid;
+    if (convId) body.conversation_id = convId;
+    if (MUNI) body.municipality = MUNI;
     try {
-      const e = await getJson('/api/faq/' + encodeURIComponent(id));
+      const e = (await (await call('/api/open', null, body)).json()).entry;
       pending.remove();
       const m = add(answer({ text: e.answer, question: e.question, source_url: e.source_url, updated: e.updated, contact: e.contact }), true);
       m.querySelector('h3').focus({ preventScroll: true });

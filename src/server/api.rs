@@ -43,7 +43,10 @@ impl From<TurnError> for ApiError {
         match e {
             TurnError::Text(t) => ApiError::bad_request(t.to_string()),
             TurnError::UnknownMunicipality { code, known } => municipality_error(&code, &known),
-            TurnError::MalformedConversation => ApiError::bad_request(e.to_string()),
+            TurnError::MalformedConversation | TurnError::MalformedId(_) => {
+                ApiError::bad_request(e.to_string())
+            }
+            TurnError::UnknownEntry(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
             TurnError::UnknownConversation => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
             TurnError::Storage(err) => ApiError::storage(&err),
             TurnError::Search(_) | TurnError::Task(_) => {
@@ -374,6 +377,48 @@ pub async fn feedback(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Re
     }
     st.metrics.feedback(req.helpful);
     Ok((StatusCode::CREATED, Json(json!({ "stored": true }))).into_response())
+}
+
+/// `POST /api/open` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenRequest {
+    /// The entry opened.
+    pub faq_id: String,
+    /// `candidate` (もしかして), `menu` or `related`.
+    pub via: crate::store::Via,
+    /// The question whose list it was in.
+    pub message_id: Option<String>,
+    /// The resident's conversation, if any.
+    pub conversation_id: Option<String>,
+    /// 6-digit municipality code.
+    pub municipality: Option<String>,
+}
+
+/// `POST /api/open`: an entry the resident opened from もしかして, the menu or related questions,
+/// as the municipality sees it, recorded for the figures ([`chat::open`]; this only translates
+/// HTTP). `opened_id` is null when the database could not store it.
+pub async fn open(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+    let req: OpenRequest = parse_json(&body)?;
+    let engine = st.engine();
+    let opened = chat::open(
+        &engine,
+        services(&st),
+        chat::Open {
+            faq_id: req.faq_id,
+            via: req.via,
+            message_id: req.message_id,
+            conversation_id: req.conversation_id,
+            municipality: req.municipality,
+        },
+    )
+    .await?;
+    Ok(Json(json!({
+        "entry": *opened.entry,
+        "opened_id": opened.opened_id,
+        "recorded": opened.opened_id.is_some(),
+    }))
+    .into_response())
 }
 
 /// `GET /healthz`: the process is up.

@@ -262,6 +262,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/categories", get(api::categories))
         .route("/api/municipalities", get(api::municipalities))
         .route("/api/feedback", post(api::feedback))
+        .route("/api/open", post(api::open))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             http::rate_limit,

@@ -25,7 +25,7 @@ use super::AppState;
 use super::http::{ApiError, check_text, parse_json};
 use crate::answer::Decision;
 use crate::auth::Role;
-use crate::store::{AnsweredWith, LocalIds, LogFilter, QueueMark, from_now, now};
+use crate::store::{AnsweredWith, LocalIds, LogFilter, QueueMark, Via, from_now, now};
 
 /// Cookie name of the staff session.
 pub const COOKIE: &str = "madoguchi_session";
@@ -647,23 +647,30 @@ fn top(m: std::collections::HashMap<String, usize>, label: &str) -> Vec<serde_js
         .collect()
 }
 
-/// Questions counted by decision.
+/// Questions counted by decision, and how many were resolved.
 #[derive(Debug, Default, Clone, Copy)]
 struct Tally {
     answer: usize,
     candidates: usize,
     fallback: usize,
     small_talk: usize,
+    /// Candidates questions whose resident opened one of the candidates.
+    candidates_opened: usize,
+    /// Direct answers, and candidates opened, with no 👎.
+    resolved: usize,
 }
 
 impl Tally {
-    fn add(&mut self, d: Decision) {
+    fn add(&mut self, d: Decision, picked: bool, thumbs_down: bool) {
         match d {
             Decision::Answer => self.answer += 1,
             Decision::Candidates => self.candidates += 1,
             Decision::Fallback => self.fallback += 1,
             Decision::SmallTalk => self.small_talk += 1,
         }
+        let picked = picked && d == Decision::Candidates;
+        self.candidates_opened += usize::from(picked);
+        self.resolved += usize::from((d == Decision::Answer || picked) && !thumbs_down);
     }
 
     fn total(&self) -> usize {
@@ -671,49 +678,103 @@ impl Tally {
     }
 }
 
+/// `GET /staff/api/stats` query.
+#[derive(Debug, Deserialize)]
+pub struct StatsParams {
+    /// How many days back (default 30, at most 366).
+    pub days: Option<i64>,
+    /// Only residents who asked as this municipality (empty: everyone).
+    pub municipality: Option<String>,
+}
+
 /// `GET /staff/api/stats`: questions per day, decision rates (small talk has its own rate,
-/// neither answered nor unanswered), top categories and the entries with the most 👎.
+/// neither answered nor unanswered), the resolved rate, top categories, the entries opened from
+/// lists and the entries with the most 👎, for everyone or one municipality.
+///
+/// A question is resolved when it got a direct answer, or when the resident opened one of its
+/// もしかして candidates, and no 👎 followed.
 pub async fn stats(
     State(st): State<Arc<AppState>>,
-    Query(d): Query<Days>,
+    Query(p): Query<StatsParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let rows = recent_rows(&st, d.days).await?;
+    let municipality = p.municipality.filter(|m| !m.is_empty());
+    super::api::check_municipality(&st, municipality.as_deref())?;
+    let days = p.days.unwrap_or(30).clamp(1, 366);
+    let here = |m: &Option<String>| municipality.is_none() || *m == municipality;
+    let mut rows = recent_rows(&st, Some(days)).await?;
+    rows.retain(|r| here(&r.municipality));
+    let mut opens = st
+        .store
+        .opened_between(
+            &from_now(-chrono::Duration::days(days)),
+            &from_now(chrono::Duration::days(1)),
+        )
+        .await
+        .map_err(|e| ApiError::storage(&e))?;
+    opens.retain(|o| here(&o.municipality));
+    let from_candidates: std::collections::HashSet<&str> = opens
+        .iter()
+        .filter(|o| o.via == Via::Candidate)
+        .filter_map(|o| o.message_id.as_deref())
+        .collect();
     let engine = st.engine();
+    let offset = st.config.server.offset();
     let mut per_day: std::collections::BTreeMap<String, Tally> = std::collections::BTreeMap::new();
     let mut categories: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut down: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut opened: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut category_of = |id: &str, m: Option<&str>| {
+        if let Some(e) = engine.retriever.entry(id, m)
+            && let Some(c) = e.category.first()
+        {
+            *categories.entry(c.clone()).or_default() += 1;
+        }
+    };
     let mut totals = Tally::default();
     for r in &rows {
-        totals.add(r.decision);
+        let picked = from_candidates.contains(r.message_id.as_str());
+        totals.add(r.decision, picked, r.not_helpful > 0);
         per_day
-            .entry(local_day(&r.created_at, st.config.server.offset()))
+            .entry(local_day(&r.created_at, offset))
             .or_default()
-            .add(r.decision);
+            .add(r.decision, picked, r.not_helpful > 0);
         if let Some(id) = &r.faq_id {
-            if let Some(e) = engine.retriever.entry(id, r.municipality.as_deref())
-                && let Some(c) = e.category.first()
-            {
-                *categories.entry(c.clone()).or_default() += 1;
-            }
+            category_of(id, r.municipality.as_deref());
             if r.not_helpful > 0 {
                 *down.entry(id.clone()).or_default() += usize::try_from(r.not_helpful).unwrap_or(0);
             }
         }
     }
+    let mut by_via: std::collections::BTreeMap<&str, usize> =
+        [Via::Candidate, Via::Menu, Via::Related]
+            .into_iter()
+            .map(|v| (v.as_str(), 0))
+            .collect();
+    for o in &opens {
+        *by_via.entry(o.via.as_str()).or_default() += 1;
+        *opened.entry(o.faq_id.clone()).or_default() += 1;
+        category_of(&o.faq_id, o.municipality.as_deref());
+    }
     let n = rows.len().max(1) as f64;
     Ok(Json(json!({
+        "municipality": municipality,
         "questions": rows.len(),
         "rates": {
             "answer": totals.answer as f64 / n,
             "candidates": totals.candidates as f64 / n,
             "fallback": totals.fallback as f64 / n,
             "small_talk": totals.small_talk as f64 / n,
+            "candidates_opened": totals.candidates_opened as f64 / n,
+            "resolved": totals.resolved as f64 / n,
         },
         "per_day": per_day.into_iter().map(|(date, c)| json!({
             "date": date, "answer": c.answer, "candidates": c.candidates,
             "fallback": c.fallback, "small_talk": c.small_talk, "questions": c.total(),
+            "candidates_opened": c.candidates_opened, "resolved": c.resolved,
         })).collect::<Vec<_>>(),
+        "opened": by_via,
         "top_categories": top(categories, "category"),
+        "most_opened": top(opened, "faq_id"),
         "most_not_helpful": top(down, "faq_id"),
     })))
 }

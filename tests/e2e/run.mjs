@@ -198,8 +198,8 @@ scenario('2 candidates: もしかして… list, click one, see its answer', asy
     if (resp.decision === 'candidates' && resp.candidates.length >= 2) { query = q; break; }
   }
   assert(query, 'no vague question yields candidates');
-  const faqUrls = [];
-  page.on('request', (r) => { if (r.url().includes('/api/faq/')) faqUrls.push(r.url()); });
+  const opens = [];
+  page.on('request', (r) => { if (r.url().includes('/api/open') || r.url().includes('/api/faq/')) opens.push([new URL(r.url()).pathname, r.postDataJSON()]); });
   const dialog = await openWidget(page, srv.base + '/');
   await ask(page, dialog, query);
   const box = dialog.locator('.m.b').filter({ has: page.getByRole('heading', { name: 'もしかして…' }) });
@@ -212,7 +212,13 @@ scenario('2 candidates: もしかして… list, click one, see its answer', asy
   await msg.waitFor();
   const entry = await api(srv.base, `/api/faq/${pick.faq_id}?municipality=${MUNI}`);
   await contains(msg, entry.answer.split('\n')[0].slice(0, 40), 'candidate answer text');
-  eq(faqUrls.map((u) => new URL(u).pathname + new URL(u).search), [`/api/faq/${pick.faq_id}?municipality=${MUNI}`], 'entry request');
+  // One request fetches the entry and records which candidate of which question was opened.
+  eq(opens.length, 1, 'entry requests');
+  const [path, sent] = opens[0];
+  eq([path, sent.faq_id, sent.via, sent.municipality], ['/api/open', pick.faq_id, 'candidate', MUNI], 'open request');
+  assert(/^[0-9a-f-]{36}$/.test(sent.message_id) && /^[0-9a-f-]{36}$/.test(sent.conversation_id), `open names the question: ${JSON.stringify(sent)}`);
+  const metrics = await (await fetch(srv.base + '/metrics')).text();
+  assert(/madoguchi_opened_total\{via="candidate"\} [1-9]/.test(metrics), 'the opening is counted in /metrics');
   eq(await msg.getByRole('button', { name: '役に立った' }).count(), 0, 'no feedback on an entry opened from a list (no message_id)');
   const a = await active(page);
   eq([a.tag, a.name], ['h3', pick.question], 'focus moves to the opened answer');

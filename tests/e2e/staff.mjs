@@ -324,6 +324,14 @@ async function main() {
         body: JSON.stringify({ message_id: posted[3].message_id, helpful: false, comment: '窓口の場所が知りたかった' }),
       });
       assert(fb.ok, `feedback: ${fb.status}`);
+      // Two entries opened from the category menu by 見本町 residents (POST /api/open, as the widget does).
+      for (const id of ['mihon-shisetsu-001', 'mihon-shisetsu-001']) {
+        const o = await fetch(`${base}/api/open`, {
+          method: 'POST', headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ faq_id: id, via: 'menu', municipality: '999008' }),
+        });
+        assert(o.ok, `open: ${o.status}`);
+      }
     });
 
     await step('(3) ログ lists the questions, escapes HTML, filters, and links CSV/JSONL downloads', async () => {
@@ -389,7 +397,16 @@ async function main() {
       const width = await page.locator('.bar-table .bar').first().evaluate((b) => b.getBoundingClientRect().width);
       assert(width > 0, 'bars have no width (CSP-safe styling failed?)');
       assert((await page.textContent('#stats-results')).includes('マイナンバーカード'), 'top categories missing');
+      const opened = (await page.locator('.stat-opened .stat-value').textContent()).trim();
+      assert(opened === '2件', `entries opened from the menu: ${opened}`);
+      assert((await page.textContent('#stats-results')).includes('mihon-shisetsu-001'), 'most opened entries missing');
       await axeCheck(page, 'figures');
+      // One municipality's figures: only its residents' questions.
+      await page.selectOption('#stats-municipality', '999008');
+      await page.locator('#stats-form').getByRole('button', { name: '表示' }).click();
+      await page.getByRole('heading', { name: /^見本町・直近30日の概要$/ }).waitFor();
+      const town = (await page.locator('.stat-total .stat-value').textContent()).trim();
+      assert(town === '2件', `見本町 question count ${town}, expected 2件`);
     });
 
     // (5) Roles and FAQ management ---------------------------------------------------------

@@ -2419,3 +2419,142 @@ async fn an_embeddings_endpoint_serves_the_semantic_leg_and_its_faults_leave_the
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["query_language"], "ja", "{v}");
 }
+
+#[tokio::test]
+async fn opened_candidates_and_menu_entries_are_recorded_and_counted() {
+    let h = harness().await;
+    add_user(&h, "tanaka", "staff", "correct horse battery").await;
+    let (cookie, _) = sign_in(&h, "tanaka", "correct horse battery")
+        .await
+        .unwrap();
+    // Three candidates questions: one whose resident opens a candidate, one who opens one and
+    // then rates it 👎, one who opens nothing; a direct answer; a town resident's menu opens.
+    let picked = record(&h, "カードのこと", Decision::Candidates).await;
+    let disliked = record(&h, "ごみのこと", Decision::Candidates).await;
+    record(&h, "証明書のこと", Decision::Candidates).await;
+    record_as(
+        &h,
+        "住民票をコンビニで",
+        Decision::Answer,
+        Some("juminhyo-conbini"),
+        None,
+    )
+    .await;
+    record_as(&h, "役場の時間", Decision::Fallback, None, Some("999903")).await;
+    let hr = &h;
+    let open = |body: Value| async move { post(hr, "/api/open", body.to_string()).await };
+
+    let (s, v) =
+        open(json!({"faq_id": "card-renew", "via": "candidate", "message_id": picked})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["entry"]["id"], "card-renew", "{v}");
+    assert_eq!(v["recorded"], true, "{v}");
+    let first = v["opened_id"].clone();
+    // Opening it again from the same question is the same record.
+    let (_, v) =
+        open(json!({"faq_id": "card-renew", "via": "candidate", "message_id": picked})).await;
+    assert_eq!(v["opened_id"], first, "{v}");
+    let (s, _) =
+        open(json!({"faq_id": "sodai-gomi", "via": "candidate", "message_id": disliked})).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = post(
+        &h,
+        "/api/feedback",
+        json!({"message_id": disliked, "helpful": false}).to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // The town's override of sodai-gomi is what its residents open; its hidden entry is not there.
+    let (s, v) =
+        open(json!({"faq_id": "sodai-gomi", "via": "menu", "municipality": "999903"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(
+        v["entry"]["answer"].as_str().unwrap().contains("見本町"),
+        "{v}"
+    );
+    let (s, _) =
+        open(json!({"faq_id": "town-hours", "via": "related", "municipality": "999903"})).await;
+    assert_eq!(s, StatusCode::OK);
+    // A message the database never stored (recorded: false) still opens the entry, unlinked.
+    let (s, v) = open(json!({"faq_id": "card-renew", "via": "candidate",
+                              "message_id": uuid::Uuid::new_v4().to_string()}))
+    .await;
+    assert_eq!(
+        (s, v["recorded"].clone()),
+        (StatusCode::OK, json!(true)),
+        "{v}"
+    );
+    for (body, want) in [
+        (
+            json!({"faq_id": "kokuho-late", "via": "menu", "municipality": "999903"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"faq_id": "nope", "via": "menu"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"faq_id": "card-renew", "via": "elsewhere"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"faq_id": "card-renew", "via": "menu", "message_id": "a b"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"faq_id": "card-renew", "via": "menu", "municipality": "131016"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"faq_id": "../etc", "via": "menu"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (s, v) = open(body.clone()).await;
+        assert_eq!(s, want, "{body}: {v}");
+        assert!(v["error"].is_string(), "{v}");
+    }
+
+    let (s, body, _) = staff_get(&h, "/staff/api/stats?days=7", Some(&cookie)).await;
+    assert_eq!(s, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["questions"], 5, "{v}");
+    // Resolved: the answer and the candidate opened without 👎; 2 of 5.
+    assert!(
+        (v["rates"]["resolved"].as_f64().unwrap() - 0.4).abs() < 1e-9,
+        "{v}"
+    );
+    assert!(
+        (v["rates"]["candidates_opened"].as_f64().unwrap() - 0.4).abs() < 1e-9,
+        "{v}"
+    );
+    assert_eq!(v["per_day"][0]["resolved"], 2, "{v}");
+    assert_eq!(
+        v["opened"],
+        json!({"candidate": 3, "menu": 1, "related": 1}),
+        "{v}"
+    );
+    assert_eq!(
+        v["most_opened"][0],
+        json!({"faq_id": "card-renew", "count": 2}),
+        "{v}"
+    );
+    let (_, body, _) = staff_get(&h, "/staff/api/stats?municipality=999903", Some(&cookie)).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["municipality"], "999903", "{v}");
+    assert_eq!(v["questions"], 1, "{v}");
+    assert_eq!(
+        v["opened"],
+        json!({"candidate": 0, "menu": 1, "related": 1}),
+        "{v}"
+    );
+    let (s, _, _) = staff_get(&h, "/staff/api/stats?municipality=131016", Some(&cookie)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (_, _, body) = send(&h, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let metrics = String::from_utf8(body).unwrap();
+    assert!(
+        metrics.contains("madoguchi_opened_total{via=\"candidate\"} 4"),
+        "{metrics}"
+    );
+}

@@ -818,7 +818,9 @@ async function loadStats(event) {
   busy(button, true);
   clear(out).append(el('p', { class: 'loading' }, '読み込み中…'));
   try {
-    const r = await api(`/staff/api/stats?days=${encodeURIComponent($('stats-days').value)}`);
+    const p = new URLSearchParams({ days: $('stats-days').value });
+    if ($('stats-municipality').value) p.set('municipality', $('stats-municipality').value);
+    const r = await api(`/staff/api/stats?${p}`);
     renderStats(out, r);
   } catch (err) {
     showError(out, err);
@@ -848,14 +850,20 @@ function renderStats(out, r) {
   const figure = (label, value, sub, cls = '') =>
     el('div', { class: `stat ${cls}` }, el('dt', {}, label), el('dd', {}, el('span', { class: 'stat-value' }, value), sub ? el('span', { class: 'stat-sub' }, sub) : null));
   const n = (rate) => `${num(Math.round((Number(rate) || 0) * total))}件`;
+  const where = r.municipality ? `${municipalityName(r.municipality)}・` : '';
+  const opened = r.opened || {};
   out.append(el('section', { class: 'card', 'aria-labelledby': 'stats-totals' },
-    el('h2', { id: 'stats-totals' }, `直近${$('stats-days').value}日の概要`),
+    el('h2', { id: 'stats-totals' }, `${where}直近${$('stats-days').value}日の概要`),
     el('dl', { class: 'stats-grid' },
       figure('質問数', `${num(total)}件`, '', 'stat-total'),
+      figure('解決率', pct(total ? rates.resolved : 0), `${n(rates.resolved)}（回答と、候補から選ばれた質問。👎を除く）`, 'stat-resolved'),
       figure('回答率', pct(total ? rates.answer : 0), n(rates.answer), 'stat-answer'),
+      figure('候補から選択', pct(total ? rates.candidates_opened : 0), n(rates.candidates_opened)),
       figure('候補提示', pct(total ? rates.candidates : 0), n(rates.candidates), 'stat-candidates'),
       figure('回答なし', pct(total ? rates.fallback : 0), n(rates.fallback), 'stat-fallback'),
       figure('雑談', pct(total ? rates.small_talk : 0), n(rates.small_talk)),
+      figure('分類・関連から開かれたFAQ', `${num((Number(opened.menu) || 0) + (Number(opened.related) || 0))}件`,
+        `分類 ${num(opened.menu || 0)}件・関連 ${num(opened.related || 0)}件`, 'stat-opened'),
     ),
   ));
 
@@ -907,8 +915,10 @@ function renderStats(out, r) {
     return s;
   };
   out.append(el('div', { class: 'two-columns' },
-    simple('stats-categories', 'よく聞かれる大分類', ['大分類', '回答数'],
+    simple('stats-categories', 'よく聞かれる大分類', ['大分類', '回答・選択数'],
       (r.top_categories || []).map((c) => [c.category, num(c.count)]), 'まだありません。'),
+    simple('stats-opened', '候補・分類・関連から多く開かれたFAQ', ['FAQ ID', '開かれた回数'],
+      (r.most_opened || []).map((c) => [el('code', {}, c.faq_id), num(c.count)]), 'まだありません。'),
     simple('stats-down', '「役に立たなかった」が多いFAQ', ['FAQ ID', '役に立たなかった'],
       (r.most_not_helpful || []).map((c) => [el('code', {}, c.faq_id), num(c.count)]), 'まだありません。'),
   ));
