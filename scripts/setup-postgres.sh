@@ -32,6 +32,10 @@ psql_admin() { as_root su postgres -c "psql -p $PORT -v ON_ERROR_STOP=1 -tAc \"$
 if [[ "$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname = 'madoguchi'")" != 1 ]]; then
   psql_admin "CREATE ROLE madoguchi LOGIN PASSWORD 'madoguchi'" >/dev/null
 fi
+# Tests of the FAQ versions that replicas share make databases of their own.
+if [[ "$(psql_admin "SELECT rolcreatedb FROM pg_roles WHERE rolname = 'madoguchi'")" != t ]]; then
+  psql_admin "ALTER ROLE madoguchi CREATEDB" >/dev/null
+fi
 if [[ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname = 'madoguchi_test'")" != 1 ]]; then
   psql_admin "CREATE DATABASE madoguchi_test OWNER madoguchi" >/dev/null
 fi

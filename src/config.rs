@@ -246,6 +246,11 @@ pub struct ServerConfig {
     /// every connection comes from the proxy's address: raise it or set 0 there, and let the
     /// proxy limit its clients.
     pub max_connections_per_address: usize,
+    /// With a PostgreSQL `database_url`, keep the FAQ in the database: every applied FAQ is a
+    /// version there, every replica serves the current one and `faq/` is this replica's copy of
+    /// it (seeded from `faq/` on the very first start). `false`: each replica serves its own
+    /// `faq/`. SQLite always serves `faq/`.
+    pub faq_in_database: bool,
 }
 
 impl Default for ServerConfig {
@@ -272,6 +277,7 @@ impl Default for ServerConfig {
             web_dir: PathBuf::from("web"),
             cookie_secure: false,
             max_connections_per_address: 128,
+            faq_in_database: true,
         }
     }
 }
@@ -289,6 +295,16 @@ impl ServerConfig {
         self.database_url
             .clone()
             .unwrap_or_else(|| crate::store::Store::sqlite_url(&self.data_dir))
+    }
+
+    /// Whether the FAQ is served from versions in the database ([`Self::faq_in_database`] with
+    /// a PostgreSQL URL).
+    pub fn faq_from_database(&self) -> bool {
+        self.faq_in_database
+            && self
+                .database_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
     }
 }
 

@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
+mod versions;
+
+pub use versions::{CHANNEL as FAQ_CHANNEL, FaqVersion, Summary as FaqSummary};
+
 use crate::answer::Decision;
 use crate::auth::{DISABLED_PREFIX, Role};
 
@@ -44,6 +48,13 @@ pub enum Error {
     /// The write took longer than [`WRITE_LIMIT`]; it was abandoned (rolled back).
     #[error("database write took longer than {} ms", WRITE_LIMIT.as_millis())]
     Timeout,
+    /// The FAQ changed since the version an upload was made from (another replica or admin
+    /// published first); nothing was stored.
+    #[error("the FAQ changed meanwhile (the current version is {})", current.map_or_else(|| "none".to_owned(), |v| v.to_string()))]
+    Conflict {
+        /// The version now current.
+        current: Option<i64>,
+    },
     /// The data directory could not be created.
     #[error("{path}: {source}")]
     Io {
@@ -142,6 +153,29 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             created_at TEXT NOT NULL)",
             "CREATE UNIQUE INDEX IF NOT EXISTS opened_once ON opened (message_id, faq_id)",
             "CREATE INDEX IF NOT EXISTS opened_created ON opened (created_at)",
+        ],
+    ),
+    (
+        6,
+        // FAQ versions (see `versions`): file contents once per SHA-256, as hex.
+        &[
+            "CREATE TABLE IF NOT EXISTS faq_blobs (
+            sha256 TEXT PRIMARY KEY,
+            content TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS faq_versions (
+            id BIGINT PRIMARY KEY,
+            parent BIGINT,
+            files TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            author TEXT NOT NULL,
+            source TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            created_at TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS faq_current (
+            singleton BIGINT PRIMARY KEY,
+            version BIGINT NOT NULL REFERENCES faq_versions(id),
+            set_by TEXT NOT NULL,
+            set_at TEXT NOT NULL)",
         ],
     ),
 ];
@@ -551,6 +585,26 @@ impl Store {
         }
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Creates an empty PostgreSQL database on the server `url` names and returns its URL (the
+    /// role needs `CREATEDB`; `scripts/setup-postgres.sh` grants it to its test role). For
+    /// tests that need state of their own, such as the FAQ versions that replicas share.
+    pub async fn create_scratch_database(url: &str) -> Result<String> {
+        install_default_drivers();
+        let (base, _) = url
+            .rsplit_once('/')
+            .ok_or_else(|| Error::Url(redact_url(url)))?;
+        let name = format!("madoguchi_scratch_{}", uuid::Uuid::new_v4().simple());
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+        Ok(format!("{base}/{name}"))
     }
 
     /// Which database this is.
@@ -1344,7 +1398,7 @@ mod tests {
         let s = Store::connect(url).await.unwrap();
         // Connecting again migrates nothing twice.
         let s2 = Store::connect(url).await.unwrap();
-        assert_eq!(s2.schema_version().await.unwrap(), 5);
+        assert_eq!(s2.schema_version().await.unwrap(), 6);
         let u = uuid::Uuid::new_v4().to_string();
         let (c1, m1, m2) = (format!("c-{u}"), format!("m1-{u}"), format!("m2-{u}"));
         s.record_turn(&turn(&c1, &m1, Some("faq-1"))).await.unwrap();
@@ -1693,6 +1747,8 @@ mod tests {
                 typed_states(&url).await;
                 log_filters(&url).await;
                 log_feedback(&url).await;
+                let scratch = Store::create_scratch_database(&url).await.unwrap();
+                versions::tests::versions_publish_conflict_and_roll_back(&scratch).await;
             }
             _ => eprintln!("skipped: MADOGUCHI_TEST_POSTGRES_URL is not set"),
         }

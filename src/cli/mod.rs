@@ -6,6 +6,7 @@ mod ask;
 mod data;
 pub mod eval;
 pub mod municipality;
+pub mod versions;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -43,6 +44,10 @@ pub enum Command {
     /// Manage staff accounts for the staff console (`user add NAME --role staff|admin`).
     #[command(subcommand)]
     User(UserCommand),
+    /// FAQ versions in PostgreSQL, which every replica serves: `faq versions`, `faq publish`,
+    /// `faq rollback N`.
+    #[command(subcommand)]
+    Faq(versions::FaqCommand),
     /// Declare and list the municipalities served (`municipality add CODE NAME --office …`).
     #[command(subcommand)]
     Municipality(municipality::MunicipalityCommand),
@@ -358,6 +363,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(a) => export_cmd(&a),
         Command::User(c) => user_cmd(c),
         Command::Municipality(c) => municipality::run(c),
+        Command::Faq(c) => versions::run(c),
         Command::Analyze(a) => analyze_cmd(&a),
         Command::Eval(a) => eval::run(&a),
     }

@@ -5,6 +5,7 @@
 
 mod load;
 mod raw;
+pub mod snapshot;
 mod tabular;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -456,6 +456,8 @@ pub async fn readyz(State(st): State<Arc<AppState>>) -> Response {
         "database_error": writes.error,
         "database_failing_since": writes.failing_since,
         "semantic": semantic,
+        // The database's FAQ version served, when the FAQ lives in the database.
+        "faq_version": st.faq_version(),
     }))
     .into_response()
 }
@@ -546,15 +548,31 @@ pub async fn admin_reload(
     // Detached: a timed-out or dropped request never stops a build halfway.
     let state = st.clone();
     let force = q.force.unwrap_or(false);
-    let reloaded = tokio::spawn(async move { state.reload_with(force, || true).await })
-        .await
-        .map_err(|e| {
-            ApiError::internal(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the reload task failed",
-                &e,
-            )
-        })?;
+    let reloaded = tokio::spawn(async move {
+        if !state.config.server.faq_from_database() {
+            return state.reload_with(force, || true).await;
+        }
+        // The FAQ lives in the database: serve its current version again (a hand-edited
+        // faq/ is put back as that version has it).
+        let failed = |p: String| super::ReloadError { problems: vec![p] };
+        let _one_at_a_time = state.apply_lock.lock().await;
+        match state.store.current_faq_version().await {
+            Ok(Some(v)) => super::faq_sync::follow(&state, v.id)
+                .await
+                .map(|()| state.engine())
+                .map_err(failed),
+            Ok(None) => Err(failed("the database holds no FAQ version".into())),
+            Err(e) => Err(failed(e.to_string())),
+        }
+    })
+    .await
+    .map_err(|e| {
+        ApiError::internal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the reload task failed",
+            &e,
+        )
+    })?;
     match reloaded {
         Ok(engine) => {
             let m = engine.retriever.manifest();

@@ -175,6 +175,17 @@ async fn preview_inner(
     t: &Target,
     body: Bytes,
 ) -> Result<(PathBuf, Diff), ApiError> {
+    preview_corpus(st, t, body)
+        .await
+        .map(|(rel, d, _)| (rel, d))
+}
+
+/// [`preview_inner`] with the corpus the FAQ would load.
+async fn preview_corpus(
+    st: &Arc<AppState>,
+    t: &Target,
+    body: Bytes,
+) -> Result<(PathBuf, Diff, faq::Corpus), ApiError> {
     let rel = relative_path(t)?;
     if body.is_empty() {
         return Err(ApiError::bad_request("the uploaded file is empty"));
@@ -186,11 +197,12 @@ async fn preview_inner(
         let old = faq::load_dir(&faq_dir)
             .map(|c| c.entries)
             .unwrap_or_default();
-        Ok::<_, ApiError>((new.entries, old))
+        Ok::<_, ApiError>((new, old))
     })
     .await
     .map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "upload failed", &e))??;
-    Ok((rel, diff(&old, &new)))
+    let d = diff(&old, &new.entries);
+    Ok((rel, d, new))
 }
 
 /// `POST /staff/api/faq/preview?file=NAME[&municipality=CODE]` (admin), body = the file:
@@ -274,6 +286,9 @@ async fn apply_inner(
     deadline: Instant,
     outcome: &AtomicU8,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    if st.config.server.faq_from_database() {
+        return apply_published(st, t, user, body, deadline, outcome).await;
+    }
     let bytes = body.clone();
     let (rel, d) = preview_inner(st, t, body).await?;
     let dest = st.locations.faq.join(&rel);
@@ -362,4 +377,98 @@ pub async fn download(
         "madoguchi-faq.jsonl",
         out.into_bytes(),
     ))
+}
+
+/// An apply when the FAQ lives in the database: the FAQ with the file is checked, published as
+/// a new version on top of the one this replica serves (refused with 409 if another replica or
+/// admin published meanwhile), and then served here as every replica serves it
+/// ([`super::faq_sync::follow`]). Publishing is the commit: before it, the deadline can still
+/// abandon the apply and nothing has changed anywhere.
+async fn apply_published(
+    st: &Arc<AppState>,
+    t: &Target,
+    user: &str,
+    body: Bytes,
+    deadline: Instant,
+    outcome: &AtomicU8,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let bytes = body.clone();
+    let (rel, d, corpus) = preview_corpus(st, t, body).await?;
+    let serving = st.engine().retriever.manifest().entries;
+    if !t.force.unwrap_or(false)
+        && let Some(problem) = super::drop_refusal(serving, d.total)
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the reload failed; nothing was published and the running index is unchanged",
+        )
+        .with(json!({ "problems": [problem] })));
+    }
+    let faq_dir = st.locations.faq.clone();
+    let rel_path = rel.clone();
+    let files = tokio::task::spawn_blocking(move || {
+        let mut files = faq::snapshot::read(&faq_dir)?;
+        let path = rel_path
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        files.retain(|f| f.path != path);
+        files.push(faq::snapshot::File {
+            path,
+            bytes: bytes.to_vec(),
+        });
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok::<_, std::io::Error>(files)
+    })
+    .await
+    .map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "upload failed", &e))?
+    .map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "upload failed", &e))?;
+    let shown = Path::new("faq").join(&rel);
+    let note = format!(
+        "{}: {} added, {} changed, {} removed",
+        shown.display(),
+        d.added.len(),
+        d.changed.len(),
+        d.removed.len()
+    );
+    let summary = super::faq_sync::summary(&corpus, files.len(), note);
+    if Instant::now() >= deadline || !settle(outcome, COMMITTED) {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "the FAQ file was not applied: its deadline passed; nothing changed",
+        ));
+    }
+    let parent = st.faq_version();
+    let id = match st
+        .store
+        .publish_faq(parent, &files, user, "console", &summary)
+        .await
+    {
+        Ok(id) => id,
+        Err(crate::store::Error::Conflict { current }) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "the FAQ was changed meanwhile (by another replica or administrator); nothing was applied: \
+                 preview the file again and apply it",
+            )
+            .with(json!({ "current_version": current, "your_version": parent })));
+        }
+        Err(e) => return Err(ApiError::storage(&e)),
+    };
+    tracing::info!(user = %user, file = %shown.display(), version = id, added = d.added.len(), changed = d.changed.len(), removed = d.removed.len(), "FAQ file published");
+    super::faq_sync::follow(st, id).await.map_err(|problem| {
+        tracing::error!(version = id, %problem, "published FAQ version could not be served here");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the FAQ was published as version {id}, but this replica could not load it; see the log"),
+        )
+    })?;
+    Ok(Json(json!({
+        "applied": true,
+        "path": shown,
+        "diff": d,
+        "entries": st.engine().retriever.manifest().entries,
+        "version": id,
+    })))
 }

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod conn;
 pub mod faq_admin;
+pub mod faq_sync;
 pub mod http;
 pub mod staff;
 
@@ -64,8 +65,11 @@ pub struct AppState {
     /// The LLM endpoint, when one is configured.
     pub llm: Option<Arc<crate::llm::LlmClient>>,
     reload_lock: tokio::sync::Mutex<()>,
-    /// Held by an FAQ apply from its check to its reload (or restore), one apply at a time.
+    /// Held by an FAQ apply from its check to its reload (or restore), one apply at a time;
+    /// also by the follower of the database's FAQ versions while it switches.
     pub(crate) apply_lock: tokio::sync::Mutex<()>,
+    /// The database's FAQ version `faq/` holds and the engine serves (FAQ in the database only).
+    faq_version: std::sync::Mutex<Option<i64>>,
 }
 
 /// Why a reload failed.
@@ -96,6 +100,11 @@ impl AppState {
     pub async fn open(setup: Setup) -> anyhow::Result<Arc<AppState>> {
         let Setup { locations, config } = setup;
         let store = Store::connect(&config.server.database_url()).await?;
+        let faq_version = if config.server.faq_from_database() {
+            Some(faq_sync::at_start(&store, &locations.faq).await?)
+        } else {
+            None
+        };
         let (dict, analysis) = (locations.dict.clone(), config.clone());
         let analyzer =
             tokio::task::spawn_blocking(move || crate::engine::system_analyzer(&dict, &analysis))
@@ -130,7 +139,17 @@ impl AppState {
             throttle: crate::auth::Throttle::new(),
             reload_lock: tokio::sync::Mutex::new(()),
             apply_lock: tokio::sync::Mutex::new(()),
+            faq_version: std::sync::Mutex::new(faq_version),
         }))
+    }
+
+    /// The database's FAQ version served (`None` when the FAQ comes from `faq/` alone).
+    pub fn faq_version(&self) -> Option<i64> {
+        *self.faq_version.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_faq_version(&self, v: Option<i64>) {
+        *self.faq_version.lock().unwrap_or_else(|e| e.into_inner()) = v;
     }
 
     /// Waits until no FAQ apply is in progress (each has settled: applied, or restored).
@@ -188,21 +207,11 @@ impl AppState {
         let serving = self.engine().retriever.manifest().entries;
         let result = match result {
             Ok(engine) if !force => {
-                let new = engine.retriever.manifest().entries;
-                let dropped = serving.saturating_sub(new);
-                if dropped >= DROP_REFUSED_ENTRIES
-                    && dropped as f64 > serving as f64 * DROP_REFUSED_SHARE
-                {
-                    Err(ReloadError {
-                        problems: vec![format!(
-                            "the FAQ files now hold {new} entries, {dropped} fewer than the {serving} served \
-                             (more than {:.0}%): a file emptied or cut short? Check the files; if the entries \
-                             are meant to go, force the reload (?force=true)",
-                            DROP_REFUSED_SHARE * 100.0
-                        )],
-                    })
-                } else {
-                    Ok(engine)
+                match drop_refusal(serving, engine.retriever.manifest().entries) {
+                    Some(problem) => Err(ReloadError {
+                        problems: vec![problem],
+                    }),
+                    None => Ok(engine),
                 }
             }
             other => other,
@@ -238,6 +247,23 @@ impl AppState {
             }
         }
     }
+}
+
+/// Why a FAQ of `new` entries must not replace one of `serving` without being forced: at least
+/// [`DROP_REFUSED_ENTRIES`] and more than [`DROP_REFUSED_SHARE`] fewer (a file emptied or cut
+/// short).
+pub fn drop_refusal(serving: usize, new: usize) -> Option<String> {
+    let dropped = serving.saturating_sub(new);
+    (dropped >= DROP_REFUSED_ENTRIES && dropped as f64 > serving as f64 * DROP_REFUSED_SHARE).then(
+        || {
+            format!(
+                "the FAQ files now hold {new} entries, {dropped} fewer than the {serving} served \
+             (more than {:.0}%): a file emptied or cut short? Check the files; if the entries \
+             are meant to go, force the reload (?force=true)",
+                DROP_REFUSED_SHARE * 100.0
+            )
+        },
+    )
 }
 
 /// The service's routes and layers.
@@ -364,10 +390,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Background work: FAQ watching and retention.
+/// Background work: FAQ watching (or following the database's FAQ versions) and retention.
 pub fn spawn_background(state: Arc<AppState>) {
     let interval = state.config.server.watch_interval_secs;
-    if interval > 0 {
+    if state.config.server.faq_from_database() {
+        faq_sync::spawn_follower(state.clone());
+    } else if interval > 0 {
         let st = state.clone();
         tokio::spawn(async move {
             let mut failed_fingerprint: Option<String> = None;

@@ -10,6 +10,7 @@ mod fake_llm;
 mod fuzz;
 mod helpers;
 mod loaders;
+mod replicas;
 mod semantic;
 mod server;
 mod storage_faults;

@@ -808,6 +808,8 @@ async fn health_readiness_metrics_openapi_and_cors() {
         "/api/search",
         "/api/faq/{id}",
         "/api/categories",
+        "/api/municipalities",
+        "/api/open",
         "/api/feedback",
         "/healthz",
         "/readyz",
@@ -1042,7 +1044,13 @@ async fn chat_and_feedback_on_postgresql() {
         eprintln!("skipped: MADOGUCHI_TEST_POSTGRES_URL is not set");
         return;
     };
-    let h = harness_with(|c| c.server.database_url = Some(url)).await;
+    // The shared test database: this test's FAQ stays in its own faq/ (replicas.rs tests the
+    // FAQ kept in the database, on databases of its own).
+    let h = harness_with(|c| {
+        c.server.database_url = Some(url);
+        c.server.faq_in_database = false;
+    })
+    .await;
     let (s, v) = chat(
         &h,
         json!({"message": "コンビニで住民票を取りたい 090-1111-2222"}),

@@ -30,6 +30,8 @@ async fn state(dir: &Path, database_url: Option<String>) -> Arc<AppState> {
     let mut config = Config::default();
     config.server.data_dir = dir.join("data");
     config.server.database_url = database_url;
+    // A shared test database: the FAQ stays in faq/ (replicas.rs tests the FAQ in the database).
+    config.server.faq_in_database = false;
     config.server.watch_interval_secs = 0;
     config.server.rate_limit_per_minute = 0;
     let locations = Locations {

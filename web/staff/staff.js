@@ -198,6 +198,7 @@ function translate(status, raw) {
     [/^administrators only/, '管理者だけが使える機能です。'],
     [/^too many requests/, 'アクセスが集中しています。しばらく待ってから、もう一度お試しください。'],
     [/^the file has problems/, 'ファイルに問題があります。FAQは変更されていません。'],
+    [/^the FAQ was changed meanwhile/, 'ほかの管理者（または別のサーバー）が先にFAQを更新しました。何も反映していません。もう一度「確認」してから反映してください。'],
     [/^the reload failed/, '反映に失敗しました。ファイルを元に戻したため、住民に表示されるFAQは変わっていません。'],
     [/^the uploaded file is empty/, 'ファイルが空です。'],
     [/^file must be a plain name/, 'ファイル名は半角英数字と . _ - だけにし、拡張子を .csv .xlsx .yaml .yml .json .jsonl のいずれかにしてください。'],
