@@ -404,7 +404,7 @@ async function main() {
       // One municipality's figures: only its residents' questions.
       await page.selectOption('#stats-municipality', '999008');
       await page.locator('#stats-form').getByRole('button', { name: '表示' }).click();
-      await page.getByRole('heading', { name: /^見本町・直近30日の概要$/ }).waitFor();
+      await page.getByRole('heading', { name: '見本町（999008）・直近30日の概要', exact: true }).waitFor();
       const town = (await page.locator('.stat-total .stat-value').textContent()).trim();
       assert(town === '2件', `見本町 question count ${town}, expected 2件`);
     });
