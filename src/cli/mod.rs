@@ -329,6 +329,16 @@ pub struct ExportArgs {
     /// Export what a resident of this municipality sees (national entries only when absent).
     #[arg(long, short)]
     municipality: Option<String>,
+    /// Export the target's own rows instead (the national layer, or the municipality's own
+    /// entries, overrides and hidden markers): what to edit and upload again with "replace".
+    #[arg(long)]
+    layer: bool,
+    /// jsonl (one entry a line), xlsx, csv (UTF-8 with BOM) or csv-cp932 (Shift_JIS).
+    #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "xlsx", "csv", "csv-cp932"])]
+    format: String,
+    /// Write to this file instead of standard output (needed for xlsx).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -553,11 +563,46 @@ fn export_cmd(a: &ExportArgs) -> Result<ExitCode> {
                 .join(", ")
         );
     }
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for e in corpus.visible(a.municipality.as_deref()) {
-        writeln!(out, "{}", serde_json::to_string(e)?)?;
+    let entries: Vec<&crate::faq::Entry> = if a.layer {
+        let scope = a.municipality.as_deref().unwrap_or(crate::faq::NATIONAL);
+        corpus.entries.iter().filter(|e| e.scope == scope).collect()
+    } else {
+        corpus.visible(a.municipality.as_deref())
+    };
+    let bytes = match a.format.as_str() {
+        "xlsx" => crate::faq::export::xlsx(&entries)?,
+        "csv" => crate::faq::export::csv_utf8(&entries),
+        "csv-cp932" => crate::faq::export::csv_cp932(&entries).map_err(|bad| {
+            let shown: Vec<String> = bad
+                .iter()
+                .map(|u| format!("row {} {}: '{}'", u.row, u.column, u.character))
+                .collect();
+            anyhow::anyhow!(
+                "CP932 (Shift_JIS) cannot hold {} character(s): {}; use --format xlsx or csv",
+                bad.len(),
+                shown.join(", ")
+            )
+        })?,
+        _ => {
+            let mut text = String::new();
+            for e in &entries {
+                text += &serde_json::to_string(e)?;
+                text.push('\n');
+            }
+            text.into_bytes()
+        }
+    };
+    match &a.output {
+        Some(path) => {
+            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?
+        }
+        None if a.format == "xlsx" => bail!("an XLSX workbook needs --output FILE"),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)?;
+            out.flush()?;
+        }
     }
-    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,7 +3,9 @@
 //! Loading is all-or-nothing: [`load_dir`] either returns a complete, validated [`Corpus`] or an
 //! [`Error::Invalid`] listing every problem as `file:line: message`.
 
+pub mod export;
 mod load;
+pub mod messages;
 mod raw;
 pub mod snapshot;
 mod tabular;

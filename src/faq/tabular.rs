@@ -170,7 +170,12 @@ fn row_to_raw(
     let mut contact = Contact::default();
     for (col, cell) in layout.columns.iter().zip(cells) {
         let Some(col) = col else { continue };
-        let value = cell.trim().to_owned();
+        let value = cell.trim();
+        // A cell our CSV export kept from becoming an Excel formula ('- …): the text itself.
+        let value = match value.strip_prefix('\'') {
+            Some(rest) if rest.starts_with(['=', '+', '-', '@']) => rest.to_owned(),
+            _ => value.to_owned(),
+        };
         let opt = (!value.is_empty()).then(|| value.clone());
         match col {
             Column::Id => raw.id = opt.map(Scalar::Str),
@@ -302,18 +307,20 @@ pub(super) fn parse_csv_text(
     let Some(layout) = layout(file, &header, 1, problems) else {
         return Vec::new();
     };
+    // Problems are located by spreadsheet row (the header is row 1), as Excel numbers them:
+    // an answer with line breaks is one row however many lines it takes in the file.
     let mut out = Vec::new();
     for record in records {
         match record {
             Ok(r) => {
-                let line = r.position().map_or(0, |p| p.line() as usize);
+                let line = r.position().map_or(0, |p| p.record() as usize + 1);
                 let cells: Vec<String> = r.iter().map(str::to_owned).collect();
                 if let Some(raw) = row_to_raw(&layout, &cells, file, line, problems) {
                     out.push((raw, line));
                 }
             }
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
+                let line = e.position().map_or(0, |p| p.record() as usize + 1);
                 problem(problems, file, line, &format!("invalid CSV: {e}"));
             }
         }

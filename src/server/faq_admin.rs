@@ -38,6 +38,47 @@ pub struct Target {
     pub municipality: Option<String>,
     /// Apply even when the FAQ would lose more than 5% of its entries.
     pub force: Option<bool>,
+    /// The file replaces every FAQ file of its target (the national layer, or the
+    /// municipality's own entries): what a download edited in Excel and uploaded again does.
+    pub replace: Option<bool>,
+    /// Download format: `xlsx` (default), `csv` (UTF-8 with BOM), `csv-cp932`, `jsonl`.
+    pub format: Option<String>,
+    /// Download what residents see (`residents`: national entries with the municipality's
+    /// overrides, as JSON Lines) instead of the target's own rows (`layer`, the default).
+    pub view: Option<String>,
+}
+
+/// The folder of a target's layer, relative to the FAQ directory.
+fn layer_folder(t: &Target) -> PathBuf {
+    match t.municipality.as_deref().filter(|m| !m.is_empty()) {
+        Some(m) => PathBuf::from("municipalities").join(m),
+        None => PathBuf::from("national"),
+    }
+}
+
+/// The FAQ files of `folder` (relative to `faq_dir`) that a replacing upload removes: every
+/// entry file there, not the declaration, the dictionaries or read-me notes.
+fn layer_files(faq_dir: &Path, folder: &Path) -> Vec<PathBuf> {
+    faq::snapshot::read(&faq_dir.join(folder))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| folder.join(&f.path))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let ext = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            ["csv", "xlsx", "yaml", "yml", "json", "jsonl"].contains(&ext.as_str())
+                && ![
+                    faq::MUNICIPALITY_FILE,
+                    crate::synonyms::FILE_NAME,
+                    faq::USER_DICT_FILE,
+                ]
+                .contains(&name)
+        })
+        .collect()
 }
 
 /// The upload's path relative to the FAQ directory.
@@ -105,6 +146,27 @@ pub struct Diff {
     pub removed: Vec<String>,
     /// Entries in the FAQ after the change (hide markers not counted, as in the index).
     pub total: usize,
+    /// Every change with its kind and the text before and after, for people to check.
+    pub items: Vec<Change>,
+}
+
+/// One change of a [`Diff`].
+#[derive(Debug, serde::Serialize)]
+pub struct Change {
+    /// `added` (a new entry), `overridden` (a municipality's own version of a national entry
+    /// starts), `changed`, `hidden` (a national entry stops showing in the municipality),
+    /// `unhidden`, `override_removed` (the national entry shows again) or `removed`.
+    pub kind: &'static str,
+    /// `national` or the municipality code.
+    pub scope: String,
+    /// Entry id.
+    pub id: String,
+    /// The fields that differ (for `changed` and `overridden`).
+    pub fields: Vec<&'static str>,
+    /// What residents saw before (for `overridden`, `unhidden`: the national entry).
+    pub before: Option<Entry>,
+    /// What they will see.
+    pub after: Option<Entry>,
 }
 
 fn keyed(entries: &[Entry]) -> BTreeMap<String, &Entry> {
@@ -114,32 +176,129 @@ fn keyed(entries: &[Entry]) -> BTreeMap<String, &Entry> {
         .collect()
 }
 
+/// The names of the fields in which `a` and `b` differ.
+fn differing(a: &Entry, b: &Entry) -> Vec<&'static str> {
+    let mut f = Vec::new();
+    let mut check = |name, same: bool| {
+        if !same {
+            f.push(name);
+        }
+    };
+    check("question", a.question == b.question);
+    check("alt_questions", a.alt_questions == b.alt_questions);
+    check("answer", a.answer == b.answer);
+    check("category", a.category == b.category);
+    check("tags", a.tags == b.tags);
+    check("source_url", a.source_url == b.source_url);
+    check("updated", a.updated == b.updated);
+    check("contact", a.contact == b.contact);
+    check("hidden", a.hidden == b.hidden);
+    f
+}
+
 /// The differences between two corpora.
 pub fn diff(old: &[Entry], new: &[Entry]) -> Diff {
     let (a, b) = (keyed(old), keyed(new));
+    let national = |id: &str| {
+        a.get(&format!("{}/{id}", faq::NATIONAL))
+            .or_else(|| b.get(&format!("{}/{id}", faq::NATIONAL)))
+            .map(|e| (*e).clone())
+    };
     let mut d = Diff {
         total: new.iter().filter(|e| !e.hidden).count(),
         ..Diff::default()
     };
+    let change = |kind, e: &Entry, fields, before, after| Change {
+        kind,
+        scope: e.scope.clone(),
+        id: e.id.clone(),
+        fields,
+        before,
+        after,
+    };
     for (k, e) in &b {
         match a.get(k) {
-            None => d.added.push(k.clone()),
-            Some(o) if o != e => d.changed.push(k.clone()),
+            None => {
+                d.added.push(k.clone());
+                let base = (!e.is_national()).then(|| national(&e.id)).flatten();
+                d.items.push(match (e.hidden, base) {
+                    (true, base) => change("hidden", e, vec![], base, None),
+                    (false, Some(n)) => change(
+                        "overridden",
+                        e,
+                        differing(&n, e),
+                        Some(n),
+                        Some((*e).clone()),
+                    ),
+                    (false, None) => change("added", e, vec![], None, Some((*e).clone())),
+                });
+            }
+            Some(o) if o != e => {
+                d.changed.push(k.clone());
+                let kind = if e.hidden && !o.hidden {
+                    "hidden"
+                } else {
+                    "changed"
+                };
+                d.items.push(change(
+                    kind,
+                    e,
+                    differing(o, e),
+                    Some((*o).clone()),
+                    Some((*e).clone()),
+                ));
+            }
             Some(_) => {}
         }
     }
-    d.removed = a.keys().filter(|k| !b.contains_key(*k)).cloned().collect();
+    for (k, o) in &a {
+        if b.contains_key(k) {
+            continue;
+        }
+        d.removed.push(k.clone());
+        let base = (!o.is_national()).then(|| national(&o.id)).flatten();
+        d.items.push(match (o.hidden, base) {
+            (true, base) => change("unhidden", o, vec![], None, base),
+            (false, Some(n)) => change("override_removed", o, vec![], Some((*o).clone()), Some(n)),
+            (false, None) => change("removed", o, vec![], Some((*o).clone()), None),
+        });
+    }
     d
 }
 
-/// Validates the FAQ directory with `bytes` at `rel`; returns the corpus it would load or every
-/// problem, with paths shown relative to the FAQ directory.
-fn validate(faq_dir: &Path, rel: &Path, bytes: &[u8]) -> Result<faq::Corpus, ApiError> {
+/// A problem of an upload as the console shows it: the file relative to the FAQ directory (the
+/// uploaded one marked), the spreadsheet row or text line, the message in English and Japanese.
+fn shown_problem(p: &faq::Problem, copy: &Path, uploaded: &Path) -> serde_json::Value {
+    let rel = p.file.strip_prefix(copy).unwrap_or(&p.file);
+    // A message may name another file (a duplicate's first definition): never the copy's path.
+    let copy_prefix = format!("{}/", copy.display());
+    let message = p.message.replace(&copy_prefix, "faq/");
+    json!({
+        "file": Path::new("faq").join(rel),
+        "uploaded": rel == uploaded,
+        "row": p.line,
+        "message": message,
+        "message_ja": faq::messages::japanese(&message),
+    })
+}
+
+/// Validates the FAQ directory with `bytes` at `rel` (and, with `replaced`, without those
+/// files); returns the corpus it would load or every problem, located by file (relative to the
+/// FAQ directory) and row, in English and Japanese.
+fn validate(
+    faq_dir: &Path,
+    rel: &Path,
+    bytes: &[u8],
+    replaced: &[PathBuf],
+) -> Result<faq::Corpus, ApiError> {
     let tmp = tempfile::tempdir()
         .map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "upload failed", &e))?;
     let copy = tmp.path().join("faq");
     copy_tree(faq_dir, &copy)
         .map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "upload failed", &e))?;
+    for r in replaced {
+        let _ = std::fs::remove_file(copy.join(r));
+    }
     let dest = copy.join(rel);
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| {
@@ -149,24 +308,24 @@ fn validate(faq_dir: &Path, rel: &Path, bytes: &[u8]) -> Result<faq::Corpus, Api
     std::fs::write(&dest, bytes)
         .map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "upload failed", &e))?;
     faq::load_dir(&copy).map_err(|e| {
-        let problems: Vec<String> = match e {
-            faq::Error::Invalid(ps) => ps
-                .iter()
-                .map(|p| {
-                    let mut p = p.clone();
-                    if let Ok(r) = p.file.strip_prefix(&copy) {
-                        p.file = Path::new("faq").join(r);
-                    }
-                    p.to_string()
-                })
-                .collect(),
-            other => vec![other.to_string()],
+        let found: Vec<serde_json::Value> = match &e {
+            faq::Error::Invalid(ps) => ps.iter().map(|p| shown_problem(p, &copy, rel)).collect(),
+            other => vec![json!({ "message": other.to_string(), "message_ja": other.to_string() })],
         };
+        // `problems`: one line each (file:row: message), as the reload reports them.
+        let lines: Vec<String> = found
+            .iter()
+            .map(|p| match (p["file"].as_str(), p["row"].as_u64()) {
+                (Some(f), Some(0)) => format!("{f}: {}", p["message"].as_str().unwrap_or("")),
+                (Some(f), Some(r)) => format!("{f}:{r}: {}", p["message"].as_str().unwrap_or("")),
+                _ => p["message"].as_str().unwrap_or("").to_owned(),
+            })
+            .collect();
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "the file has problems; nothing was changed",
         )
-        .with(json!({ "problems": problems }))
+        .with(json!({ "problems": lines, "found": found }))
     })
 }
 
@@ -178,6 +337,17 @@ async fn preview_inner(
     preview_corpus(st, t, body)
         .await
         .map(|(rel, d, _)| (rel, d))
+}
+
+/// The files an upload to `rel` replaces: with `replace`, every other FAQ file of its target.
+fn replaced_by(st: &AppState, t: &Target, rel: &Path) -> Vec<PathBuf> {
+    if !t.replace.unwrap_or(false) {
+        return Vec::new();
+    }
+    layer_files(&st.locations.faq, &layer_folder(t))
+        .into_iter()
+        .filter(|p| p != rel)
+        .collect()
 }
 
 /// [`preview_inner`] with the corpus the FAQ would load.
@@ -192,8 +362,9 @@ async fn preview_corpus(
     }
     let faq_dir = st.locations.faq.clone();
     let rel2 = rel.clone();
+    let replaced = replaced_by(st, t, &rel);
     let (new, old) = tokio::task::spawn_blocking(move || {
-        let new = validate(&faq_dir, &rel2, &body)?;
+        let new = validate(&faq_dir, &rel2, &body, &replaced)?;
         let old = faq::load_dir(&faq_dir)
             .map(|c| c.entries)
             .unwrap_or_default();
@@ -215,8 +386,12 @@ pub async fn preview(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require_admin(user)?;
     let (rel, d) = preview_inner(&st, &t, body).await?;
+    let replaced: Vec<PathBuf> = replaced_by(&st, &t, &rel)
+        .into_iter()
+        .map(|p| Path::new("faq").join(p))
+        .collect();
     Ok(Json(
-        json!({ "path": Path::new("faq").join(rel), "diff": d }),
+        json!({ "path": Path::new("faq").join(rel), "diff": d, "replaces": replaced }),
     ))
 }
 
@@ -293,12 +468,25 @@ async fn apply_inner(
     let (rel, d) = preview_inner(st, t, body).await?;
     let dest = st.locations.faq.join(&rel);
     let previous = std::fs::read(&dest).ok();
-    let restore = || match &previous {
-        Some(old) => {
-            let _ = std::fs::write(&dest, old);
+    // With `replace`, the target's other FAQ files go; kept here to be put back on failure.
+    let replaced: Vec<(PathBuf, Vec<u8>)> = replaced_by(st, t, &rel)
+        .into_iter()
+        .filter_map(|r| {
+            let path = st.locations.faq.join(r);
+            std::fs::read(&path).ok().map(|b| (path, b))
+        })
+        .collect();
+    let restore = || {
+        match &previous {
+            Some(old) => {
+                let _ = std::fs::write(&dest, old);
+            }
+            None => {
+                let _ = std::fs::remove_file(&dest);
+            }
         }
-        None => {
-            let _ = std::fs::remove_file(&dest);
+        for (path, old) in &replaced {
+            let _ = std::fs::write(path, old);
         }
     };
     let write = || -> std::io::Result<()> {
@@ -307,7 +495,11 @@ async fn apply_inner(
         }
         let tmp = dest.with_extension("upload-tmp");
         std::fs::write(&tmp, &bytes)?;
-        std::fs::rename(&tmp, &dest)
+        std::fs::rename(&tmp, &dest)?;
+        for (path, _) in &replaced {
+            std::fs::remove_file(path)?;
+        }
+        Ok(())
     };
     if Instant::now() >= deadline || outcome.load(Ordering::SeqCst) != PENDING {
         return Err(ApiError::new(
@@ -354,29 +546,117 @@ async fn apply_inner(
     }
 }
 
-/// `GET /staff/api/faq/download[?municipality=CODE]` (admin): the FAQ as that municipality's
-/// residents see it (all national entries when absent), as JSON Lines in our own format.
+/// `GET /staff/api/faq/download[?municipality=CODE][&format=xlsx|csv|csv-cp932|jsonl][&view=layer|residents]`
+/// (admin). By default the target's own rows (the national layer, or the municipality's own
+/// entries, overrides and hidden markers) as XLSX in the columns the importer reads: uploaded
+/// again with `replace=true` under any name, unchanged, it changes nothing. `view=residents`
+/// gives the FAQ as that municipality's residents see it, as JSON Lines, for reading.
 pub async fn download(
     State(st): State<Arc<AppState>>,
     user: Option<axum::Extension<StaffUser>>,
     Query(t): Query<Target>,
 ) -> Result<Response, ApiError> {
     require_admin(user)?;
-    super::api::check_municipality(&st, t.municipality.as_deref())?;
-    let mut out = String::new();
-    for e in st
-        .engine()
-        .retriever
-        .visible_entries(t.municipality.as_deref())
-    {
-        out += &serde_json::to_string(e.as_ref()).unwrap_or_default();
-        out.push('\n');
-    }
-    Ok(attachment(
-        "application/x-ndjson",
-        "madoguchi-faq.jsonl",
-        out.into_bytes(),
-    ))
+    let municipality = t.municipality.clone().filter(|m| !m.is_empty());
+    super::api::check_municipality(&st, municipality.as_deref())?;
+    let scope = municipality.as_deref().unwrap_or(faq::NATIONAL).to_owned();
+    let residents = match t.view.as_deref() {
+        None | Some("layer") => false,
+        Some("residents") => true,
+        Some(_) => return Err(ApiError::bad_request("view must be layer or residents")),
+    };
+    let entries: Vec<Entry> = if residents {
+        st.engine()
+            .retriever
+            .visible_entries(municipality.as_deref())
+            .iter()
+            .map(|e| (**e).clone())
+            .collect()
+    } else {
+        let faq_dir = st.locations.faq.clone();
+        let corpus = tokio::task::spawn_blocking(move || faq::load_dir(&faq_dir))
+            .await
+            .map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "download failed", &e))?
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "the FAQ files on the server have problems; fix them before downloading rows to edit",
+                )
+                .with(json!({ "problems": e.to_string().lines().skip(1).map(str::trim).collect::<Vec<_>>() }))
+            })?;
+        corpus
+            .entries
+            .into_iter()
+            .filter(|e| e.scope == scope)
+            .collect()
+    };
+    let refs: Vec<&Entry> = entries.iter().collect();
+    let base = format!(
+        "madoguchi-faq-{scope}{}",
+        if residents { "-residents" } else { "" }
+    );
+    let format = t
+        .format
+        .as_deref()
+        .unwrap_or(if residents { "jsonl" } else { "xlsx" });
+    Ok(match format {
+        "xlsx" => attachment(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &format!("{base}.xlsx"),
+            faq::export::xlsx(&refs).map_err(|e| {
+                ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "download failed", &e)
+            })?,
+        ),
+        "csv" => attachment(
+            "text/csv; charset=utf-8",
+            &format!("{base}.csv"),
+            faq::export::csv_utf8(&refs),
+        ),
+        "csv-cp932" => match faq::export::csv_cp932(&refs) {
+            Ok(bytes) => attachment(
+                "text/csv; charset=shift_jis",
+                &format!("{base}-sjis.csv"),
+                bytes,
+            ),
+            Err(bad) => {
+                let shown: Vec<String> = bad
+                    .iter()
+                    .take(20)
+                    .map(|u| format!("{}行目「{}」の「{}」", u.row, u.column, u.character))
+                    .collect();
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!(
+                        "CP932 (Shift_JIS) cannot hold {} character(s) of this FAQ; download it as XLSX or UTF-8 CSV",
+                        bad.len()
+                    ),
+                )
+                .with(json!({
+                    "message_ja": format!(
+                        "Shift_JIS（CP932）で表せない文字があります：{}。Excel形式（.xlsx）か UTF-8 のCSVでダウンロードしてください。",
+                        shown.join("、")
+                    ),
+                })));
+            }
+        },
+        "jsonl" => {
+            let mut out = String::new();
+            for e in &entries {
+                out += &serde_json::to_string(e).unwrap_or_default();
+                out.push('\n');
+            }
+            attachment(
+                "application/x-ndjson",
+                &format!("{base}.jsonl"),
+                out.into_bytes(),
+            )
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "format must be xlsx, csv, csv-cp932 or jsonl",
+            ));
+        }
+    })
 }
 
 /// An apply when the FAQ lives in the database: the FAQ with the file is checked, published as
@@ -406,14 +686,20 @@ async fn apply_published(
     }
     let faq_dir = st.locations.faq.clone();
     let rel_path = rel.clone();
-    let files = tokio::task::spawn_blocking(move || {
-        let mut files = faq::snapshot::read(&faq_dir)?;
-        let path = rel_path
-            .components()
+    let slashed = |p: &Path| {
+        p.components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
-            .join("/");
-        files.retain(|f| f.path != path);
+            .join("/")
+    };
+    let gone: Vec<String> = replaced_by(st, t, &rel)
+        .iter()
+        .map(|p| slashed(p))
+        .collect();
+    let files = tokio::task::spawn_blocking(move || {
+        let mut files = faq::snapshot::read(&faq_dir)?;
+        let path = slashed(&rel_path);
+        files.retain(|f| f.path != path && !gone.contains(&f.path));
         files.push(faq::snapshot::File {
             path,
             bytes: bytes.to_vec(),

@@ -448,7 +448,7 @@ async function main() {
       await page.locator('[data-diff=added]', { hasText: '1件' }).waitFor();
       assert((await page.textContent('[data-diff=changed]')) === '0件', 'changed is not 0');
       assert((await page.textContent('[data-diff=removed]')) === '0件', 'removed is not 0');
-      assert((await page.textContent('#faq-results')).includes(`999008/${NEW_ID}`), 'added id not listed');
+      assert((await page.textContent('#faq-results [data-kind=added]')).includes(NEW_ID), 'added id not listed');
       await axeCheck(page, 'FAQ management with a diff');
       await page.getByRole('button', { name: '反映' }).click();
       await page.getByRole('heading', { name: '反映しました' }).waitFor();
@@ -459,21 +459,31 @@ async function main() {
       const dl = await page.evaluate(async () => {
         document.getElementById('faq-download-municipality').value = '999008';
         document.getElementById('faq-download-municipality').dispatchEvent(new Event('change'));
+        document.getElementById('faq-download-format').value = 'csv';
+        document.getElementById('faq-download-format').dispatchEvent(new Event('change'));
         const href = document.getElementById('faq-download').getAttribute('href');
         const res = await fetch(href, { credentials: 'same-origin' });
         return { href, status: res.status, text: await res.text() };
       });
-      assert(dl.href.includes('municipality=999008') && dl.status === 200 && dl.text.includes(NEW_ID),
+      assert(dl.href.includes('municipality=999008') && dl.href.includes('format=csv') && dl.status === 200 && dl.text.includes(NEW_ID),
         `download: ${dl.href} ${dl.status}`);
+      // The town's rows, uploaded back unchanged to replace its files: the preview shows no change.
+      await page.setInputFiles('#faq-file', { name: 'madoguchi-faq-999008.csv', mimeType: 'text/csv', buffer: Buffer.from(dl.text) });
+      await page.selectOption('#faq-target', '999008');
+      await page.check('#faq-replace');
+      await page.getByRole('button', { name: '確認' }).click();
+      await page.locator('#faq-results .notice', { hasText: 'このファイルを反映しても、FAQの内容は変わりません。' }).waitFor();
+      assert((await page.textContent('#faq-results')).includes('次のファイルは削除されます'), 'replaced files not named');
+      await page.uncheck('#faq-replace');
     });
 
-    await step('(5) an invalid CSV shows its problems as file:line and cannot be applied', async () => {
+    await step('(5) an invalid CSV shows its problems in Japanese by row and cannot be applied', async () => {
       await page.setInputFiles('#faq-file', { name: 'e2e-bad.csv', mimeType: 'text/csv', buffer: Buffer.from(BAD_CSV) });
       await page.getByRole('button', { name: '確認' }).click();
       const item = page.locator('.problem-list li').first();
       await item.waitFor();
       const problems = await page.locator('.problem-list li').allTextContents();
-      assert(problems.some((p) => /faq\/municipalities\/999008\/e2e-bad\.csv:2: /.test(p)), `problems: ${problems.join(' | ')}`);
+      assert(problems.some((p) => /^アップロードしたファイル（e2e-bad\.csv） 2行目：ID「.*」の/.test(p)), `problems: ${problems.join(' | ')}`);
       assert(await page.isDisabled('#faq-apply'), '反映 enabled for an invalid file');
       assert(!fs.existsSync(path.join(tmp, 'faq', 'municipalities', '999008', 'e2e-bad.csv')), 'invalid file was written');
       await axeCheck(page, 'FAQ management with problems');

@@ -2273,7 +2273,7 @@ async fn admins_preview_apply_and_download_faq_files() {
 
     let (s, body, headers) = staff_get(
         &h,
-        "/staff/api/faq/download?municipality=999903",
+        "/staff/api/faq/download?municipality=999903&view=residents",
         Some(&admin),
     )
     .await;
@@ -2282,7 +2282,7 @@ async fn admins_preview_apply_and_download_faq_files() {
         headers[header::CONTENT_DISPOSITION]
             .to_str()
             .unwrap()
-            .contains("madoguchi-faq.jsonl")
+            .contains("madoguchi-faq-999903-residents.jsonl")
     );
     let text = String::from_utf8(body).unwrap();
     assert!(text.lines().any(|l| l.contains("\"id\":\"town-dog\"")));
@@ -2564,5 +2564,230 @@ async fn opened_candidates_and_menu_entries_are_recorded_and_counted() {
     assert!(
         metrics.contains("madoguchi_opened_total{via=\"candidate\"} 4"),
         "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_download_edited_in_excel_goes_back_as_it_came_and_problems_name_the_row() {
+    let h = harness().await;
+    add_user(&h, "suzuki", "admin", "another long secret").await;
+    let (admin, csrf) = sign_in(&h, "suzuki", "another long secret").await.unwrap();
+    let post = |path: String, body: Vec<u8>| {
+        Request::post(path)
+            .header(header::COOKIE, &admin)
+            .header("x-csrf-token", &csrf)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let town = "municipality=999903";
+    // Every download format of the town's own rows, uploaded again under another name with
+    // "replace", changes nothing.
+    for (format, name) in [
+        ("xlsx", "edited.xlsx"),
+        ("csv", "edited.csv"),
+        ("csv-cp932", "edited.csv"),
+    ] {
+        let (s, body, headers) = staff_get(
+            &h,
+            &format!("/staff/api/faq/download?{town}&format={format}"),
+            Some(&admin),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{format}");
+        assert!(
+            headers[header::CONTENT_DISPOSITION]
+                .to_str()
+                .unwrap()
+                .contains("madoguchi-faq-999903"),
+            "{format}"
+        );
+        let (s, _, reply) = send(
+            &h,
+            post(
+                format!("/staff/api/faq/preview?file={name}&{town}&replace=true"),
+                body,
+            ),
+        )
+        .await;
+        let v: Value = serde_json::from_slice(&reply).unwrap();
+        assert_eq!(s, StatusCode::OK, "{format}: {v}");
+        assert_eq!(v["diff"]["items"], json!([]), "{format}: a no-op: {v}");
+        assert_eq!(
+            v["replaces"],
+            json!(["faq/municipalities/999903/town.yaml"]),
+            "{v}"
+        );
+    }
+
+    // Edited: one answer changed, a national entry overridden, a hidden one shown again, one
+    // local entry removed. The preview says which, with the text before and after.
+    let (_, body, _) = staff_get(
+        &h,
+        &format!("/staff/api/faq/download?{town}&format=csv"),
+        Some(&admin),
+    )
+    .await;
+    let text = String::from_utf8(body).unwrap();
+    let mut lines: Vec<String> = text.trim_end().split("\r\n").map(str::to_owned).collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    lines.retain(|l| !l.starts_with("kokuho-late,") && !l.starts_with("town-hours,"));
+    for l in &mut lines {
+        if l.starts_with("sodai-gomi,") {
+            *l = l.replace("電話予約制です", "インターネット予約制です");
+        }
+    }
+    // id, 質問, 言い換え, 回答, 大/中/小分類, タグ, 出典URL, 更新日, 範囲, 問い合わせ先, 電話番号, 問い合わせURL, 非表示
+    lines.push("card-renew,マイナンバーカードの電子証明書を更新したい。,,テスト町役場の住民課で更新できます。,,,,,,,999903,,,,".into());
+    let edited = lines.join("\r\n") + "\r\n";
+    let (s, _, reply) = send(
+        &h,
+        post(
+            format!("/staff/api/faq/preview?file=edited.csv&{town}&replace=true"),
+            edited.clone().into_bytes(),
+        ),
+    )
+    .await;
+    let v: Value = serde_json::from_slice(&reply).unwrap();
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let kinds: Vec<(String, String)> = v["diff"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["kind"].as_str().unwrap().to_owned(),
+                c["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let has = |kind: &str, id: &str| kinds.contains(&(kind.to_owned(), id.to_owned()));
+    assert!(has("overridden", "card-renew"), "{kinds:?}");
+    assert!(has("changed", "sodai-gomi"), "{kinds:?}");
+    assert!(has("unhidden", "kokuho-late"), "{kinds:?}");
+    assert!(has("removed", "town-hours"), "{kinds:?}");
+    let over = v["diff"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "card-renew")
+        .unwrap();
+    assert!(
+        over["before"]["answer"]
+            .as_str()
+            .is_some_and(|a| !a.contains("テスト町")),
+        "{over}"
+    );
+    assert_eq!(
+        over["after"]["answer"], "テスト町役場の住民課で更新できます。",
+        "{over}"
+    );
+    let changed = v["diff"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "sodai-gomi")
+        .unwrap();
+    assert_eq!(changed["fields"], json!(["answer"]), "{changed}");
+    // Applied: the edited file replaces town.yaml, the town's declaration stays.
+    let (s, _, reply) = send(
+        &h,
+        post(
+            format!("/staff/api/faq/apply?file=edited.csv&{town}&replace=true"),
+            edited.into_bytes(),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&reply));
+    assert!(!h.faq().join("municipalities/999903/town.yaml").exists());
+    assert!(h.faq().join("municipalities/999903/edited.csv").exists());
+    assert!(
+        h.faq()
+            .join("municipalities/999903/municipality.yaml")
+            .exists()
+    );
+    let (s, v) = get(&h, "/api/faq/card-renew?municipality=999903").await;
+    assert_eq!(
+        (s, v["answer"].clone()),
+        (
+            StatusCode::OK,
+            json!("テスト町役場の住民課で更新できます。")
+        )
+    );
+
+    // A problem in the row after an answer of several lines: located by the spreadsheet's row
+    // (4), in Japanese, and no server path anywhere in the reply; a duplicate names the other
+    // file relative to faq/.
+    let bad = "id,質問,回答\r\nx-1,質問一,\"一行目\r\n二行目\r\n三行目\"\r\nx-2,質問二,回答\r\nx-3,質問三,\r\nsodai-gomi,重複,回答\r\n";
+    let (s, _, reply) = send(
+        &h,
+        post(
+            format!("/staff/api/faq/preview?file=more.csv&{town}"),
+            bad.as_bytes().to_vec(),
+        ),
+    )
+    .await;
+    let text = String::from_utf8(reply).unwrap();
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert!(!text.contains("/tmp"), "no server path: {text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let found = v["found"].as_array().unwrap();
+    let empty = found
+        .iter()
+        .find(|p| p["message"] == "entry 'x-3': empty answer")
+        .unwrap();
+    assert_eq!(empty["row"], 4, "{empty}");
+    assert_eq!(empty["uploaded"], true);
+    assert_eq!(empty["file"], "faq/municipalities/999903/more.csv");
+    assert_eq!(empty["message_ja"], "ID「x-3」の回答が空です。");
+    let dup = found
+        .iter()
+        .find(|p| {
+            p["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("duplicate id 'sodai-gomi'")
+        })
+        .unwrap();
+    assert_eq!(dup["row"], 5, "{dup}");
+    assert!(
+        dup["message"]
+            .as_str()
+            .unwrap()
+            .contains("first defined at faq/municipalities/999903/edited.csv:"),
+        "{dup}"
+    );
+    assert!(
+        dup["message_ja"]
+            .as_str()
+            .unwrap()
+            .starts_with("ID「sodai-gomi」が重複しています"),
+        "{dup}"
+    );
+
+    // Shift_JIS cannot hold every character: refused in words, never written with '?'.
+    let odd = "id,質問,回答\r\nodd-1,𠮷野家の近くの集積所は？,月曜日です。\r\n";
+    let (s, _, reply) = send(
+        &h,
+        post(
+            format!("/staff/api/faq/apply?file=odd.csv&{town}"),
+            odd.as_bytes().to_vec(),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&reply));
+    let (s, body, _) = staff_get(
+        &h,
+        &format!("/staff/api/faq/download?{town}&format=csv-cp932"),
+        Some(&admin),
+    )
+    .await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["message_ja"]
+            .as_str()
+            .unwrap()
+            .contains("「質問」の「𠮷」"),
+        "{v}"
     );
 }

@@ -953,7 +953,8 @@ function faqTarget() {
   const file = $('faq-file').files[0] || null;
   const name = $('faq-name').value.trim();
   const municipality = $('faq-target').value;
-  return { file, name, municipality, key: file ? `${file.name}|${file.size}|${file.lastModified}|${name}|${municipality}` : '' };
+  const replace = $('faq-replace').checked;
+  return { file, name, municipality, replace, key: file ? `${file.name}|${file.size}|${file.lastModified}|${name}|${municipality}|${replace}` : '' };
 }
 
 function faqProblem(t) {
@@ -969,6 +970,7 @@ function faqProblem(t) {
 function faqQuery(t) {
   const p = new URLSearchParams({ file: t.name });
   if (t.municipality) p.set('municipality', t.municipality);
+  if (t.replace) p.set('replace', 'true');
   return p;
 }
 
@@ -982,6 +984,49 @@ function idList(title, ids, open) {
   return el('details', { class: 'id-list', open: open || null },
     el('summary', {}, `${title}の項目（${ids.length}件）`),
     el('ul', {}, ids.map((id) => el('li', {}, el('code', {}, id)))));
+}
+
+/** What each kind of change means to a resident, in the order they are listed. */
+const CHANGE_KINDS = [
+  ['added', '追加', '新しい項目'],
+  ['overridden', '上書き', '全国共通FAQのかわりに、この市区町村の内容を表示します'],
+  ['changed', '変更', '内容が変わります'],
+  ['hidden', '非表示', 'この市区町村の住民には表示しなくなります'],
+  ['unhidden', '再表示', '非表示をやめ、全国共通FAQをまた表示します'],
+  ['override_removed', '上書きの解除', 'この市区町村の内容をやめ、全国共通FAQを表示します'],
+  ['removed', '削除', '住民に表示されなくなります'],
+];
+const FIELD_NAMES = {
+  question: '質問', alt_questions: '言い換え', answer: '回答', category: '分類', tags: 'タグ',
+  source_url: '出典URL', updated: '更新日', contact: '問い合わせ先', hidden: '非表示',
+};
+
+/** One entry's text as the preview shows it (question and answer, the answer shortened). */
+function entryText(e) {
+  if (!e) return el('p', { class: 'muted' }, '（なし）');
+  const answer = String(e.answer || '');
+  return el('div', { class: 'entry-text' },
+    el('p', { class: 'entry-q' }, e.question || (e.hidden ? '（非表示の指定）' : '')),
+    answer ? el('p', { class: 'entry-a' }, answer.length > 400 ? `${answer.slice(0, 400)}…` : answer) : null);
+}
+
+/** Every change of a preview, grouped by kind, with the text before and after. */
+function changeList(items) {
+  const groups = CHANGE_KINDS.map(([kind, label, meaning]) => [label, meaning, items.filter((c) => c.kind === kind)])
+    .filter(([, , list]) => list.length);
+  if (!groups.length) return null;
+  return el('div', { class: 'change-list' }, groups.map(([label, meaning, list]) =>
+    el('details', { class: 'id-list', open: list.length <= 20 || null, 'data-kind': list[0].kind },
+      el('summary', {}, `${label}（${list.length}件）— ${meaning}`),
+      el('ul', {}, list.slice(0, 200).map((c) => el('li', {},
+        el('p', {}, el('code', {}, c.id), c.scope !== 'national' ? ` ・ ${municipalityName(c.scope)}` : ' ・ 全国共通',
+          (c.fields || []).length ? ` ・ 変わる項目：${c.fields.map((f) => FIELD_NAMES[f] || f).join('、')}` : ''),
+        (c.before && c.after)
+          ? el('div', { class: 'before-after' },
+            el('div', {}, el('p', { class: 'sub' }, '変更前'), entryText(c.before)),
+            el('div', {}, el('p', { class: 'sub' }, '変更後'), entryText(c.after)))
+          : entryText(c.after || c.before)))),
+      list.length > 200 ? el('p', { class: 'muted' }, `ほか${list.length - 200}件`) : null)));
 }
 
 function renderDiff(out, r, applied) {
@@ -999,10 +1044,11 @@ function renderDiff(out, r, applied) {
       el('div', { class: 'stat stat-fallback' }, el('dt', {}, '削除'), el('dd', {}, el('span', { class: 'stat-value', 'data-diff': 'removed' }, `${removed.length}件`))),
       el('div', { class: 'stat stat-total' }, el('dt', {}, '反映後のFAQ全体の項目数'), el('dd', {}, el('span', { class: 'stat-value' }, `${num(d.total)}件`))),
     ),
-    idList('追加', added, added.length <= 20),
-    idList('変更', changed, changed.length <= 20),
-    idList('削除', removed, true),
+    changeList(d.items || []),
   );
+  if ((r.replaces || []).length) {
+    box.append(el('p', { class: 'notice notice-info' }, `このファイルで置き換えるため、次のファイルは削除されます：${r.replaces.join('、')}`));
+  }
   if (!applied && !added.length && !changed.length && !removed.length) {
     box.append(el('p', { class: 'notice notice-info' }, 'このファイルを反映しても、FAQの内容は変わりません。'));
   }
@@ -1018,15 +1064,25 @@ function renderDiff(out, r, applied) {
   clear(out).append(box);
 }
 
+/** A problem where the editor will look for it: the uploaded file's row, or another file. */
+function problemItem(p, uploadName) {
+  if (typeof p === 'string') return el('li', {}, el('code', {}, p));
+  const where = p.uploaded ? `アップロードしたファイル（${uploadName}）` : (p.file || '');
+  const row = p.row ? ` ${p.row}行目` : '';
+  return el('li', {}, el('strong', {}, `${where}${row}`), '：', p.message_ja || p.message || '');
+}
+
 function renderProblems(out, err, applied) {
-  const problems = err.body && Array.isArray(err.body.problems) ? err.body.problems : [];
+  const body = err.body || {};
+  const problems = Array.isArray(body.found) ? body.found : (Array.isArray(body.problems) ? body.problems : []);
   const box = el('section', { class: 'card problems', 'aria-labelledby': 'faq-problems-heading' },
     el('h2', { id: 'faq-problems-heading', tabindex: '-1' }, applied ? '反映できませんでした' : `問題が見つかりました（${problems.length}件）`),
     el('p', { role: 'alert' }, err.message),
   );
   if (problems.length) {
-    box.append(el('p', { class: 'muted' }, '「ファイル:行番号: 内容」の形で示しています。ファイルを直してから、もう一度「確認」してください。'));
-    box.append(el('ul', { class: 'problem-list' }, problems.map((p) => el('li', {}, el('code', {}, String(p))))));
+    const name = ($('faq-file').files[0] || {}).name || '';
+    box.append(el('p', { class: 'muted' }, '行番号は、Excelで開いたときの行番号（見出しが1行目）です。ファイルを直してから、もう一度「確認」してください。'));
+    box.append(el('ul', { class: 'problem-list' }, problems.map((p) => problemItem(p, name))));
   }
   clear(out).append(box);
 }
@@ -1097,9 +1153,43 @@ async function onFaqApply() {
   }
 }
 
-function updateFaqDownload() {
+function faqDownloadUrl() {
+  const p = new URLSearchParams();
   const m = $('faq-download-municipality').value;
-  $('faq-download').href = `/staff/api/faq/download${m ? `?municipality=${encodeURIComponent(m)}` : ''}`;
+  if (m) p.set('municipality', m);
+  const f = $('faq-download-format').value;
+  if (f === 'residents') p.set('view', 'residents');
+  else p.set('format', f);
+  return `/staff/api/faq/download?${p}`;
+}
+
+function updateFaqDownload() {
+  $('faq-download').href = faqDownloadUrl();
+}
+
+/** Downloads through fetch, so that a refusal (a character Shift_JIS cannot hold) is shown in words. */
+async function onFaqDownload(event) {
+  event.preventDefault();
+  const note = $('faq-download-note');
+  clear(note);
+  try {
+    const res = await fetch(faqDownloadUrl(), { credentials: 'same-origin' });
+    if (!res.ok) {
+      let body = {};
+      try { body = await res.json(); } catch { /* not JSON */ }
+      note.append(errorBox(body.message_ja || translate(res.status, body.error || `HTTP ${res.status}`)));
+      return;
+    }
+    const name = (/filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '') || [])[1] || 'madoguchi-faq';
+    const url = URL.createObjectURL(await res.blob());
+    const a = el('a', { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (err) {
+    note.append(errorBox('ダウンロードできませんでした。通信状況を確認してください。'));
+  }
 }
 
 async function loadUsers() {
@@ -1159,6 +1249,9 @@ function wire() {
   $('faq-target').addEventListener('change', resetPreview);
   $('faq-name').addEventListener('input', resetPreview);
   $('faq-download-municipality').addEventListener('change', updateFaqDownload);
+  $('faq-download-format').addEventListener('change', updateFaqDownload);
+  $('faq-download').addEventListener('click', onFaqDownload);
+  $('faq-replace').addEventListener('change', resetPreview);
   $('users-load').addEventListener('click', loadUsers);
   $('inquiry-municipality').addEventListener('change', (e) => {
     if (!state.user) return;
