@@ -1034,14 +1034,18 @@ function renderDiff(out, r, applied) {
   const added = d.added || [];
   const changed = d.changed || [];
   const removed = d.removed || [];
+  const items = d.items || [];
+  const count = (...kinds) => items.filter((c) => kinds.includes(c.kind)).length;
   const title = applied ? '反映しました' : '確認結果（まだ反映していません）';
   const box = el('section', { class: `card diff ${applied ? 'diff-applied' : ''}`, 'aria-labelledby': 'faq-diff-heading' },
     el('h2', { id: 'faq-diff-heading', tabindex: '-1' }, title),
     el('p', {}, '保存先: ', el('code', {}, r.path || '')),
     el('dl', { class: 'stats-grid' },
-      el('div', { class: 'stat stat-answer' }, el('dt', {}, '追加'), el('dd', {}, el('span', { class: 'stat-value', 'data-diff': 'added' }, `${added.length}件`))),
-      el('div', { class: 'stat stat-candidates' }, el('dt', {}, '変更'), el('dd', {}, el('span', { class: 'stat-value', 'data-diff': 'changed' }, `${changed.length}件`))),
-      el('div', { class: 'stat stat-fallback' }, el('dt', {}, '削除'), el('dd', {}, el('span', { class: 'stat-value', 'data-diff': 'removed' }, `${removed.length}件`))),
+      el('div', { class: 'stat stat-answer' }, el('dt', {}, '追加'), el('dd', {}, el('span', { class: 'stat-value', 'data-diff': 'added' }, `${count('added')}件`))),
+      el('div', { class: 'stat stat-answer' }, el('dt', {}, '上書き'), el('dd', {}, el('span', { class: 'stat-value', 'data-diff': 'overridden' }, `${count('overridden')}件`))),
+      el('div', { class: 'stat stat-candidates' }, el('dt', {}, '変更'), el('dd', {}, el('span', { class: 'stat-value', 'data-diff': 'changed' }, `${count('changed')}件`))),
+      el('div', { class: 'stat stat-candidates' }, el('dt', {}, '非表示・再表示'), el('dd', {}, el('span', { class: 'stat-value', 'data-diff': 'hidden' }, `${count('hidden', 'unhidden')}件`))),
+      el('div', { class: 'stat stat-fallback' }, el('dt', {}, '削除・上書きの解除'), el('dd', {}, el('span', { class: 'stat-value', 'data-diff': 'removed' }, `${count('removed', 'override_removed')}件`))),
       el('div', { class: 'stat stat-total' }, el('dt', {}, '反映後のFAQ全体の項目数'), el('dd', {}, el('span', { class: 'stat-value' }, `${num(d.total)}件`))),
     ),
     changeList(d.items || []),
@@ -1052,13 +1056,16 @@ function renderDiff(out, r, applied) {
   if (!applied && !added.length && !changed.length && !removed.length) {
     box.append(el('p', { class: 'notice notice-info' }, 'このファイルを反映しても、FAQの内容は変わりません。'));
   }
-  if (!applied && removed.length) {
+  // Entries residents will no longer find (a hide marker or an override removed brings the
+  // national entry back, which needs no confirmation).
+  const gone = count('removed');
+  if (!applied && gone) {
     const cb = el('input', { type: 'checkbox', id: 'faq-confirm-remove' });
     cb.addEventListener('change', () => {
       $('faq-apply').disabled = !cb.checked;
     });
     box.append(el('div', { class: 'notice notice-warn' },
-      el('p', {}, `反映すると ${removed.length}件の項目が住民に表示されなくなります。`),
+      el('p', {}, `反映すると ${gone}件の項目が住民に表示されなくなります。`),
       el('div', { class: 'check' }, cb, el('label', { for: 'faq-confirm-remove' }, '削除される項目を確認しました'))));
   }
   clear(out).append(box);
@@ -1106,7 +1113,7 @@ async function onFaqPreview(event) {
     preview = { key: t.key, diff: r.diff };
     renderDiff(out, r, false);
     const d = r.diff || {};
-    $('faq-apply').disabled = (d.removed || []).length > 0;
+    $('faq-apply').disabled = (d.items || []).some((c) => c.kind === 'removed');
     announce(`確認しました。追加 ${(d.added || []).length}件、変更 ${(d.changed || []).length}件、削除 ${(d.removed || []).length}件。内容がよければ「反映」を押してください。`);
     $('faq-diff-heading').focus();
   } catch (err) {
