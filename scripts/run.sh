@@ -16,6 +16,6 @@ cargo build --release --locked --quiet
 BIN=target/release/madoguchi
 case "${1:-}" in
   "") exec "$BIN" serve ;;
-  index|search|check|export|analyze|serve|eval|help|-h|--help|-V|--version) exec "$BIN" "$@" ;;
+  index|search|ask|check|export|analyze|serve|eval|user|municipality|faq|help|-h|--help|-V|--version) exec "$BIN" "$@" ;;
   *) exec "$BIN" search "$@" ;;
 esac

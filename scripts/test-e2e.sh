@@ -7,6 +7,8 @@
 #   E2E_ONLY="3 " scripts/test-e2e.sh        # only the widget scenarios whose name contains "3 "
 #   E2E_SCREENSHOTS=1 scripts/test-e2e.sh    # also rewrite docs/widget-desktop.png, docs/widget-phone.png
 #   E2E_SKIP_BUILD=1 scripts/test-e2e.sh     # use the existing target/release/madoguchi
+#   MADOGUCHI_BIN=target/debug/madoguchi scripts/test-e2e.sh   # use that binary (scripts/test.sh
+#                                            # passes the one its tests built: no release build)
 #
 # Needs: node >= 20 with npm (packages come from the npm registry only: playwright-core and
 # axe-core, pinned in tests/e2e/package-lock.json; no browser downloads), apt for chromium.
@@ -52,7 +54,10 @@ else
 fi
 
 step "madoguchi binary"
-if [ "${E2E_SKIP_BUILD:-0}" = 1 ]; then
+if [ -n "${MADOGUCHI_BIN:-}" ]; then
+  [ -x "$MADOGUCHI_BIN" ] || fail "MADOGUCHI_BIN=$MADOGUCHI_BIN is not an executable"
+  echo "using $MADOGUCHI_BIN"
+elif [ "${E2E_SKIP_BUILD:-0}" = 1 ]; then
   [ -x target/release/madoguchi ] || fail "E2E_SKIP_BUILD=1 but target/release/madoguchi is missing"
   echo "using the existing target/release/madoguchi"
 else

@@ -36,5 +36,6 @@ fi
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --all-targets --locked
 # End-to-end: the resident widget and the staff console in headless Chromium (Debian package),
-# driven by playwright-core from npm.
-bash scripts/test-e2e.sh
+# driven by playwright-core from npm, against the binary the tests above built (a release build
+# of its own would compile every dependency a second time: minutes on two cores).
+MADOGUCHI_BIN="$PWD/target/debug/madoguchi" bash scripts/test-e2e.sh
