@@ -501,11 +501,11 @@ impl<'a> StreamGate<'a> {
         Ok(&self.text[from..end])
     }
 
-    /// The whole text, checked; the part not shown yet is returned to be shown.
-    fn finish(self) -> Result<(String, String), LlmError> {
+    /// The whole text, checked once; with the part not shown yet, to be shown.
+    fn finish(self) -> Result<(Generated, String), LlmError> {
         let rest = self.text[self.shown..].to_owned();
-        check(&self.text, self.entries, self.max_length_ratio)?;
-        Ok((self.text, rest))
+        let generated = check(&self.text, self.entries, self.max_length_ratio)?;
+        Ok((generated, rest))
     }
 }
 
@@ -711,11 +711,11 @@ impl LlmClient {
         // count toward the breaker.
         self.record(!matches!(&result, Err(e) if !matches!(e, LlmError::Rejected(_))));
         result?;
-        let (text, rest) = gate.finish()?;
+        let (generated, rest) = gate.finish()?;
         if !rest.is_empty() {
             on_delta(&rest);
         }
-        check(&text, entries, self.config.max_length_ratio)
+        Ok(generated)
     }
 
     /// Counts a call the caller gave up on (its deadline passed) as a failure of the endpoint,

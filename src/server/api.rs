@@ -554,7 +554,7 @@ pub async fn admin_reload(
         }
         // The FAQ lives in the database: serve its current version again (a hand-edited
         // faq/ is put back as that version has it).
-        let failed = |p: String| super::ReloadError { problems: vec![p] };
+        let failed = |p: String| super::ReloadError::new(vec![p]);
         let _one_at_a_time = state.apply_lock.lock().await;
         match state.store.current_faq_version().await {
             Ok(Some(v)) => super::faq_sync::follow(&state, v.id)

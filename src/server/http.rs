@@ -304,17 +304,10 @@ pub struct ClientIp(pub IpAddr);
 /// goes on with its [`ClientIp`].
 pub async fn rate_limit(
     State(state): State<std::sync::Arc<AppState>>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
-    let ip = client_ip(&req, &state.config.server);
-    match state.limiter.check(ip) {
-        Ok(()) => {
-            req.extensions_mut().insert(ClientIp(ip));
-            next.run(req).await
-        }
-        Err(wait) => too_many(&state, wait),
-    }
+    limited(&state, &state.limiter, req, next).await
 }
 
 /// Middleware: [`rate_limit`] on the staff console's and `/admin/*`'s own budget.
@@ -323,10 +316,23 @@ pub async fn staff_rate_limit(
     req: Request,
     next: Next,
 ) -> Response {
+    limited(&state, &state.staff_limiter, req, next).await
+}
+
+/// Lets the request through `limiter` with its [`ClientIp`], or answers 429.
+async fn limited(
+    state: &AppState,
+    limiter: &RateLimiter,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let ip = client_ip(&req, &state.config.server);
-    match state.staff_limiter.check(ip) {
-        Ok(()) => next.run(req).await,
-        Err(wait) => too_many(&state, wait),
+    match limiter.check(ip) {
+        Ok(()) => {
+            req.extensions_mut().insert(ClientIp(ip));
+            next.run(req).await
+        }
+        Err(wait) => too_many(state, wait),
     }
 }
 

@@ -77,20 +77,29 @@ pub struct AppState {
 pub struct ReloadError {
     /// Every problem, one a line (`file:line: message` for FAQ problems).
     pub problems: Vec<String>,
+    /// The build succeeded but was not swapped in: its deadline had passed.
+    abandoned: bool,
 }
 
 impl ReloadError {
-    const ABANDONED: &'static str = "abandoned: the build ended after its deadline";
+    /// A reload refused for `problems`.
+    pub fn new(problems: Vec<String>) -> ReloadError {
+        ReloadError {
+            problems,
+            abandoned: false,
+        }
+    }
 
     fn abandoned() -> ReloadError {
         ReloadError {
-            problems: vec![Self::ABANDONED.to_owned()],
+            problems: vec!["abandoned: the build ended after its deadline".to_owned()],
+            abandoned: true,
         }
     }
 
     /// Whether the build succeeded but was not swapped in because its deadline had passed.
     pub fn is_abandoned(&self) -> bool {
-        self.problems.len() == 1 && self.problems[0] == Self::ABANDONED
+        self.abandoned
     }
 }
 
@@ -193,24 +202,20 @@ impl AppState {
                 .await;
         let result = match built {
             Ok(Ok(engine)) => Ok(engine),
-            Ok(Err(e)) => Err(ReloadError {
-                problems: format!("{e:#}")
+            Ok(Err(e)) => Err(ReloadError::new(
+                format!("{e:#}")
                     .lines()
                     .map(str::to_owned)
                     .filter(|l| !l.trim().is_empty())
                     .collect(),
-            }),
-            Err(e) => Err(ReloadError {
-                problems: vec![format!("reload task failed: {e}")],
-            }),
+            )),
+            Err(e) => Err(ReloadError::new(vec![format!("reload task failed: {e}")])),
         };
         let serving = self.engine().retriever.manifest().entries;
         let result = match result {
             Ok(engine) if !force => {
                 match drop_refusal(serving, engine.retriever.manifest().entries) {
-                    Some(problem) => Err(ReloadError {
-                        problems: vec![problem],
-                    }),
+                    Some(problem) => Err(ReloadError::new(vec![problem])),
                     None => Ok(engine),
                 }
             }
