@@ -34,8 +34,16 @@ pub async fn at_start(store: &Store, faq_dir: &Path) -> anyhow::Result<i64> {
     use anyhow::Context as _;
     for _ in 0..3 {
         if let Some(v) = store.current_faq_version().await? {
+            // A new replica may start with no FAQ directory at all: it is written here.
             let dir = faq_dir.to_owned();
-            let local = tokio::task::spawn_blocking(move || snapshot::read(&dir)).await??;
+            let local = tokio::task::spawn_blocking(move || {
+                if dir.exists() {
+                    snapshot::read(&dir)
+                } else {
+                    Ok(Vec::new())
+                }
+            })
+            .await??;
             if snapshot::fingerprint(&local) != v.fingerprint {
                 let files = store
                     .faq_version_files(v.id)

@@ -22,7 +22,9 @@ use crate::helpers::{copy_dir, fixture, madoguchi as run_cli, stderr, stdout};
 /// A replica on `dir` (with its own faq/, index and data) and the database `url`, polling for
 /// a new FAQ version every `poll` seconds besides listening (0: listening only).
 async fn replica(dir: &Path, faq: &Path, url: &str, poll: u64) -> Arc<AppState> {
-    copy_dir(faq, &dir.join("faq"));
+    if faq.exists() {
+        copy_dir(faq, &dir.join("faq"));
+    }
     let mut config = Config::default();
     config.server.data_dir = dir.join("data");
     config.server.database_url = Some(url.to_owned());
@@ -258,6 +260,14 @@ async fn the_cli_publishes_a_directory_that_every_replica_then_serves() {
     assert!(
         took.is_some(),
         "the replica never served the published version"
+    );
+    // A new replica that starts with no FAQ directory at all is given the current version.
+    let c_dir = tempfile::tempdir().unwrap();
+    let c = replica(c_dir.path(), &c_dir.path().join("none"), &url, 1).await;
+    assert_eq!(c.faq_version(), Some(2));
+    assert_eq!(
+        get(&c, "/api/faq/town-bee?municipality=999903").await.0,
+        StatusCode::OK
     );
     // A directory with a problem is refused with its file and line, and nothing is published.
     std::fs::write(
