@@ -859,8 +859,10 @@ pub async fn resume(store: &Store, id: Option<String>) -> Result<Conversation, T
 // ---------------------------------------------------------------------------------------------
 // Opening an entry from a list
 
-/// A resident opened an entry from a list instead of getting it as a direct answer.
-#[derive(Debug, Clone)]
+/// A resident opened an entry from a list instead of getting it as a direct answer (also the
+/// body of `POST /api/open`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Open {
     /// The entry.
     pub faq_id: String,

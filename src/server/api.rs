@@ -379,40 +379,13 @@ pub async fn feedback(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Re
     Ok((StatusCode::CREATED, Json(json!({ "stored": true }))).into_response())
 }
 
-/// `POST /api/open` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OpenRequest {
-    /// The entry opened.
-    pub faq_id: String,
-    /// `candidate` (もしかして), `menu` or `related`.
-    pub via: crate::store::Via,
-    /// The question whose list it was in.
-    pub message_id: Option<String>,
-    /// The resident's conversation, if any.
-    pub conversation_id: Option<String>,
-    /// 6-digit municipality code.
-    pub municipality: Option<String>,
-}
-
 /// `POST /api/open`: an entry the resident opened from もしかして, the menu or related questions,
 /// as the municipality sees it, recorded for the figures ([`chat::open`]; this only translates
 /// HTTP). `opened_id` is null when the database could not store it.
 pub async fn open(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
-    let req: OpenRequest = parse_json(&body)?;
+    let req: chat::Open = parse_json(&body)?;
     let engine = st.engine();
-    let opened = chat::open(
-        &engine,
-        services(&st),
-        chat::Open {
-            faq_id: req.faq_id,
-            via: req.via,
-            message_id: req.message_id,
-            conversation_id: req.conversation_id,
-            municipality: req.municipality,
-        },
-    )
-    .await?;
+    let opened = chat::open(&engine, services(&st), req).await?;
     Ok(Json(json!({
         "entry": *opened.entry,
         "opened_id": opened.opened_id,
