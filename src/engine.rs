@@ -138,6 +138,20 @@ impl Engine {
         system: &Analyzer,
         build: Build,
     ) -> Result<Engine> {
+        Engine::open_deferring(at, search, system, build, None)
+    }
+
+    /// [`Engine::open`], but when more than `defer_above` entry texts have no cached vector the
+    /// engine comes back lexical only, with [`crate::semantic::Status::Embedding`], instead of
+    /// embedding them first: the server starts answering at once and builds the full engine
+    /// in the background.
+    pub fn open_deferring(
+        at: &Locations,
+        search: &SearchConfig,
+        system: &Analyzer,
+        build: Build,
+        defer_above: Option<usize>,
+    ) -> Result<Engine> {
         let analyzer = system.with_faq_user_dictionary(&at.faq)?;
         let synonyms = at.load_synonyms(&analyzer)?;
         let (idx, manifest) = match build {
@@ -150,7 +164,7 @@ impl Engine {
         };
         let retriever =
             Retriever::new(idx, manifest, analyzer, search.clone())?.with_synonyms(synonyms);
-        let (retriever, status) = with_semantic(retriever, at, search);
+        let (retriever, status) = with_semantic(retriever, at, search, defer_above);
         let mut engine = Engine::from_retriever(retriever);
         engine.semantic = status;
         Ok(engine)
@@ -185,6 +199,7 @@ fn with_semantic(
     retriever: Retriever,
     at: &Locations,
     search: &SearchConfig,
+    defer_above: Option<usize>,
 ) -> (Retriever, crate::semantic::Status) {
     use crate::semantic::{Encoder, Status, VectorCache};
     if search.semantic_weight <= 0.0 {
@@ -209,6 +224,17 @@ fn with_semantic(
         None => at.model.parent().map(|d| d.join("vectors")),
     };
     let mut cache = VectorCache::open(dir.as_deref(), &encoder.cache_id(), encoder.dim());
+    if let Some(limit) = defer_above {
+        let texts = retriever.texts_to_embed();
+        let missing = cache.missing(texts.iter().map(String::as_str));
+        if missing > limit {
+            tracing::info!(
+                missing,
+                "entry texts not embedded yet: lexical only until they are"
+            );
+            return (retriever, Status::Embedding { missing });
+        }
+    }
     let started = std::time::Instant::now();
     let cached = cache.len();
     let mut retriever = retriever;

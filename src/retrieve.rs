@@ -322,6 +322,15 @@ impl Retriever {
         Ok(())
     }
 
+    /// Every entry text the semantic leg embeds (question, phrasings, question + answer).
+    pub fn texts_to_embed(&self) -> Vec<String> {
+        self.docs
+            .iter()
+            .flatten()
+            .flat_map(|d| crate::semantic::entry_texts(&d.entry))
+            .collect()
+    }
+
     /// Whether the semantic leg runs (an encoder is set and its weight is above 0).
     pub fn semantic(&self) -> bool {
         self.encoder.is_some() && self.config.semantic_weight > 0.0

@@ -51,6 +51,12 @@ pub enum Status {
         /// Why.
         reason: String,
     },
+    /// Lexical only for now: this many entry texts are being embedded in the background, and
+    /// the semantic leg starts when they are done (a first start with no vector cache).
+    Embedding {
+        /// Texts still without a vector when the service started.
+        missing: usize,
+    },
 }
 
 impl Status {
@@ -466,6 +472,12 @@ impl VectorCache {
         if v.len() == self.dim && self.map.insert(k, v).is_none() {
             self.added += 1;
         }
+    }
+
+    /// How many distinct `texts` have no vector here yet.
+    pub fn missing<'t>(&self, texts: impl IntoIterator<Item = &'t str>) -> usize {
+        let keys: std::collections::HashSet<[u8; 32]> = texts.into_iter().map(key).collect();
+        keys.iter().filter(|k| !self.map.contains_key(*k)).count()
     }
 
     /// Vectors held.

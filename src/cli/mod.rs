@@ -399,7 +399,7 @@ fn index_cmd(a: &IndexArgs) -> Result<ExitCode> {
             crate::semantic::Status::Unavailable { reason } => {
                 println!("semantic leg unavailable, lexical only: {reason}")
             }
-            crate::semantic::Status::Off => {}
+            crate::semantic::Status::Off | crate::semantic::Status::Embedding { .. } => {}
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -459,11 +459,12 @@ fn semantic_gauge(status: &crate::semantic::Status) -> String {
         Status::On { .. } => "on",
         Status::Off => "off",
         Status::Unavailable { .. } => "unavailable",
+        Status::Embedding { .. } => "embedding",
     };
     let mut s = String::from(
-        "# HELP madoguchi_semantic_leg Whether the semantic leg runs (on), is turned off ([search] semantic_weight = 0) or could not load its model (unavailable: lexical only).\n# TYPE madoguchi_semantic_leg gauge\n",
+        "# HELP madoguchi_semantic_leg Whether the semantic leg runs (on), is turned off ([search] semantic_weight = 0), could not load its model (unavailable: lexical only) or waits for the entries to be embedded at a first start (embedding: lexical only until then).\n# TYPE madoguchi_semantic_leg gauge\n",
     );
-    for state in ["on", "off", "unavailable"] {
+    for state in ["on", "off", "unavailable", "embedding"] {
         s += &format!(
             "madoguchi_semantic_leg{{state=\"{state}\"}} {}\n",
             u8::from(state == now)

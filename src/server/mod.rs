@@ -37,6 +37,11 @@ pub const DROP_REFUSED_SHARE: f64 = 0.05;
 /// …and drops of fewer entries than this are always allowed (small FAQs, single deletions).
 pub const DROP_REFUSED_ENTRIES: usize = 10;
 
+/// A start that finds more entry texts than this without a cached vector answers lexically at
+/// once and embeds them in the background (about 30 ms a text on two cores: the bundled FAQ's
+/// 3,639 texts take minutes); fewer are embedded before serving.
+pub const EMBED_IN_BACKGROUND_ABOVE: usize = 300;
+
 /// Password checks at once (Argon2id, 19 MiB each); more wait up to 0.5 s, then get 429.
 const SIGN_IN_SLOTS: usize = 2;
 
@@ -119,9 +124,17 @@ impl AppState {
             tokio::task::spawn_blocking(move || crate::engine::system_analyzer(&dict, &analysis))
                 .await??;
         let (a, at, search) = (analyzer.clone(), locations.clone(), config.search.clone());
-        let engine =
-            tokio::task::spawn_blocking(move || Engine::open(&at, &search, &a, Build::Ensure))
-                .await??;
+        let engine = tokio::task::spawn_blocking(move || {
+            Engine::open_deferring(
+                &at,
+                &search,
+                &a,
+                Build::Ensure,
+                Some(EMBED_IN_BACKGROUND_ABOVE),
+            )
+        })
+        .await??;
+        let embedding = matches!(engine.semantic, crate::semantic::Status::Embedding { .. });
         let limiter = http::RateLimiter::new(
             config.server.rate_limit_per_minute,
             config.server.rate_limit_burst,
@@ -134,7 +147,7 @@ impl AppState {
         if let Some(l) = &llm {
             tracing::info!(llm = ?l, "LLM answers enabled");
         }
-        Ok(Arc::new(AppState {
+        let state = Arc::new(AppState {
             llm,
             engine: RwLock::new(Arc::new(engine)),
             store,
@@ -149,7 +162,11 @@ impl AppState {
             reload_lock: tokio::sync::Mutex::new(()),
             apply_lock: tokio::sync::Mutex::new(()),
             faq_version: std::sync::Mutex::new(faq_version),
-        }))
+        });
+        if embedding {
+            embed_in_background(state.clone());
+        }
+        Ok(state)
     }
 
     /// The database's FAQ version served (`None` when the FAQ comes from `faq/` alone).
@@ -252,6 +269,37 @@ impl AppState {
             }
         }
     }
+}
+
+/// Builds the full engine (the entries embedded, through the vector cache) while the lexical one
+/// serves, and swaps it in. Reloads wait meanwhile, so none is overtaken by this older build.
+fn embed_in_background(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        let _no_reload_meanwhile = state.reload_lock.lock().await;
+        let started = std::time::Instant::now();
+        let (a, at, search) = (
+            state.analyzer.clone(),
+            state.locations.clone(),
+            state.config.search.clone(),
+        );
+        match tokio::task::spawn_blocking(move || Engine::open(&at, &search, &a, Build::Ensure))
+            .await
+        {
+            Ok(Ok(engine)) => {
+                let on = engine.semantic.on();
+                *state.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
+                tracing::info!(
+                    secs = started.elapsed().as_secs(),
+                    semantic = on,
+                    "entries embedded in the background; the full engine serves now"
+                );
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %format!("{e:#}"), "embedding in the background failed; lexical only until the next reload");
+            }
+            Err(e) => tracing::error!(error = %e, "the background embedding task failed"),
+        }
+    });
 }
 
 /// Why a FAQ of `new` entries must not replace one of `serving` without being forced: at least

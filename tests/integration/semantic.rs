@@ -132,3 +132,102 @@ fn the_turn_says_the_language_and_decides_with_meaning() {
     let p = plan("宇宙旅行の補助金はありますか");
     assert_eq!(p.decision, Decision::Fallback, "{:?}", p.signals);
 }
+
+/// A first start with no vector cache answers at once, lexically, says so, and switches to the
+/// full engine when the entries are embedded in the background (issue #19, point 8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_answers_at_once_and_embeds_in_the_background() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let Some(model) = model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // A copy of the model, so that its vector cache (beside it) starts empty.
+    std::fs::create_dir(dir.path().join("model")).unwrap();
+    let copy = dir.path().join("model/e5-small-q4.bin");
+    std::fs::copy(&model, &copy).unwrap();
+    // 130 entries, 390 texts to embed: more than the service embeds before serving.
+    let mut yaml = String::new();
+    for i in 0..130 {
+        yaml += &format!(
+            "- id: item-{i}\n  question: 手続き{i}番について教えてください。\n  alt_questions: [手続き{i}番の申し込み方法]\n  answer: 手続き{i}番は、市役所の{i}番窓口で受け付けています。\n  category: [くらし, 手続き]\n"
+        );
+    }
+    std::fs::create_dir_all(dir.path().join("faq/national")).unwrap();
+    std::fs::write(dir.path().join("faq/national/many.yaml"), yaml).unwrap();
+    let mut config = Config::default();
+    assert!(config.search.semantic_weight > 0.0);
+    config.server.data_dir = dir.path().join("data");
+    config.server.watch_interval_secs = 0;
+    let locations = Locations {
+        faq: dir.path().join("faq"),
+        index: dir.path().join("index"),
+        dict: DictSource::Path(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".lindera-cache/ipadic"),
+        ),
+        synonyms: None,
+        config: dir.path().join("madoguchi.toml"),
+        model: copy.clone(),
+        embedding: None,
+    };
+    let st = madoguchi::server::AppState::open(Setup { locations, config })
+        .await
+        .unwrap();
+    match st.engine().semantic.clone() {
+        Status::Embedding { missing } => {
+            assert!(
+                missing > madoguchi::server::EMBED_IN_BACKGROUND_ABOVE,
+                "{missing}"
+            )
+        }
+        // The whole set embedded before open returned would be the old, slow start.
+        other => panic!("expected lexical while embedding, got {other:?}"),
+    }
+    let call = |req: Request<Body>| {
+        let st = st.clone();
+        async move {
+            let resp = madoguchi::server::router(st).oneshot(req).await.unwrap();
+            let status = resp.status();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            )
+        }
+    };
+    // Meanwhile residents are answered, by words.
+    let (s, v) = call(
+        Request::post("/api/chat")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                r#"{"message":"手続き17番について教えてください"}"#,
+            ))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["answer"]["faq_id"], "item-17", "{v}");
+    let (_, ready) = call(Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    // Either still embedding, or (on a fast machine) already done.
+    assert!(
+        ["embedding", "on"].contains(&ready["semantic"]["state"].as_str().unwrap()),
+        "{ready}"
+    );
+    let started = std::time::Instant::now();
+    while !st.engine().semantic.on() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(600),
+            "the background embedding never finished: {:?}",
+            st.engine().semantic
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (_, ready) = call(Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    assert_eq!(ready["semantic"]["state"], "on", "{ready}");
+    assert!(
+        dir.path().join("model/vectors").is_dir(),
+        "the vectors are cached"
+    );
+}
