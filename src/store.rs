@@ -607,6 +607,28 @@ impl Store {
         Ok(format!("{base}/{name}"))
     }
 
+    /// Drops a database made by [`Store::create_scratch_database`], ending its connections
+    /// (PostgreSQL 13 or later); `url` is the URL that function returned.
+    pub async fn drop_scratch_database(url: &str) -> Result<()> {
+        install_default_drivers();
+        let (base, name) = url
+            .rsplit_once('/')
+            .filter(|(_, n)| {
+                n.starts_with("madoguchi_scratch_")
+                    && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            })
+            .ok_or_else(|| Error::Url(redact_url(url)))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&format!("{base}/postgres"))
+            .await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+        Ok(())
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -1749,6 +1771,7 @@ mod tests {
                 log_feedback(&url).await;
                 let scratch = Store::create_scratch_database(&url).await.unwrap();
                 versions::tests::versions_publish_conflict_and_roll_back(&scratch).await;
+                Store::drop_scratch_database(&scratch).await.unwrap();
             }
             _ => eprintln!("skipped: MADOGUCHI_TEST_POSTGRES_URL is not set"),
         }

@@ -209,6 +209,7 @@ async fn an_upload_on_one_replica_and_a_rollback_reach_the_other() {
     let (s, v) = call(&a, apply()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["version"], 3, "{v}");
+    Store::drop_scratch_database(&url).await.unwrap();
 }
 
 #[tokio::test]
@@ -299,4 +300,5 @@ async fn the_cli_publishes_a_directory_that_every_replica_then_serves() {
         "{}",
         stderr(&out)
     );
+    Store::drop_scratch_database(&url).await.unwrap();
 }
