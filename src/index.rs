@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
@@ -159,42 +158,17 @@ pub struct Manifest {
     pub built_at: String,
 }
 
-/// SHA-256 over every file under the FAQ directory (relative path and bytes, in path order), so
-/// any edit, addition, removal or rename makes the index stale.
+/// SHA-256 over every file under the FAQ directory (relative path and bytes, in path order:
+/// [`faq::snapshot::fingerprint`], the same as a FAQ version's in the database), so any edit,
+/// addition, removal or rename makes the index stale.
 pub fn faq_fingerprint(faq_dir: &Path) -> Result<String> {
-    let mut files = Vec::new();
-    collect_files(faq_dir, &mut files).map_err(io("read FAQ directory", faq_dir))?;
-    files.sort();
-    let mut h = Sha256::new();
-    for f in &files {
-        let rel = f.strip_prefix(faq_dir).unwrap_or(f);
-        h.update(rel.to_string_lossy().as_bytes());
-        h.update([0]);
-        let bytes = std::fs::read(f).map_err(io("read", f))?;
-        h.update((bytes.len() as u64).to_le_bytes());
-        h.update(&bytes);
-    }
-    Ok(hex(&h.finalize()))
+    let files = faq::snapshot::read(faq_dir).map_err(io("read FAQ directory", faq_dir))?;
+    Ok(faq::snapshot::fingerprint(&files))
 }
 
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for item in std::fs::read_dir(dir)? {
-        let item = item?;
-        if item.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        if item.file_type()?.is_dir() {
-            collect_files(&item.path(), out)?;
-        } else {
-            out.push(item.path());
-        }
-    }
-    Ok(())
 }
 
 /// Writes every visible entry of `corpus` into `index` and commits.

@@ -35,13 +35,25 @@ fn skipped(name: &str) -> bool {
 
 /// Every file under `dir` (hidden ones and temporary upload files left out), in path order.
 pub fn read(dir: &Path) -> std::io::Result<Vec<File>> {
+    paths(dir)?
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(dir.join(&path))?;
+            Ok(File { path, bytes })
+        })
+        .collect()
+}
+
+/// The relative paths (`/`-separated) of the files [`read`] reads, in path order, without
+/// reading them.
+pub fn paths(dir: &Path) -> std::io::Result<Vec<String>> {
     let mut out = Vec::new();
     walk(dir, dir, &mut out)?;
-    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.sort();
     Ok(out)
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<File>) -> std::io::Result<()> {
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
     for item in std::fs::read_dir(dir)? {
         let item = item?;
         let name = item.file_name().to_string_lossy().into_owned();
@@ -57,10 +69,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<File>) -> std::io::Result<()> {
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect();
-            out.push(File {
-                path: parts.join("/"),
-                bytes: std::fs::read(&path)?,
-            });
+            out.push(parts.join("/"));
         }
     }
     Ok(())
@@ -115,8 +124,8 @@ pub fn write(dir: &Path, files: &[File]) -> std::io::Result<(usize, usize)> {
         written += 1;
     }
     let mut removed = 0;
-    for old in read(dir)? {
-        let rel = PathBuf::from(&old.path);
+    for old in paths(dir)? {
+        let rel = PathBuf::from(&old);
         if !wanted.contains_key(&rel) {
             std::fs::remove_file(dir.join(&rel))?;
             removed += 1;

@@ -59,10 +59,10 @@ fn layer_folder(t: &Target) -> PathBuf {
 /// The FAQ files of `folder` (relative to `faq_dir`) that a replacing upload removes: every
 /// entry file there, not the declaration, the dictionaries or read-me notes.
 fn layer_files(faq_dir: &Path, folder: &Path) -> Vec<PathBuf> {
-    faq::snapshot::read(&faq_dir.join(folder))
+    faq::snapshot::paths(&faq_dir.join(folder))
         .unwrap_or_default()
         .into_iter()
-        .map(|f| folder.join(&f.path))
+        .map(|p| folder.join(p))
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
             let ext = p
