@@ -48,3 +48,26 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A service's locations in a work directory `dir`: `dir/faq`, `dir/index`,
+/// `dir/madoguchi.toml`, the repository's dictionary, the sentence model at `model`, no
+/// synonyms file and no embeddings endpoint.
+pub fn locations(dir: &Path, model: PathBuf) -> madoguchi::engine::Locations {
+    madoguchi::engine::Locations {
+        faq: dir.join("faq"),
+        index: dir.join("index"),
+        dict: madoguchi::analysis::DictSource::Path(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".lindera-cache/ipadic"),
+        ),
+        synonyms: None,
+        config: dir.join("madoguchi.toml"),
+        model,
+        embedding: None,
+    }
+}
+
+/// The `name=value` of a sign-in reply's session cookie (what later requests send).
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> String {
+    let set = headers[axum::http::header::SET_COOKIE].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}

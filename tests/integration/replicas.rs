@@ -11,13 +11,15 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use madoguchi::config::Config;
-use madoguchi::engine::{Locations, Setup};
+use madoguchi::engine::Setup;
 use madoguchi::server::{self, AppState};
 use madoguchi::store::Store;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::helpers::{copy_dir, fixture, madoguchi as run_cli, stderr, stdout};
+use crate::helpers::{
+    copy_dir, fixture, locations, madoguchi as run_cli, session_cookie, stderr, stdout,
+};
 
 /// A replica on `dir` (with its own faq/, index and data) and the database `url`, polling for
 /// a new FAQ version every `poll` seconds besides listening (0: listening only).
@@ -30,17 +32,7 @@ async fn replica(dir: &Path, faq: &Path, url: &str, poll: u64) -> Arc<AppState> 
     config.server.database_url = Some(url.to_owned());
     config.server.watch_interval_secs = poll;
     config.server.rate_limit_per_minute = 0;
-    let locations = Locations {
-        faq: dir.join("faq"),
-        index: dir.join("index"),
-        dict: madoguchi::analysis::DictSource::Path(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(".lindera-cache/ipadic"),
-        ),
-        synonyms: None,
-        config: dir.join("madoguchi.toml"),
-        model: madoguchi_e5::default_model_path(),
-        embedding: None,
-    };
+    let locations = locations(dir, madoguchi_e5::default_model_path());
     let st = AppState::open(Setup { locations, config }).await.unwrap();
     server::spawn_background(st.clone());
     st
@@ -128,13 +120,7 @@ async fn an_upload_on_one_replica_and_a_rollback_reach_the_other() {
         (s, h, resp.into_body().collect().await.unwrap().to_bytes())
     };
     assert_eq!(s, StatusCode::OK);
-    let cookie = headers[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie(&headers);
     let csrf = serde_json::from_slice::<Value>(&body).unwrap()["csrf_token"]
         .as_str()
         .unwrap()

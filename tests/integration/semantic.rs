@@ -5,12 +5,11 @@
 
 use std::path::PathBuf;
 
-use madoguchi::analysis::DictSource;
 use madoguchi::config::Config;
-use madoguchi::engine::{Build, Engine, Locations, Setup};
+use madoguchi::engine::{Build, Engine, Setup};
 use madoguchi::semantic::Status;
 
-use crate::helpers::{copy_dir, fixture};
+use crate::helpers::{copy_dir, fixture, locations};
 
 /// The model, or `None` (after saying why) when the tests may skip.
 fn model() -> Option<PathBuf> {
@@ -36,17 +35,7 @@ fn engine(model: PathBuf, weight: f32) -> (tempfile::TempDir, Engine) {
     let mut config = Config::default();
     config.search.semantic_weight = weight;
     let setup = Setup {
-        locations: Locations {
-            faq: dir.path().join("faq"),
-            index: dir.path().join("index"),
-            dict: DictSource::Path(
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".lindera-cache/ipadic"),
-            ),
-            synonyms: None,
-            config: dir.path().join("madoguchi.toml"),
-            model,
-            embedding: None,
-        },
+        locations: locations(dir.path(), model),
         config,
     };
     let engine = setup.engine(Build::Ensure).unwrap();
@@ -161,20 +150,12 @@ async fn a_first_start_answers_at_once_and_embeds_in_the_background() {
     assert!(config.search.semantic_weight > 0.0);
     config.server.data_dir = dir.path().join("data");
     config.server.watch_interval_secs = 0;
-    let locations = Locations {
-        faq: dir.path().join("faq"),
-        index: dir.path().join("index"),
-        dict: DictSource::Path(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".lindera-cache/ipadic"),
-        ),
-        synonyms: None,
-        config: dir.path().join("madoguchi.toml"),
-        model: copy.clone(),
-        embedding: None,
-    };
-    let st = madoguchi::server::AppState::open(Setup { locations, config })
-        .await
-        .unwrap();
+    let st = madoguchi::server::AppState::open(Setup {
+        locations: locations(dir.path(), copy.clone()),
+        config,
+    })
+    .await
+    .unwrap();
     match st.engine().semantic.clone() {
         Status::Embedding { missing } => {
             assert!(

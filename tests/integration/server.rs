@@ -7,15 +7,14 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use madoguchi::analysis::DictSource;
 use madoguchi::answer::Decision;
 use madoguchi::config::Config;
-use madoguchi::engine::{Locations, Setup};
+use madoguchi::engine::Setup;
 use madoguchi::server::{self, AppState};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::helpers::{copy_dir, fixture};
+use crate::helpers::{copy_dir, fixture, locations, session_cookie};
 
 struct Harness {
     dir: tempfile::TempDir,
@@ -26,10 +25,6 @@ impl Harness {
     fn faq(&self) -> PathBuf {
         self.dir.path().join("faq")
     }
-}
-
-fn dict() -> DictSource {
-    DictSource::Path(Path::new(env!("CARGO_MANIFEST_DIR")).join(".lindera-cache/ipadic"))
 }
 
 async fn harness_with(edit: impl FnOnce(&mut Config)) -> Harness {
@@ -45,19 +40,12 @@ async fn harness_on(faq: &Path, edit: impl FnOnce(&mut Config)) -> Harness {
     config.server.watch_interval_secs = 0;
     config.server.admin_token = Some("s3cret".into());
     edit(&mut config);
-    let locations = Locations {
-        faq: dir.path().join("faq"),
-        index: dir.path().join("index"),
-        dict: dict(),
-        synonyms: None,
-        config: dir.path().join("madoguchi.toml"),
-        model: madoguchi_e5::default_model_path(),
-        embedding: config
-            .embedding
-            .url
-            .is_some()
-            .then(|| config.embedding.clone()),
-    };
+    let mut locations = locations(dir.path(), madoguchi_e5::default_model_path());
+    locations.embedding = config
+        .embedding
+        .url
+        .is_some()
+        .then(|| config.embedding.clone());
     let state = AppState::open(Setup { locations, config }).await.unwrap();
     Harness { dir, state }
 }
@@ -1437,7 +1425,7 @@ async fn sign_in(h: &Harness, name: &str, password: &str) -> Result<(String, Str
         set.contains("HttpOnly") && set.contains("SameSite=Strict"),
         "{set}"
     );
-    let cookie = set.split(';').next().unwrap().to_owned();
+    let cookie = session_cookie(&headers);
     let v: Value = serde_json::from_slice(&body).unwrap();
     Ok((cookie, v["csrf_token"].as_str().unwrap().to_owned()))
 }
@@ -1742,13 +1730,7 @@ async fn an_account_carries_the_municipality_it_works_for() {
     assert_eq!(s, StatusCode::OK);
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["municipality"], "999903", "{v}");
-    let cookie = headers[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie(&headers);
     let (_, body, _) = staff_get(&h, "/staff/api/me", Some(&cookie)).await;
     let me: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(me["municipality"], "999903", "{me}");

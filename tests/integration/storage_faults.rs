@@ -11,19 +11,13 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use madoguchi::config::Config;
-use madoguchi::engine::{Locations, Setup};
+use madoguchi::engine::Setup;
 use madoguchi::server::{self, AppState};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
-use crate::helpers::{copy_dir, fixture};
-
-fn dict() -> madoguchi::analysis::DictSource {
-    madoguchi::analysis::DictSource::Path(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(".lindera-cache/ipadic"),
-    )
-}
+use crate::helpers::{copy_dir, fixture, locations};
 
 async fn state(dir: &Path, database_url: Option<String>) -> Arc<AppState> {
     copy_dir(&fixture("faq_small"), &dir.join("faq"));
@@ -34,15 +28,7 @@ async fn state(dir: &Path, database_url: Option<String>) -> Arc<AppState> {
     config.server.faq_in_database = false;
     config.server.watch_interval_secs = 0;
     config.server.rate_limit_per_minute = 0;
-    let locations = Locations {
-        faq: dir.join("faq"),
-        index: dir.join("index"),
-        dict: dict(),
-        synonyms: None,
-        config: dir.join("madoguchi.toml"),
-        model: madoguchi_e5::default_model_path(),
-        embedding: None,
-    };
+    let locations = locations(dir, madoguchi_e5::default_model_path());
     AppState::open(Setup { locations, config }).await.unwrap()
 }
 
