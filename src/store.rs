@@ -931,16 +931,28 @@ impl Store {
         Ok(row.map(|r| r.try_get("conversation_id")).transpose()?)
     }
 
-    /// Entries opened in `[from, to)` (RFC 3339 bounds), oldest first.
-    pub async fn opened_between(&self, from: &str, to: &str) -> Result<Vec<Opened>> {
-        let rows = sqlx::query(&self.sql(
+    /// Entries opened in `[from, to)` (RFC 3339 bounds), by residents of `municipality` when
+    /// given, oldest first.
+    pub async fn opened_between(
+        &self,
+        from: &str,
+        to: &str,
+        municipality: Option<&str>,
+    ) -> Result<Vec<Opened>> {
+        let sql = self.sql(&format!(
             "SELECT id, message_id, conversation_id, faq_id, via, municipality, created_at
-             FROM opened WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
-        ))
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
+             FROM opened WHERE created_at >= ? AND created_at < ?{} ORDER BY created_at, id",
+            if municipality.is_some() {
+                " AND municipality = ?"
+            } else {
+                ""
+            }
+        ));
+        let mut query = sqlx::query(&sql).bind(from).bind(to);
+        if let Some(m) = municipality {
+            query = query.bind(m);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.into_iter()
             .map(|r| {
                 let via: String = r.try_get("via")?;
@@ -1453,6 +1465,7 @@ mod tests {
             .opened_between(
                 &from_now(-chrono::Duration::hours(1)),
                 &from_now(chrono::Duration::hours(1)),
+                None,
             )
             .await
             .unwrap();

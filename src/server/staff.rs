@@ -524,17 +524,26 @@ pub struct Days {
     pub days: Option<i64>,
 }
 
+/// The stored-time bounds of the last `days` days (default 30, at most 366), to tomorrow.
+fn window(days: Option<i64>) -> (String, String) {
+    let days = days.unwrap_or(30).clamp(1, 366);
+    (
+        from_now(-chrono::Duration::days(days)),
+        from_now(chrono::Duration::days(1)),
+    )
+}
+
+/// The turns within `(from, to)`, of one municipality's residents or of everyone.
 async fn recent_rows(
     st: &AppState,
-    days: Option<i64>,
+    (from, to): (String, String),
+    municipality: Option<String>,
 ) -> Result<Vec<crate::store::LogRow>, ApiError> {
-    let days = days.unwrap_or(30).clamp(1, 366);
-    let from = from_now(-chrono::Duration::days(days));
-    let to = from_now(chrono::Duration::days(1));
     st.store
         .logs(&LogFilter {
             from,
             to,
+            municipality,
             limit: 100_000,
             ..LogFilter::default()
         })
@@ -567,7 +576,7 @@ pub async fn unanswered(
     State(st): State<Arc<AppState>>,
     Query(d): Query<Days>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let rows = recent_rows(&st, d.days).await?;
+    let rows = recent_rows(&st, window(d.days), None).await?;
     let marks = st.store.marks().await.map_err(|e| ApiError::storage(&e))?;
     let engine = st.engine();
     let analyzer = engine.retriever.analyzer();
@@ -699,19 +708,13 @@ pub async fn stats(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let municipality = p.municipality.filter(|m| !m.is_empty());
     super::api::check_municipality(&st, municipality.as_deref())?;
-    let days = p.days.unwrap_or(30).clamp(1, 366);
-    let here = |m: &Option<String>| municipality.is_none() || *m == municipality;
-    let mut rows = recent_rows(&st, Some(days)).await?;
-    rows.retain(|r| here(&r.municipality));
-    let mut opens = st
+    let (from, to) = window(p.days);
+    let rows = recent_rows(&st, (from.clone(), to.clone()), municipality.clone()).await?;
+    let opens = st
         .store
-        .opened_between(
-            &from_now(-chrono::Duration::days(days)),
-            &from_now(chrono::Duration::days(1)),
-        )
+        .opened_between(&from, &to, municipality.as_deref())
         .await
         .map_err(|e| ApiError::storage(&e))?;
-    opens.retain(|o| here(&o.municipality));
     let from_candidates: std::collections::HashSet<&str> = opens
         .iter()
         .filter(|o| o.via == Via::Candidate)
