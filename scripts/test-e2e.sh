@@ -68,6 +68,11 @@ step "widget size"
 raw=$(wc -c < web/widget.js)
 gz=$(gzip -9c web/widget.js | wc -c)
 echo "web/widget.js: ${raw} bytes, ${gz} bytes gzipped"
+# Issue #20: the widget stays under 20 KB gzipped (its other languages are separate files).
+[ "$gz" -lt 20480 ] || fail "web/widget.js is ${gz} bytes gzipped, over 20 KB"
+for f in web/widget-lang/*.json; do
+  node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$f" || fail "$f is not JSON"
+done
 
 start=$(date +%s)
 status=()

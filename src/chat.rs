@@ -636,6 +636,9 @@ pub struct Candidate {
     pub question: String,
     /// Ranking score (comparable within one response only).
     pub score: f32,
+    /// The office to ask about it, so that a resident who stops at the list knows whom to call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<crate::faq::Contact>,
 }
 
 impl Candidate {
@@ -644,6 +647,7 @@ impl Candidate {
             faq_id: h.entry.id.clone(),
             question: h.entry.question.clone(),
             score: h.score,
+            contact: h.entry.contact.clone(),
         }
     }
 }
@@ -673,6 +677,9 @@ pub struct Reply {
     pub conversation_id: String,
     /// This turn's id, for feedback.
     pub message_id: String,
+    /// The resident's message as it is stored, personal data masked: what a client may keep
+    /// (the widget keeps the conversation for the tab's session with this text, never the typed one).
+    pub question: String,
     /// Whether this turn was stored. When the database fails the resident still gets the
     /// answer, with `recorded: false`: no feedback can be given on it and staff will not see
     /// it in the logs.
@@ -882,15 +889,21 @@ pub struct Opened {
     /// The entry as the municipality sees it.
     pub entry: Arc<Entry>,
     /// The record's id (stable: opening the same entry from the same question again gives the
-    /// same id); `None` when nothing could be stored.
+    /// same id), for feedback on it; `None` when nothing could be stored.
     pub opened_id: Option<String>,
+    /// Questions close to it (at most [`RELATED`]), as after a direct answer.
+    pub related: Vec<Candidate>,
 }
 
 /// Shows an entry opened from a list and records the opening, so that the figures count a
 /// question resolved through もしかして and which entries the menu leads to. The entry is shown
 /// whatever the database does: an unknown (deleted, never stored) message or conversation is
 /// recorded without the link, and a failed write leaves `opened_id` empty.
-pub async fn open(engine: &Engine, services: Services<'_>, o: Open) -> Result<Opened, TurnError> {
+pub async fn open(
+    engine: &Arc<Engine>,
+    services: Services<'_>,
+    o: Open,
+) -> Result<Opened, TurnError> {
     for (id, what) in [
         (&o.message_id, "message_id"),
         (&o.conversation_id, "conversation_id"),
@@ -912,10 +925,12 @@ pub async fn open(engine: &Engine, services: Services<'_>, o: Open) -> Result<Op
     if let Some(m) = services.metrics {
         m.count(crate::metrics::Family::Opened, o.via.as_str(), 1);
     }
+    let related = related_to(engine, &entry, o.municipality.clone()).await;
     let Some(store) = services.store else {
         return Ok(Opened {
             entry,
             opened_id: None,
+            related,
         });
     };
     let recorded = async {
@@ -939,6 +954,7 @@ pub async fn open(engine: &Engine, services: Services<'_>, o: Open) -> Result<Op
                 via: o.via,
                 municipality: o.municipality.clone(),
                 created_at: crate::store::now(),
+                helpful: None,
             })
             .await
     }
@@ -953,7 +969,46 @@ pub async fn open(engine: &Engine, services: Services<'_>, o: Open) -> Result<Op
             None
         }
     };
-    Ok(Opened { entry, opened_id })
+    Ok(Opened {
+        entry,
+        opened_id,
+        related,
+    })
+}
+
+/// The entries closest to `entry` (its question searched as a resident would ask it), itself
+/// left out. A failed search lists none: the entry is what the resident asked for.
+async fn related_to(
+    engine: &Arc<Engine>,
+    entry: &Arc<Entry>,
+    municipality: Option<String>,
+) -> Vec<Candidate> {
+    let (engine, entry) = (engine.clone(), entry.clone());
+    let found = tokio::task::spawn_blocking(move || {
+        let hits =
+            engine
+                .retriever
+                .search(&entry.question, RELATED + 1, municipality.as_deref())?;
+        Ok::<_, retrieve::Error>(
+            hits.iter()
+                .filter(|h| h.entry.id != entry.id)
+                .take(RELATED)
+                .map(Candidate::of)
+                .collect(),
+        )
+    })
+    .await;
+    match found {
+        Ok(Ok(related)) => related,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "no related questions for an opened entry");
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no related questions for an opened entry");
+            Vec::new()
+        }
+    }
 }
 
 /// Checks the message and the municipality: what a turn refuses before it starts.
@@ -1096,6 +1151,7 @@ pub async fn turn(
     let mut reply = Reply {
         conversation_id: conversation.id.clone(),
         message_id,
+        question: masked.text.clone(),
         recorded,
         decision,
         generated: false,

@@ -19,7 +19,7 @@ use crate::analysis::{self, ANALYZER_VERSION, AnalysisOptions, Analyzer};
 use crate::faq::{self, Corpus};
 
 /// Bumped whenever the schema or the way documents are written changes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 const MANIFEST: &str = "madoguchi-manifest.json";
 const CURRENT: &str = "current";
 
@@ -154,6 +154,9 @@ pub struct Manifest {
     pub entries: usize,
     /// The municipalities served (declared, or named by entries), by code.
     pub municipalities: BTreeMap<String, crate::faq::Municipality>,
+    /// The widget's opening screen for everyone (`menu.yaml`).
+    #[serde(default)]
+    pub menu: crate::faq::Menu,
     /// Build time, RFC 3339.
     pub built_at: String,
 }
@@ -230,6 +233,7 @@ fn manifest(
         faq_fingerprint,
         entries,
         municipalities: corpus.municipalities.clone(),
+        menu: corpus.menu.clone(),
         built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }
 }

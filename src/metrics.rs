@@ -112,7 +112,7 @@ impl Family {
             ),
             Family::Opened => (
                 "madoguchi_opened_total",
-                "Entries residents opened from a list, by where (candidate, menu, related).",
+                "Entries residents opened from a list, by where (candidate, menu, related, popular).",
                 "via",
             ),
         }

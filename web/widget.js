@@ -4,10 +4,18 @@
  * Embed with one tag:
  *   <script src="https://HOST/widget.js" data-municipality="999008" defer></script>
  * Attributes: data-municipality (6-digit code; national FAQ only without it), data-api (API base
- * URL; default: the origin this file was loaded from), data-title (panel title).
+ * URL; default: the origin this file was loaded from), data-title (panel title), data-lang (the
+ * widget's language: ja, easy (やさしい日本語), en, zh, ko, vi, pt).
+ * The language is, in this order: the one the resident picked (kept for the tab), data-lang, the
+ * page's <html lang> when it is not Japanese, the browser's first language the widget speaks, else
+ * Japanese; a question the server reads as another language switches to it (unless the resident
+ * or data-lang chose). Answers stay the official Japanese text, introduced in that language.
+ * The conversation is kept in sessionStorage (the server's masked text only) so that it survives
+ * moving between the site's pages; it goes when the tab closes or with 「最初から」.
  * When the host page and the API differ in origin, list the page's origin in server.cors_origins.
  * Everything lives in a shadow root; the only global is window.madoguchiWidget =
- * { open(), close(), ask(text), restart() }. No text from the API or the resident is ever parsed as HTML.
+ * { open(), close(), ask(text), restart(), lang(code) }. No text from the API or the resident is
+ * ever parsed as HTML.
  */
 (() => {
   'use strict';
@@ -18,10 +26,12 @@
   const ds = (script && script.dataset) || {};
   const MUNI = /^\d{6}$/.test(ds.municipality || '') ? ds.municipality : '';
   const API = (ds.api || new URL(script ? script.src : '/', location.href).origin).replace(/\/+$/, '');
-  const TITLE = ds.title || 'よくある質問チャット';
   const SIZES = [1, 1.25, 1.5];
-  const KEY = 'madoguchi.fontSize';
+  // The conversation is kept per service and municipality (pages of one site share the tab's storage).
+  const KEY = 'madoguchi.fontSize', CONV = `madoguchi.chat.${API}.${MUNI || 'national'}`;
   const motion = W.matchMedia && W.matchMedia('(prefers-reduced-motion: reduce)');
+  // A touch screen: opening the panel must not raise the on-screen keyboard over the menu.
+  const touch = !!(W.matchMedia && W.matchMedia('(pointer: coarse)').matches);
 
   const CSS = `
 :host{all:initial!important}
@@ -29,7 +39,7 @@
 [hidden]{display:none!important}
 .w{--c:#1f4e8c;--cd:#163a69;--fg:#1c1c1c;--mu:#4d5561;--bg2:#f0f3f7;--ln:#c5cdd8;--hv:#e3ebf6;
 font:400 1em/1.7 system-ui,-apple-system,"Hiragino Sans","Hiragino Kaku Gothic ProN","Noto Sans JP","Noto Sans CJK JP",Meiryo,sans-serif;color:var(--fg);text-align:left}
-button,textarea{font:inherit;color:inherit;margin:0}
+button,textarea,select{font:inherit;color:inherit;margin:0}
 button{cursor:pointer}
 :focus-visible{outline:3px solid var(--cd);outline-offset:2px;box-shadow:0 0 0 2px #fff}
 .sr{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
@@ -40,12 +50,16 @@ svg{width:1.5em;height:1.5em;flex:none}
 .panel{position:fixed;right:1em;bottom:1em;z-index:2147483001;display:flex;flex-direction:column;width:min(28em,calc(100vw - 2em));height:calc(100vh - 2em);height:min(46em,calc(100dvh - 2em));background:#fff;border:1px solid var(--ln);border-radius:.8em;box-shadow:0 .5em 2em rgba(0,0,0,.3);overflow:hidden;animation:pop .2s ease-out}
 .s1{font-size:1.25em}.s2{font-size:1.5em}
 @keyframes pop{from{opacity:0;transform:translateY(1em)}}
-@media (max-width:480px){.panel{inset:0;width:100%;height:100%;border:0;border-radius:0}}
-.hd{display:flex;align-items:center;gap:.2em;padding:.35em .4em .35em 1em;border-bottom:3px solid var(--c)}
+@media (max-width:480px){.panel{inset:0;width:100%;height:100%;border:0;border-radius:0}
+.s1 .hd,.s1 .ft{font-size:.85em}.s2 .hd,.s2 .ft{font-size:.72em}.s2 .hint{display:none}}
+.hd{display:flex;flex-wrap:wrap;align-items:center;gap:.1em .2em;padding:.25em .4em .25em 1em;border-bottom:3px solid var(--c)}
 h2{flex:1;margin:0;font-size:1.05em;font-weight:700;color:var(--cd)}
+.tb{display:flex;align-items:center;gap:.2em;width:100%;font-size:.85em}
+.tb select{margin-right:auto;max-width:11em;padding:.2em .3em;border:1px solid #5a7399;border-radius:.4em;background:#fff;color:var(--cd)}
 .ib{min-width:2.6em;min-height:2.6em;padding:0 .3em;border:1px solid transparent;border-radius:.4em;background:none;color:var(--cd);font-weight:700}
+.tb .ib{min-height:2.2em}
 .ib:hover{background:var(--hv)}
-.rs{font-size:.85em;font-weight:400;border-color:#5a7399}
+.rs{font-weight:400;border-color:#5a7399}
 .ib[aria-disabled=true]{color:#6b7280;cursor:default}
 .ib svg{fill:none;stroke:currentColor;stroke-width:2.5;stroke-linecap:round}
 .log{position:relative;flex:1;overflow-y:auto;overscroll-behavior:contain;padding:1em .9em}
@@ -58,14 +72,17 @@ h3{margin:0 0 .5em;font-size:1em;font-weight:700;color:var(--cd)}
 a{color:#0a4a96;text-decoration:underline}
 a:hover{color:var(--cd);text-decoration-thickness:2px}
 .warn{padding:.5em .7em;border-left:.3em solid #b45309;background:#fff7e6;color:#4a2c00}
+.nt{margin:.4em 0;padding:.5em .7em;border:1px solid #b45309;border-radius:.4em;background:#fff}
+.nt strong{display:block}
 .err{border:2px solid #b42318;background:#fff1f0;color:#7a1109}
-.note,.sub,.hint,.n{font-size:.875em;color:var(--mu)}
+.note,.sub,.hint,.n,.ct{font-size:.875em;color:var(--mu)}
 .sub{margin:.8em 0 .3em!important;font-weight:700}
 .cite{font-size:.75em;color:var(--mu)}
 ul{padding:0;list-style:none}
 li{margin:.35em 0}
 .q,.c{display:flex;justify-content:space-between;gap:.5em;width:100%;padding:.5em .75em;border:1px solid #5a7399;border-radius:.5em;background:#fff;color:var(--cd);text-align:left;line-height:1.5}
 .q:hover,.c:hover,.lk:hover{background:var(--hv)}
+.ct{display:block;margin:.15em .2em 0}
 .mh{display:flex;align-items:flex-start;gap:.5em}.mh h3{flex:1}
 .lk{padding:.2em .5em;border:1px solid #5a7399;border-radius:.4em;background:#fff;color:var(--cd);font-size:.9em;white-space:nowrap}
 .meta{padding-top:.5em;border-top:1px solid var(--ln);font-size:.9em}
@@ -93,6 +110,168 @@ textarea::placeholder{color:#5f6875}
 .hint{margin:.3em 0 0}
 @media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important}}`;
 
+  // --- the widget's own words (answers stay the official Japanese) ---
+  // Japanese and やさしい日本語 are built in; the other languages are small JSON files beside this
+  // one (widget-lang/<code>.json), fetched when first needed. {0} stands for a number or a text.
+  const LANGS = { ja: '日本語', easy: 'やさしい日本語', en: 'English', zh: '中文（简体）', ko: '한국어', vi: 'Tiếng Việt', pt: 'Português' };
+  const HTML_LANG = { easy: 'ja', zh: 'zh-Hans' };
+  const T = {
+    ja: {
+      title: 'よくある質問チャット',
+      launch: 'チャットで質問',
+      restart: '最初から',
+      restartHelp: '会話を最初からやり直す',
+      smaller: '文字を小さくする',
+      larger: '文字を大きくする',
+      close: 'チャットを閉じる',
+      lang: '言語',
+      log: '会話の履歴',
+      input: 'ご質問を入力してください',
+      ph: '例：粗大ごみの出し方',
+      send: '送信',
+      menu: '分類から探す',
+      hint: '※個人情報は入力しないでください。',
+      you: 'あなた：',
+      bot: '案内：',
+      wait: '回答を探しています',
+      hello: 'こんにちは。暮らしの手続きなどについて、よくある質問にお答えします。',
+      howto: '下の入力欄に短い文で質問を入力するか、分類から選んでください。',
+      privacy: 'マイナンバーや電話番号、住所などの個人情報は入力しないでください。',
+      notices: 'お知らせ',
+      popular: 'よくある質問',
+      loading: '分類を読み込んでいます…',
+      catsFailed: '分類を読み込めませんでした。',
+      reload: 'もう一度読み込む',
+      pick: '知りたいことに近い分類を選んでください。',
+      more: 'さらに詳しい分類',
+      other: 'その他',
+      n: '{0}件',
+      none: 'この分類の質問が見つかりませんでした。',
+      back: '← 戻る',
+      backHelp: '一つ前の分類に戻る',
+      source: '出典',
+      updated: '更新日',
+      contact: 'お問い合わせ先',
+      tel: '電話：',
+      page: '担当窓口のページ',
+      details: '詳しくはこちら',
+      newTab: '（新しいタブで開きます）',
+      rate: 'この回答は役に立ちましたか？',
+      yes: '役に立った',
+      no: '役に立たなかった',
+      rateGroup: '回答の評価',
+      voted: '評価を受け付けました。ありがとうございます。',
+      comment: 'よろしければ、理由やご意見をお書きください（任意。個人情報は書かないでください）。',
+      sendComment: 'ご意見を送信',
+      thanks: 'ご協力ありがとうございました。いただいたご意見は、FAQの改善に役立てます。',
+      fbFailed: '評価を送信できませんでした。',
+      generated: 'この回答は、出典のFAQをもとに自動で作成した文章です。',
+      official: '',
+      related: '関連する質問',
+      followUp: '前のご質問（{0}）の続きとしてお答えしています。',
+      maybe: 'もしかして…',
+      choose: '近い質問を選んでください。',
+      fallback: '申し訳ありません。お答えできるFAQが見つかりませんでした。',
+      busy: 'ただいま質問が集中しています。しばらく待ってから、もう一度送信してください。',
+      busyS: 'ただいま質問が集中しています。{0}秒ほど待ってから、もう一度送信してください。',
+      muni: 'このページに設定された市区町村のFAQが見つかりません。お手数ですが、市区町村の窓口にお問い合わせください。（サイト管理者の方へ：data-municipality の設定をご確認ください）',
+      tooLong: '送信できませんでした。質問は500文字以内で入力してください。',
+      bad: '送信できませんでした。質問の内容を確かめて、もう一度お送りください。（{0}）',
+      cut: '回答の受信が途中で途切れました。もう一度送信してください。',
+      server: 'サーバーでエラーが発生しました（{0}）。しばらくしてから、もう一度お試しください。',
+      offline: 'サーバーに接続できませんでした。通信状況を確認して、しばらくしてからもう一度お試しください。',
+    },
+    easy: {
+      title: 'しつもん チャット',
+      launch: 'チャットで きく',
+      restart: 'はじめから',
+      restartHelp: 'はなしを はじめから する',
+      smaller: '字を 小さく する',
+      larger: '字を 大きく する',
+      close: 'チャットを とじる',
+      lang: 'ことば',
+      log: 'はなしの きろく',
+      input: 'しつもんを 書いて ください',
+      ph: 'れい：大きい ごみの 出しかた',
+      send: 'おくる',
+      menu: 'ぶんるいから さがす',
+      hint: '※名前や 電話番号は 書かないで ください。',
+      you: 'あなた：',
+      bot: 'あんない：',
+      wait: 'こたえを さがして います',
+      hello: 'こんにちは。くらしの 手続き（てつづき）の しつもんに こたえます。',
+      howto: '下に みじかい 文で しつもんを 書くか、ぶんるいから えらんで ください。',
+      privacy: 'マイナンバー、電話番号、住所などは 書かないで ください。',
+      notices: 'おしらせ',
+      popular: 'よく ある しつもん',
+      loading: 'ぶんるいを よみこんで います…',
+      catsFailed: 'ぶんるいを よみこめませんでした。',
+      reload: 'もう一度 よみこむ',
+      pick: '知りたい ことに ちかい ぶんるいを えらんで ください。',
+      more: 'もっと くわしい ぶんるい',
+      other: 'そのほか',
+      n: '{0}こ',
+      none: 'この ぶんるいには しつもんが ありません。',
+      back: '← もどる',
+      backHelp: '一つ まえの ぶんるいに もどる',
+      source: 'どこの 情報か',
+      updated: '新しく した 日',
+      contact: 'きく ところ',
+      tel: '電話：',
+      page: '窓口の ページ',
+      details: 'くわしく',
+      newTab: '（新しい タブで ひらきます）',
+      rate: 'この こたえは やくに たちましたか？',
+      yes: 'やくに たった',
+      no: 'やくに たたなかった',
+      rateGroup: 'こたえの ひょうか',
+      voted: 'ありがとう ございます。',
+      comment: 'よければ、りゆうを 書いて ください（書かなくても いいです。名前などは 書かないで ください）。',
+      sendComment: 'おくる',
+      thanks: 'ありがとう ございました。FAQを よく するために つかいます。',
+      fbFailed: 'ひょうかを おくれませんでした。',
+      generated: 'この こたえは、FAQを もとに コンピューターが 作った 文です。',
+      official: '',
+      related: 'かんけいの ある しつもん',
+      followUp: 'まえの しつもん（{0}）の つづきとして こたえて います。',
+      maybe: 'もしかして…',
+      choose: 'ちかい しつもんを えらんで ください。',
+      fallback: 'ごめんなさい。こたえが 見つかりませんでした。下の 窓口に きいて ください。',
+      busy: 'いま しつもんが おおいです。すこし まってから、もう一度 おくって ください。',
+      busyS: 'いま しつもんが おおいです。{0}びょう まってから、もう一度 おくって ください。',
+      muni: 'この ページの 市区町村の FAQが 見つかりません。市区町村の 窓口に きいて ください。',
+      tooLong: 'おくれませんでした。しつもんは 500字までです。',
+      bad: 'おくれませんでした。しつもんを たしかめて、もう一度 おくって ください。（{0}）',
+      cut: 'こたえが とちゅうで きれました。もう一度 おくって ください。',
+      server: 'エラーが おきました（{0}）。すこし まってから、もう一度 ためして ください。',
+      offline: 'つながりませんでした。すこし まってから、もう一度 ためして ください。',
+    },
+  };
+
+  // --- language ---
+  /** The widget's code for a language tag (ja-JP → ja, zh-CN → zh, easy), or '' when it has none. */
+  const code = (tag) => {
+    const c = String(tag || '').toLowerCase();
+    if (c === 'easy' || c === 'ja-easy') return 'easy';
+    const p = c.split(/[-_]/)[0];
+    return LANGS[p] && p !== 'easy' ? p : (p === 'tl' || p === 'ne') ? 'en' : '';
+  };
+  let chosen = '';
+  try { chosen = code(sessionStorage.getItem('madoguchi.lang')); } catch (_) { /* storage off */ }
+  const page = code(D.documentElement.lang);
+  const wanted = chosen || code(ds.lang) || (page !== 'ja' && page) ||
+    (navigator.languages || [navigator.language]).map(code).find(Boolean) || 'ja';
+  let lang = 'ja';
+  /** Text in the widget's language (Japanese for a word its file lacks), {0} replaced by `a`. */
+  const t = (k, a) => String(T[lang][k] ?? T.ja[k]).replace(/\{0\}/g, a);
+  const PACKS = new URL('widget-lang/', script && script.src ? script.src : API + '/');
+  /** Loads a language's words once. */
+  const pack = (c) => T[c] ? Promise.resolve() : fetch(new URL(c + '.json', PACKS))
+    .then((r) => { if (!r.ok) throw new Error(r.status); return r.json(); }).then((j) => { T[c] = j; });
+  const L = [];
+  /** Registers text that follows the language: the element's text, or its attribute `attr`. */
+  const tx = (el, key, attr) => { L.push([el, key, attr]); return el; };
+
   // --- DOM helpers: text only ever goes in through append() (text nodes) and setAttribute ---
   function h(tag, attrs, ...kids) {
     const el = D.createElement(tag);
@@ -115,6 +294,7 @@ textarea::placeholder{color:#5f6875}
     return s;
   }
   const btn = (cls, label, onclick, attrs) => h('button', { type: 'button', class: cls, onclick, ...attrs }, label);
+  const ja = (text) => h('span', { lang: 'ja' }, text);
 
   /** An http(s) link opening in a new tab, or null for any other scheme or a malformed URL. */
   function link(u, label) {
@@ -122,12 +302,13 @@ textarea::placeholder{color:#5f6875}
     try { x = new URL(u); } catch (_) { return null; }
     if (x.protocol !== 'https:' && x.protocol !== 'http:') return null;
     return h('a', { href: x.href, target: '_blank', rel: 'noopener noreferrer' },
-      label || x.href, h('span', { class: 'sr' }, '（新しいタブで開きます）'));
+      label || x.href, h('span', { class: 'sr' }, t('newTab')));
   }
   const shortUrl = (u) => { try { const x = new URL(u); return x.host + (x.pathname.length > 1 ? x.pathname : ''); } catch (_) { return u; } };
   function date(s) {
     const m = /^(\d{4})-(\d\d)-(\d\d)/.exec(s || '');
-    return s ? h('time', { datetime: s }, m ? `${+m[1]}年${+m[2]}月${+m[3]}日` : s) : null;
+    if (!s) return null;
+    return h('time', { datetime: s }, m ? (lang === 'ja' || lang === 'easy' ? `${+m[1]}年${+m[2]}月${+m[3]}日` : m[0]) : s);
   }
 
   // [label](url), [FAQ:id] citations and bare URLs inside one line of answer text.
@@ -179,17 +360,16 @@ textarea::placeholder{color:#5f6875}
     return res;
   }
   const getJson = async (path, params) => (await call(path, { ...params, municipality: MUNI })).json();
+  const post = async (path, body) => (await call(path, null, body)).json();
   function errText(e) {
-    const s = e && e.status;
-    if (s === 429) return `ただいま質問が集中しています。${e.retry ? e.retry + '秒ほど' : 'しばらく'}待ってから、もう一度送信してください。`;
-    const m = String((e && e.message) || '');
+    const s = e && e.status, m = String((e && e.message) || '');
+    if (s === 429) return e.retry ? t('busyS', e.retry) : t('busy');
     // The page names a municipality the service has no FAQ for: the site's setting, not the resident's question.
-    if ((s === 404 || s === 400) && /unknown municipality|municipality code/.test(m)) return 'このページに設定された市区町村のFAQが見つかりません。お手数ですが、市区町村の窓口にお問い合わせください。（サイト管理者の方へ：data-municipality の設定をご確認ください）';
-    if (s === 413 || (s === 400 && /too long/.test(m))) return '送信できませんでした。質問は500文字以内で入力してください。';
-    if (s === 400) return `送信できませんでした。質問の内容を確かめて、もう一度お送りください。（${m}）`;
-    if (s === -1) return '回答の受信が途中で途切れました。もう一度送信してください。';
-    if (s) return `サーバーでエラーが発生しました（${s}）。しばらくしてから、もう一度お試しください。`;
-    return 'サーバーに接続できませんでした。通信状況を確認して、しばらくしてからもう一度お試しください。';
+    if ((s === 404 || s === 400) && /unknown municipality|municipality code/.test(m)) return t('muni');
+    if (s === 413 || (s === 400 && /too long/.test(m))) return t('tooLong');
+    if (s === 400) return t('bad', m);
+    if (s === -1) return t('cut');
+    return s ? t('server', s) : t('offline');
   }
   /** Reads server-sent events from a fetch response, calling on(event, data) for each. */
   async function readEvents(res, on) {
@@ -221,36 +401,67 @@ textarea::placeholder{color:#5f6875}
   // --- the widget ---
   // epoch counts 「最初から」 restarts: a reply to a message sent before one is dropped.
   let convId = null, busy = false, started = false, size = 0, epoch = 0;
+  // What the log shows, to show it again on the site's next page: {u: text} (the server's masked
+  // text), {r: reply}, {o: opened entry}; each answer's 👍/👎 as fb.
+  let items = [];
   try { size = Math.min(SIZES.length - 1, Math.max(0, +localStorage.getItem(KEY) || 0)); } catch (_) { /* storage off */ }
+  function save() {
+    try { sessionStorage.setItem(CONV, JSON.stringify({ conv: convId, items: items.slice(-40), open: !panel.hidden })); } catch (_) { /* storage off or full */ }
+  }
 
   const host = h('div', { 'data-madoguchi-widget': '' });
   const root = host.attachShadow({ mode: 'open' });
-  const log = h('div', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': '会話の履歴', tabindex: '0' });
-  const input = h('textarea', { id: 'q', rows: '2', maxlength: '500', placeholder: '例：粗大ごみの出し方', 'aria-describedby': 'hint' });
-  const sendBtn = h('button', { type: 'submit', class: 'send' }, '送信');
+  const log = tx(h('div', { class: 'log', role: 'log', 'aria-live': 'polite', tabindex: '0' }), 'log', 'aria-label');
+  const input = tx(h('textarea', { id: 'q', rows: '2', maxlength: '500', 'aria-describedby': 'hint' }), 'ph', 'placeholder');
+  const sendBtn = tx(h('button', { type: 'submit', class: 'send' }), 'send');
   // Visible text first, then the words for screen readers (the name contains what is seen).
-  const smaller = btn('ib', ['A−', h('span', { class: 'sr' }, '（文字を小さくする）')], () => zoom(-1), { title: '文字を小さくする' });
-  const larger = btn('ib', ['A＋', h('span', { class: 'sr' }, '（文字を大きくする）')], () => zoom(1), { title: '文字を大きくする' });
+  const zoomBtn = (sign, key, d) => tx(btn('ib', [sign, tx(h('span', { class: 'sr' }), key)], () => zoom(d)), key, 'title');
+  const smaller = zoomBtn('A−', 'smaller', -1), larger = zoomBtn('A＋', 'larger', 1);
+  const heading = h('h2', { id: 'title', tabindex: '-1' }, ds.title || '');
+  if (!ds.title) tx(heading, 'title');
+  const langs = tx(h('select', { onchange: () => setLang(langs.value, true) },
+    Object.keys(LANGS).map((c) => h('option', { value: c, lang: HTML_LANG[c] || c }, LANGS[c]))), 'lang', 'aria-label');
   const panel = h('div', { class: 'panel', id: 'panel', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'title', hidden: true },
-    h('div', { class: 'hd' }, h('h2', { id: 'title' }, TITLE),
-      btn('ib rs', '最初から', restart, { 'aria-label': '最初から（会話をやり直す）', title: '会話を最初からやり直す' }),
-      smaller, larger,
-      btn('ib', icon('M6 6l12 12M18 6L6 18'), close, { 'aria-label': 'チャットを閉じる', title: '閉じる' })),
+    h('div', { class: 'hd' }, heading,
+      tx(tx(btn('ib', icon('M6 6l12 12M18 6L6 18'), close), 'close', 'aria-label'), 'close', 'title'),
+      h('div', { class: 'tb' }, langs,
+        tx(tx(btn('ib rs', tx(h('span'), 'restart'), restart), 'restartHelp', 'title'), 'restartHelp', 'aria-description'),
+        smaller, larger)),
     log,
     h('form', { class: 'ft', onsubmit: (e) => { e.preventDefault(); send(input.value); } },
-      h('div', { class: 'row' }, h('label', { for: 'q' }, 'ご質問を入力してください'),
-        btn('lk', '分類から探す', () => menu(true))),
+      h('div', { class: 'row' }, tx(h('label', { for: 'q' }), 'input'), tx(btn('lk', '', () => menu(true)), 'menu')),
       h('div', { class: 'row' }, input, sendBtn),
-      h('p', { id: 'hint', class: 'hint' }, '※個人情報は入力しないでください。')));
-  const launcher = btn('launch', [icon('M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2h-9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z'), h('span', {}, 'チャットで質問')],
-    open, { 'aria-haspopup': 'dialog', 'aria-expanded': 'false', 'aria-controls': 'panel' });
+      tx(h('p', { id: 'hint', class: 'hint' }), 'hint')));
+  const launcher = btn('launch', [icon('M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2h-9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z'), tx(h('span'), 'launch')],
+    () => open(), { 'aria-haspopup': 'dialog', 'aria-expanded': 'false', 'aria-controls': 'panel' });
   // A constructed sheet is not an inline style, so a host page's CSP (style-src) does not block it.
   if (root.adoptedStyleSheets && 'replaceSync' in CSSStyleSheet.prototype) {
     const sheet = new CSSStyleSheet();
     sheet.replaceSync(CSS);
     root.adoptedStyleSheets = [sheet];
   } else root.append(h('style', {}, CSS));
-  root.append(h('div', { class: 'w', lang: 'ja' }, launcher, panel));
+  const wrap = h('div', { class: 'w' }, launcher, panel);
+  root.append(wrap);
+
+  function applyLang() {
+    for (const [el, k, a] of L) if (a) el.setAttribute(a, t(k)); else el.textContent = t(k);
+    wrap.setAttribute('lang', HTML_LANG[lang] || lang);
+    langs.value = lang;
+  }
+  /** Switches the widget's own words once its file is there; `mine`: the resident chose it (kept
+   * for the tab; the language of a question no longer switches it). Messages shown stay as they
+   * were. A file that cannot be loaded leaves the language as it was. */
+  function setLang(c, mine) {
+    c = code(c);
+    if (!c) return Promise.resolve();
+    if (mine) {
+      chosen = c;
+      try { sessionStorage.setItem('madoguchi.lang', c); } catch (_) { /* storage off */ }
+    }
+    return pack(c).then(() => { lang = c; applyLang(); }, () => applyLang());
+  }
+  applyLang();
+  const ready = setLang(wanted);
 
   function zoom(d) {
     size = Math.min(SIZES.length - 1, Math.max(0, size + d));
@@ -264,30 +475,41 @@ textarea::placeholder{color:#5f6875}
   }
   zoom(0);
 
-  function open() {
+  /** On a touch screen focus goes to the title, so that no on-screen keyboard covers the menu. */
+  const focusStart = () => (touch ? heading : input).focus();
+  function open(restored) {
     if (panel.hidden) {
       panel.hidden = false;
       launcher.hidden = true;
       launcher.setAttribute('aria-expanded', 'true');
-      if (!started) { started = true; greet(); }
+      if (!started) {
+        started = true;
+        ready.then(() => { greet(); replay(); });
+      }
+      save();
     }
-    input.focus();
+    // Restored open on the site's next page: the dialog is modal, so focus goes into it, to
+    // its title (no on-screen keyboard).
+    if (restored === true) heading.focus({ preventScroll: true }); else focusStart();
   }
   /** 「最初から」: a new conversation. The log is cleared and the next message starts afresh. */
   function restart() {
     epoch++;
     convId = null;
+    items = [];
     busy = false;
     sendBtn.removeAttribute('aria-disabled');
     log.replaceChildren();
+    save();
     greet();
-    input.focus();
+    focusStart();
   }
   function close() {
     if (panel.hidden) return;
     panel.hidden = true;
     launcher.hidden = false;
     launcher.setAttribute('aria-expanded', 'false');
+    save();
     launcher.focus();
   }
   panel.addEventListener('keydown', (e) => {
@@ -296,7 +518,7 @@ textarea::placeholder{color:#5f6875}
   });
   /** Tab and Shift+Tab cycle through the dialog's visible controls. */
   function trap(e) {
-    const els = [...panel.querySelectorAll('a[href],button,textarea,[tabindex]')]
+    const els = [...panel.querySelectorAll('a[href],button,textarea,select,[tabindex]')]
       .filter((el) => el.tabIndex >= 0 && !el.disabled && el.getClientRects().length);
     if (!els.length) return;
     e.preventDefault();
@@ -316,20 +538,42 @@ textarea::placeholder{color:#5f6875}
     log.scrollTo({ top, behavior: motion && motion.matches ? 'auto' : 'smooth' });
     return el;
   }
-  const bot = (...kids) => h('div', { class: 'm b' }, h('span', { class: 'sr' }, '案内：'), ...kids);
-  const said = (text) => add(h('div', { class: 'm u' }, h('span', { class: 'sr' }, 'あなた：'), text));
-  const waiting = () => add(h('div', { class: 'm b', 'aria-hidden': 'true' }, h('p', { class: 'p' }, '回答を探しています')));
+  const bot = (...kids) => h('div', { class: 'm b' }, h('span', { class: 'sr' }, t('bot')), ...kids);
+  const said = (text) => add(h('div', { class: 'm u' }, h('span', { class: 'sr' }, t('you')), text));
+  const waiting = () => add(h('div', { class: 'm b', 'aria-hidden': 'true' }, h('p', { class: 'p' }, t('wait'))));
   const failed = (e) => add(h('div', { class: 'm err', role: 'alert' }, errText(e)));
-  /** Questions to open; `via` (menu, candidate, related) and the question they came from are recorded. */
-  const qlist = (items, via, mid) => h('ul', {}, items.map((c) => h('li', {}, btn('q', c.question, () => openFaq(c.faq_id, c.question, via || 'menu', mid)))));
-  const menuBtn = () => btn('lk', '分類から探す', () => menu(true));
+  const telOf = (p) => String(p || '').replace(/[^\d+]/g, '');
+  /** The office and phone of an entry in a list, so that a resident who stops there knows whom to call. */
+  function contactLine(c) {
+    c = c || {};
+    const tel = telOf(c.phone);
+    return (c.office || tel) ? h('span', { class: 'ct' }, c.office && ja(c.office), tel && [' ', t('tel'), h('a', { href: 'tel:' + tel }, c.phone)]) : null;
+  }
+  /** Questions to open; `via` (menu, candidate, related, popular) and the question they came from are recorded. */
+  const qlist = (list, via, mid) => h('ul', {}, list.map((c) => h('li', {},
+    btn('q', ja(c.question), () => openFaq(c.faq_id, c.question, via, mid)), via !== 'menu' && contactLine(c.contact))));
+  const menuBtn = () => btn('lk', t('menu'), () => menu(true));
 
   function greet() {
-    add(bot(
-      h('p', {}, 'こんにちは。暮らしの手続きなどについて、よくある質問にお答えします。'),
-      h('p', {}, '下の入力欄に短い文で質問を入力するか、分類から選んでください。'),
-      h('p', { class: 'warn' }, 'マイナンバーや電話番号、住所などの個人情報は入力しないでください。')));
+    const card = add(bot(h('p', {}, t('hello')), h('p', {}, t('howto')), h('p', { class: 'warn' }, t('privacy'))));
+    // Notices and popular questions come when the server answers; the menu works without them.
+    getJson('/api/start').then((s) => {
+      const ns = s.notices || [], ps = s.popular || [];
+      if (ns.length) {
+        card.append(h('p', { class: 'sub' }, t('notices')), h('ul', {}, ns.map((n) => h('li', { class: 'nt', lang: 'ja' },
+          h('strong', {}, n.title), n.text, n.url && [' ', link(n.url, t('details'))]))));
+      }
+      if (ps.length) card.append(h('p', { class: 'sub' }, t('popular')), qlist(ps, 'popular'));
+    }).catch(() => { /* the greeting and the menu stand alone */ });
     menu(false);
+  }
+  /** Shows the kept conversation again (another page of the site, same tab). */
+  function replay() {
+    for (const it of items) {
+      if (it.u != null) said(it.u);
+      else if (it.r) add(result(it.r, it));
+      else if (it.o) add(opened(it.o, it));
+    }
   }
 
   // --- 大分類 → 中分類 → 小分類 → questions, in one card that changes in place ---
@@ -354,39 +598,41 @@ textarea::placeholder{color:#5f6875}
     return leaves.get(key);
   }
   function menu(focus) {
-    const card = add(h('div', { class: 'm b', 'aria-live': 'off' }, h('p', {}, '分類を読み込んでいます…')), focus);
+    const card = add(h('div', { class: 'm b', 'aria-live': 'off' }, h('p', {}, t('loading'))), focus);
     level(card, [], false, focus);
   }
   async function level(card, path, exact, focus) {
     card.setAttribute('aria-busy', 'true');
     let body;
     try { body = await levelBody(card, path, exact); } catch (e) {
-      body = [h('p', {}, '分類を読み込めませんでした。' + errText(e)), btn('lk', 'もう一度読み込む', () => level(card, path, exact, true))];
+      body = [h('p', {}, t('catsFailed') + errText(e)), btn('lk', t('reload'), () => level(card, path, exact, true))];
     }
     card.removeAttribute('aria-busy');
-    const head = h('h3', { tabindex: '-1' }, path.length ? path.join(' ＞ ') + (exact ? ' ＞ その他' : '') : '分類から探す');
-    const back = path.length ? btn('lk', '← 戻る', () => level(card, exact ? path : path.slice(0, -1), false, true), { 'aria-label': '一つ前の分類に戻る' }) : null;
+    const head = h('h3', { tabindex: '-1' }, path.length ? ja(path.join(' ＞ ') + (exact ? ' ＞ ' + t('other') : '')) : t('menu'));
+    const back = path.length ? btn('lk', t('back'), () => level(card, exact ? path : path.slice(0, -1), false, true), { 'aria-label': t('backHelp') }) : null;
     card.replaceChildren(h('div', { class: 'mh' }, head, back), ...body.flat(2).filter(Boolean));
     if (focus) head.focus();
   }
   async function levelBody(card, path, exact) {
     const tree = (await cats()).categories || [];
-    const choices = (kids, extra) => h('ul', {}, kids.map((k) => h('li', {},
-      btn('c', [k.name, h('span', { class: 'n' }, `${k.count}件`)], () => level(card, [...path, k.name], false, true)))), extra);
-    if (!path.length) return [h('p', {}, '知りたいことに近い分類を選んでください。'), choices(tree)];
+    // A level that holds one question is that question, not a category with one thing in it.
+    const choices = (kids, extra) => h('ul', {}, kids.map((k) => h('li', {}, k.entry
+      ? btn('q', ja(k.entry.question), () => openFaq(k.entry.faq_id, k.entry.question, 'menu'))
+      : btn('c', [ja(k.name), h('span', { class: 'n' }, t('n', k.count))], () => level(card, [...path, k.name], false, true)))), extra);
+    if (!path.length) return [h('p', {}, t('pick')), choices(tree)];
     let node = { children: tree };
     for (const p of path) node = (node.children || []).find((x) => x.name === p) || {};
     const kids = exact ? [] : node.children || [];
     if (kids.length) {
       const rest = (node.count || 0) - kids.reduce((s, k) => s + (k.count || 0), 0);
       return [
-        node.starters && node.starters.length && [h('p', { class: 'sub' }, 'よくある質問'), qlist(node.starters)],
-        h('p', { class: 'sub' }, 'さらに詳しい分類'),
-        choices(kids, rest > 0 && h('li', {}, btn('c', [`その他`, h('span', { class: 'n' }, `${rest}件`)], () => level(card, path, true, true)))),
+        node.starters && node.starters.length && [h('p', { class: 'sub' }, t('popular')), qlist(node.starters, 'menu')],
+        h('p', { class: 'sub' }, t('more')),
+        choices(kids, rest > 0 && h('li', {}, btn('c', [t('other'), h('span', { class: 'n' }, t('n', rest))], () => level(card, path, true, true)))),
       ];
     }
     const qs = await leaf(path, exact);
-    return [qs.length ? qlist(qs) : h('p', {}, 'この分類の質問が見つかりませんでした。')];
+    return [qs.length ? qlist(qs, 'menu') : h('p', {}, t('none'))];
   }
 
   // --- answers ---
@@ -395,73 +641,101 @@ textarea::placeholder{color:#5f6875}
     const row = (k, ...v) => { v = v.filter(Boolean); if (v.length) dl.append(h('div', {}, h('dt', {}, k), h('dd', {}, ...v))); };
     const src = a.sources && a.sources.length ? a.sources : [a];
     if (src.length > 1) {
-      row('出典', h('ul', {}, src.map((s, i) => h('li', {}, `[${i + 1}] ${s.question || ''} `, link(s.source_url, shortUrl(s.source_url))))));
-    } else row('出典', link(src[0].source_url, shortUrl(src[0].source_url)));
-    row('更新日', date(a.updated));
-    const c = a.contact || {}, tel = (c.phone || '').replace(/[^\d+]/g, '');
-    row('お問い合わせ先', c.office && h('span', {}, c.office),
-      tel && h('span', {}, '電話：', h('a', { href: 'tel:' + tel }, c.phone)),
-      c.url && link(c.url, '担当窓口のページ'));
+      row(t('source'), h('ul', {}, src.map((s, i) => h('li', {}, `[${i + 1}] `, ja(s.question || ''), ' ', link(s.source_url, shortUrl(s.source_url))))));
+    } else row(t('source'), link(src[0].source_url, shortUrl(src[0].source_url)));
+    row(t('updated'), date(a.updated));
+    const c = a.contact || {}, tel = telOf(c.phone);
+    row(t('contact'), c.office && ja(c.office),
+      tel && h('span', {}, t('tel'), h('a', { href: 'tel:' + tel }, c.phone)),
+      c.url && link(c.url, t('page')));
     return dl.children.length ? dl : null;
   }
-  function feedback(messageId) {
-    let helpful = null, sending = false;
-    const vote = (v) => {
-      helpful = v;
-      yes.setAttribute('aria-pressed', String(v));
-      no.setAttribute('aria-pressed', String(!v));
-      form.hidden = false;
-      comment.focus();
+  /** 👍/👎 on an answer, whichever way it was reached (`target`: its message_id or opened_id):
+   * a click is stored at once; the comment box then shows right under it, and sends the same
+   * vote with the comment (the server keeps one feedback per answer). */
+  function feedback(target, it) {
+    let helpful = it.fb == null ? null : it.fb, sending = false;
+    const press = (v) => {
+      yes.setAttribute('aria-pressed', String(v === true));
+      no.setAttribute('aria-pressed', String(v === false));
     };
-    const yes = btn('v', [h('span', { 'aria-hidden': 'true' }, '👍 '), '役に立った'], () => vote(true), { 'aria-pressed': 'false' });
-    const no = btn('v', [h('span', { 'aria-hidden': 'true' }, '👎 '), '役に立たなかった'], () => vote(false), { 'aria-pressed': 'false' });
-    const comment = h('textarea', { rows: '2', maxlength: '1000' });
-    const note = h('p', { class: 'hint' });
-    const form = h('form', { hidden: true, onsubmit: async (e) => {
-      e.preventDefault();
-      if (sending || helpful == null) return;
+    const vote = async (v) => {
+      if (sending) return;
       sending = true;
-      const body = { message_id: messageId, helpful };
-      if (comment.value.trim()) body.comment = comment.value.trim();
+      press(v);
       try {
-        await call('/api/feedback', null, body);
-        const thanks = h('p', { tabindex: '-1' }, 'ご協力ありがとうございました。いただいたご意見は、FAQの改善に役立てます。');
+        await post('/api/feedback', { ...target, helpful: v });
+        helpful = it.fb = v;
+        save();
+        status.textContent = t('voted');
+        form.hidden = false;
+        form.scrollIntoView({ block: 'nearest', behavior: motion && motion.matches ? 'auto' : 'smooth' });
+      } catch (err) {
+        press(helpful);
+        status.textContent = t('fbFailed') + errText(err);
+      }
+      sending = false;
+    };
+    const yes = btn('v', [h('span', { 'aria-hidden': 'true' }, '👍 '), t('yes')], () => vote(true), { 'aria-pressed': 'false' });
+    const no = btn('v', [h('span', { 'aria-hidden': 'true' }, '👎 '), t('no')], () => vote(false), { 'aria-pressed': 'false' });
+    const comment = h('textarea', { rows: '2', maxlength: '1000' });
+    const status = h('p', { class: 'hint', role: 'status' });
+    const form = h('form', { hidden: helpful == null, onsubmit: async (e) => {
+      e.preventDefault();
+      const text = comment.value.trim();
+      if (sending || helpful == null || !text) return;
+      sending = true;
+      try {
+        await post('/api/feedback', { ...target, helpful, comment: text });
+        it.fbDone = true;
+        save();
+        const thanks = h('p', { tabindex: '-1' }, t('thanks'));
         box.replaceChildren(thanks);
         thanks.focus();
       } catch (err) {
-        note.textContent = '評価を送信できませんでした。' + errText(err);
+        status.textContent = t('fbFailed') + errText(err);
       }
       sending = false;
     } },
-    h('label', {}, 'よろしければ、理由やご意見をお書きください（任意。個人情報は書かないでください）。', comment),
-    h('button', { type: 'submit', class: 'btn' }, '評価を送信'), note);
-    const box = h('div', { class: 'fb', role: 'group', 'aria-label': '回答の評価' },
-      h('p', {}, 'この回答は役に立ちましたか？'), yes, no, form);
+    h('label', {}, t('comment'), comment),
+    h('button', { type: 'submit', class: 'btn' }, t('sendComment')));
+    press(helpful);
+    const box = h('div', { class: 'fb', role: 'group', 'aria-label': t('rateGroup') },
+      h('p', {}, t('rate')), yes, no, status, form);
+    if (it.fbDone) box.replaceChildren(h('p', {}, t('thanks')));
     return box;
   }
-  function answer(a, r) {
-    r = r || {};
+  /** An FAQ answer: the official Japanese text (introduced in the resident's language), its
+   * source, date and office, 👍/👎 and related questions. */
+  function answer(a, o, it) {
     return bot(
-      h('h3', { tabindex: '-1' }, a.question),
-      r.generated && h('p', { class: 'note' }, 'この回答は、出典のFAQをもとに自動で作成した文章です。'),
-      paras(a.text, a.sources), meta(a),
+      h('h3', { tabindex: '-1', lang: 'ja' }, a.question),
+      t('official') && h('p', { class: 'note' }, t('official')),
+      o.generated && h('p', { class: 'note' }, t('generated')),
+      h('div', { lang: 'ja' }, paras(a.text, a.sources)), meta(a),
       // Not stored (the database failed): there is nothing to give feedback on.
-      r.message_id && r.recorded !== false && feedback(r.message_id),
-      r.related && r.related.length && [h('p', { class: 'sub' }, '関連する質問'), qlist(r.related, 'related', r.message_id)]);
+      o.target && feedback(o.target, it),
+      o.related && o.related.length && [h('p', { class: 'sub' }, t('related')), qlist(o.related, 'related', o.mid)]);
   }
-  function result(r) {
+  function result(r, it) {
     if (r.decision === 'small_talk' && r.small_talk) return bot(...paras(r.small_talk.text), menuBtn());
     if (r.decision === 'answer' && r.answer) {
-      const m = answer(r.answer, r);
+      const m = answer(r.answer, { generated: r.generated, target: r.recorded !== false && { message_id: r.message_id }, related: r.related, mid: r.message_id }, it);
       // Say so when the answer read the message as a follow-up, so that a wrong reading shows.
-      if (r.follow_up_of) m.querySelector('h3').after(h('p', { class: 'note' }, `前のご質問（${r.follow_up_of}）の続きとしてお答えしています。`));
+      if (r.follow_up_of) m.querySelector('h3').after(h('p', { class: 'note' }, t('followUp', r.follow_up_of)));
       return m;
     }
     if (r.decision === 'candidates' && r.candidates && r.candidates.length) {
-      return bot(h('h3', {}, 'もしかして…'), h('p', {}, '近い質問を選んでください。'), qlist(r.candidates, 'candidate', r.message_id), menuBtn());
+      return bot(h('h3', {}, t('maybe')), h('p', {}, t('choose')), qlist(r.candidates, 'candidate', r.message_id), menuBtn());
     }
     const f = r.fallback || {};
-    return bot(...paras(f.text || '申し訳ありません。お答えできるFAQが見つかりませんでした。'), meta({ contact: f.contact }), menuBtn());
+    return bot(...paras(lang === 'ja' && f.text ? f.text : t('fallback')), meta({ contact: f.contact }), menuBtn());
+  }
+  /** An entry opened from a list, as /api/open returned it. */
+  function opened(o, it) {
+    const e = o.entry;
+    return answer({ text: e.answer, question: e.question, source_url: e.source_url, updated: e.updated, contact: e.contact },
+      { target: o.opened_id && { opened_id: o.opened_id }, related: o.related, mid: o.mid }, it);
   }
 
   async function chat(text, pending, retried) {
@@ -479,7 +753,7 @@ textarea::placeholder{color:#5f6875}
     if (!/event-stream/.test(res.headers.get('Content-Type') || '')) r = await res.json();
     else {
       let streamed = '';
-      const out = h('p', { class: 'st' });
+      const out = h('p', { class: 'st', lang: 'ja' });
       await readEvents(res, (ev, data) => {
         const d = JSON.parse(data);
         if (ev === 'delta') {
@@ -507,7 +781,12 @@ textarea::placeholder{color:#5f6875}
       if (at !== epoch) return; // restarted meanwhile: the old conversation's reply is not shown
       if (input.value.trim() === text) input.value = '';
       pending.remove();
-      add(result(r), true);
+      // The widget speaks the language the question was written in, unless the resident chose.
+      if (!chosen && !code(ds.lang) && code(r.query_language) && code(r.query_language) !== lang) await setLang(r.query_language);
+      const it = { r };
+      items.push({ u: r.question || text }, it);
+      add(result(r, it), true);
+      save();
     } catch (e) {
       // Keep the typed question in the box so that it can be sent again.
       if (at !== epoch) return;
@@ -521,26 +800,39 @@ textarea::placeholder{color:#5f6875}
       }
     }
   }
-  /** A question picked from the menu, candidates or related: its entry, without feedback. */
+  /** A question picked from a list (menu, popular, candidates, related): its entry, recorded. */
   async function openFaq(id, question, via, mid) {
-    said(question);
-    const pending = waiting();
+    said(ja(question));
+    const pending = waiting(), at = epoch;
     const body = { faq_id: id, via };
     if (mid) body.message_id = mid;
     if (convId) body.conversation_id = convId;
     if (MUNI) body.municipality = MUNI;
     try {
-      const e = (await (await call('/api/open', null, body)).json()).entry;
+      const o = await post('/api/open', body);
+      if (at !== epoch) return;
       pending.remove();
-      const m = add(answer({ text: e.answer, question: e.question, source_url: e.source_url, updated: e.updated, contact: e.contact }), true);
-      m.querySelector('h3').focus({ preventScroll: true });
+      const it = { o: { entry: o.entry, opened_id: o.opened_id, related: o.related, mid } };
+      items.push({ u: question }, it);
+      save();
+      add(opened(it.o, it), true).querySelector('h3').focus({ preventScroll: true });
     } catch (err) {
       pending.remove();
       failed(err);
     }
   }
 
-  function mount() { D.body.append(host); }
+  function mount() {
+    D.body.append(host);
+    // The same tab came back to the site (another page): the conversation continues.
+    let kept = null;
+    try { kept = JSON.parse(sessionStorage.getItem(CONV) || 'null'); } catch (_) { /* storage off */ }
+    if (kept && Array.isArray(kept.items)) {
+      convId = kept.conv || null;
+      items = kept.items;
+      if (kept.open) open(true);
+    }
+  }
   if (D.body) mount(); else D.addEventListener('DOMContentLoaded', mount);
-  W.madoguchiWidget = Object.freeze({ open, close, restart, ask: (text) => { open(); input.value = String(text); send(input.value); } });
+  W.madoguchiWidget = Object.freeze({ open, close, restart, lang: (c) => setLang(c, true), ask: (text) => { open(); input.value = String(text); send(input.value); } });
 })();

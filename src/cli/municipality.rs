@@ -61,6 +61,7 @@ pub fn run(c: MunicipalityCommand) -> Result<ExitCode> {
                     phone,
                     url,
                 },
+                menu: faq::Menu::default(),
             };
             let file = add(&faq, &m)?;
             println!(

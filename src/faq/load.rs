@@ -5,8 +5,8 @@ use std::path::{Component, Path, PathBuf};
 
 use super::raw::{OneOrMany, RawEntry, Scalar, line_of_offset, problem};
 use super::{
-    Contact, Corpus, Entry, Error, MUNICIPALITY_FILE, Municipality, NATIONAL, Problem, Result,
-    is_municipality_code, municipality_code_problem, tabular,
+    Contact, Corpus, Entry, Error, MENU_FILE, MUNICIPALITY_FILE, Menu, Municipality, NATIONAL,
+    Notice, Problem, Result, is_municipality_code, municipality_code_problem, tabular,
 };
 
 /// Loads and validates every FAQ file under `dir`, recursively, in path order.
@@ -30,6 +30,7 @@ pub fn load_dir(dir: &Path) -> Result<Corpus> {
     let mut problems = Vec::new();
     let mut entries = Vec::new();
     let mut declared = Vec::new();
+    let mut menu = None;
     for file in &files {
         let rel = file.strip_prefix(dir).unwrap_or(file);
         let parts: Vec<String> = rel
@@ -63,6 +64,10 @@ pub fn load_dir(dir: &Path) -> Result<Corpus> {
             }
             continue;
         }
+        if parts.len() == 1 && parts[0] == MENU_FILE {
+            menu = load_menu(file, &mut problems).map(|m| (file.clone(), m));
+            continue;
+        }
         if file.file_name() == Some(std::ffi::OsStr::new(super::USER_DICT_FILE)) {
             if rel.components().count() > 1 {
                 problems.push(Problem {
@@ -81,11 +86,21 @@ pub fn load_dir(dir: &Path) -> Result<Corpus> {
     }
     check_corpus(&entries, &mut problems);
     check_declared(&entries, &declared, &mut problems);
+    if let Some((file, m)) = &menu {
+        check_popular(file, &m.popular, NATIONAL, &entries, &mut problems);
+    }
+    for m in &declared {
+        let file = dir
+            .join("municipalities")
+            .join(&m.code)
+            .join(MUNICIPALITY_FILE);
+        check_popular(&file, &m.menu.popular, &m.code, &entries, &mut problems);
+    }
     if problems.is_empty() {
-        Ok(Corpus::with_municipalities(
-            entries.into_iter().map(|l| l.entry).collect(),
-            declared,
-        ))
+        let mut corpus =
+            Corpus::with_municipalities(entries.into_iter().map(|l| l.entry).collect(), declared);
+        corpus.menu = menu.map(|(_, m)| m).unwrap_or_default();
+        Ok(corpus)
     } else {
         Err(Error::Invalid(problems))
     }
@@ -98,6 +113,210 @@ struct RawMunicipality {
     code: Option<super::raw::Scalar>,
     name: Option<String>,
     fallback: Option<Contact>,
+    #[serde(default)]
+    popular: Vec<super::raw::Scalar>,
+    #[serde(default)]
+    notices: Vec<Notice>,
+}
+
+/// `menu.yaml` as written.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMenu {
+    #[serde(default)]
+    categories: Vec<String>,
+    #[serde(default)]
+    popular: Vec<super::raw::Scalar>,
+    #[serde(default)]
+    notices: Vec<Notice>,
+}
+
+/// Reads `menu.yaml` at the top of the FAQ directory, the opening screen for everyone:
+///
+/// ```yaml
+/// categories: [マイナンバーカード, 子育て・教育, くらし]   # 大分類, in menu order
+/// popular: [mynumber-pin-006, kosodate-jidouteate-001]  # よくある質問 (entry ids)
+/// notices:
+///   - title: 年末年始は窓口が休みです
+///     url: https://www.example.jp/news/
+///     from: 2026-12-20
+///     until: 2027-01-04
+/// ```
+pub fn load_menu(file: &Path, problems: &mut Vec<Problem>) -> Option<Menu> {
+    let text = read_text(file, problems)?;
+    let raw: RawMenu = if text.trim().is_empty() {
+        RawMenu::default()
+    } else {
+        parse_yaml(file, &text, problems)?
+    };
+    let mut seen = HashSet::new();
+    for c in &raw.categories {
+        if c.trim().is_empty() || !seen.insert(c.trim()) {
+            problem(
+                problems,
+                file,
+                line_of(&text, c),
+                &format!("category '{c}' is empty or listed twice"),
+            );
+        }
+    }
+    let popular = ids(file, &text, raw.popular, problems);
+    check_notices(file, &text, &raw.notices, problems);
+    // Returned even with problems (the load fails on them anyway), so that its entry ids are
+    // checked too and every mistake is named at once.
+    Some(Menu {
+        categories: raw.categories.iter().map(|c| c.trim().to_owned()).collect(),
+        popular,
+        notices: raw.notices,
+    })
+}
+
+/// The first line (1-based) that mentions `needle`, for problems in small YAML files; 0 when none.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map_or(0, |i| i + 1)
+}
+
+fn read_text(file: &Path, problems: &mut Vec<Problem>) -> Option<String> {
+    match std::fs::read(file).map(String::from_utf8) {
+        Ok(Ok(text)) => Some(text),
+        Ok(Err(e)) => {
+            let line = line_of_offset(e.as_bytes(), e.utf8_error().valid_up_to());
+            problem(problems, file, line, "not valid UTF-8");
+            None
+        }
+        Err(e) => {
+            problem(problems, file, 0, &format!("cannot read: {e}"));
+            None
+        }
+    }
+}
+
+fn parse_yaml<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    text: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    match serde_yaml_ng::from_str(text) {
+        Ok(raw) => Some(raw),
+        Err(e) => {
+            let line = e.location().map_or(0, |l| l.line());
+            let msg = e.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg);
+            problem(problems, file, line, &format!("invalid YAML: {msg}"));
+            None
+        }
+    }
+}
+
+/// The entry ids of a `popular:` list, each once.
+fn ids(
+    file: &Path,
+    text: &str,
+    raw: Vec<super::raw::Scalar>,
+    problems: &mut Vec<Problem>,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for id in raw.into_iter().map(|s| s.into_string().trim().to_owned()) {
+        if out.contains(&id) {
+            problem(
+                problems,
+                file,
+                line_of(text, &id),
+                &format!("popular lists '{id}' twice"),
+            );
+        } else {
+            out.push(id);
+        }
+    }
+    if out.len() > MAX_POPULAR {
+        problem(
+            problems,
+            file,
+            line_of(text, "popular"),
+            &format!(
+                "popular lists {} entries; at most {MAX_POPULAR} fit the opening screen",
+                out.len()
+            ),
+        );
+    }
+    out
+}
+
+/// Most popular questions a menu may list.
+pub const MAX_POPULAR: usize = 8;
+
+fn check_notices(file: &Path, text: &str, notices: &[Notice], problems: &mut Vec<Problem>) {
+    // Exactly YYYY-MM-DD (chrono alone would also take 2027-1-4).
+    let date = |d: &Option<String>| {
+        d.as_deref().is_some_and(|d| {
+            d.len() != 10 || chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err()
+        })
+    };
+    for n in notices {
+        let line = line_of(text, n.title.trim()).max(line_of(text, "notices"));
+        let mut bad = |why: String| {
+            problem(
+                problems,
+                file,
+                line,
+                &format!("notice '{}': {why}", n.title),
+            )
+        };
+        if n.title.trim().is_empty() || n.title.chars().count() > 100 {
+            bad("the title must be 1 to 100 characters".into());
+        }
+        if n.text.as_ref().is_some_and(|t| t.chars().count() > 400) {
+            bad("the text is longer than 400 characters".into());
+        }
+        if let Some(u) = &n.url
+            && !valid_http_url(u)
+        {
+            bad(format!("url '{u}' is not an http(s) URL"));
+        }
+        if date(&n.from) || date(&n.until) {
+            bad("from and until are dates written YYYY-MM-DD".into());
+        } else if let (Some(f), Some(u)) = (&n.from, &n.until)
+            && f > u
+        {
+            bad(format!("from {f} is after until {u}"));
+        }
+    }
+}
+
+/// Every popular id names an entry that residents of `scope` see.
+fn check_popular(
+    file: &Path,
+    popular: &[String],
+    scope: &str,
+    entries: &[Located],
+    problems: &mut Vec<Problem>,
+) {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    for id in popular {
+        let own = entries
+            .iter()
+            .find(|l| l.entry.scope == scope && &l.entry.id == id);
+        let national = entries
+            .iter()
+            .find(|l| l.entry.is_national() && &l.entry.id == id);
+        let visible = match own {
+            Some(l) => !l.entry.hidden,
+            None => national.is_some(),
+        };
+        if !visible {
+            problem(
+                problems,
+                file,
+                line_of(&text, id),
+                &format!(
+                    "popular entry '{id}' is not an entry {} residents see",
+                    if scope == NATIONAL { "all" } else { scope }
+                ),
+            );
+        }
+    }
 }
 
 /// Reads `municipalities/<code>/municipality.yaml`:
@@ -117,29 +336,9 @@ pub fn load_municipality(
     problems: &mut Vec<Problem>,
 ) -> Option<Municipality> {
     let before = problems.len();
-    let text = match std::fs::read(file).map(String::from_utf8) {
-        Ok(Ok(text)) => text,
-        Ok(Err(e)) => {
-            let line = line_of_offset(e.as_bytes(), e.utf8_error().valid_up_to());
-            problem(problems, file, line, "not valid UTF-8");
-            return None;
-        }
-        Err(e) => {
-            problem(problems, file, 0, &format!("cannot read: {e}"));
-            return None;
-        }
-    };
-    let raw: RawMunicipality = match serde_yaml_ng::from_str(&text) {
-        Ok(raw) => raw,
-        Err(e) => {
-            let line = e.location().map_or(0, |l| l.line());
-            let msg = e.to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg);
-            problem(problems, file, line, &format!("invalid YAML: {msg}"));
-            return None;
-        }
-    };
-    let line_of = |key: &str| {
+    let text = read_text(file, problems)?;
+    let raw: RawMunicipality = parse_yaml(file, &text, problems)?;
+    let key_line = |key: &str| {
         text.lines()
             .position(|l| l.trim_start().starts_with(&format!("{key}:")))
             .map_or(0, |i| i + 1)
@@ -150,7 +349,7 @@ pub fn load_municipality(
         problem(
             problems,
             file,
-            line_of("code"),
+            key_line("code"),
             &format!("code '{}' is not the folder's code {code}", c.trim()),
         );
     }
@@ -159,13 +358,13 @@ pub fn load_municipality(
         None => problem(
             problems,
             file,
-            line_of("name"),
+            key_line("name"),
             "missing name (e.g. name: 見本町)",
         ),
         Some(n) if n.chars().count() > 40 => problem(
             problems,
             file,
-            line_of("name"),
+            key_line("name"),
             "name is longer than 40 characters",
         ),
         Some(_) => {}
@@ -179,7 +378,7 @@ pub fn load_municipality(
         problem(
             problems,
             file,
-            line_of("fallback"),
+            key_line("fallback"),
             "missing fallback office: the counter a resident is sent to when no entry answers (fallback: {office: …, phone: …})",
         );
     }
@@ -189,14 +388,21 @@ pub fn load_municipality(
         problem(
             problems,
             file,
-            line_of("url"),
+            key_line("url"),
             &format!("fallback url '{u}' is not an http(s) URL"),
         );
     }
+    let popular = ids(file, &text, raw.popular, problems);
+    check_notices(file, &text, &raw.notices, problems);
     (problems.len() == before).then(|| Municipality {
         code: code.to_owned(),
         name: name.unwrap_or_default(),
         fallback: fallback.unwrap_or_default(),
+        menu: Menu {
+            categories: Vec::new(),
+            popular,
+            notices: raw.notices,
+        },
     })
 }
 

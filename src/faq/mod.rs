@@ -29,6 +29,8 @@ pub const USER_DICT_FILE: &str = "userdict.csv";
 /// The file in `municipalities/<code>/` that declares the municipality: its name and the office a
 /// fallback names (see [`Municipality`]).
 pub const MUNICIPALITY_FILE: &str = "municipality.yaml";
+/// The opening screen for everyone, at the top of the FAQ directory ([`Menu`]).
+pub const MENU_FILE: &str = "menu.yaml";
 
 /// File name reserved for synonym dictionaries inside the FAQ directory (national and in each
 /// municipality's directory). Read by [`crate::synonyms`].
@@ -93,6 +95,63 @@ pub struct Municipality {
     pub name: String,
     /// The office a fallback names when no entry answers (a general counter, not a subject office).
     pub fallback: Contact,
+    /// The widget's opening screen for this municipality: its popular questions and pinned
+    /// notices (the category order stays the national one).
+    #[serde(default, skip_serializing_if = "Menu::is_empty")]
+    pub menu: Menu,
+}
+
+/// What the resident widget opens with (`faq/menu.yaml` for everyone; `popular` and `notices`
+/// in a `municipality.yaml` for one town). See docs/faq-format.md, "The opening screen".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Menu {
+    /// 大分類 in the order the menu shows them (`order` of the categories); those not listed
+    /// follow in the usual (code point) order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    /// Entry ids shown as よくある質問, in this order. Empty: the entries residents opened most
+    /// in the last 30 days.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub popular: Vec<String>,
+    /// Notices pinned above the questions (a season's 給付金, a closure).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<Notice>,
+}
+
+/// A notice a town pins to the opening screen, shown from `from` until `until` (both dates
+/// inclusive, in the office's time zone; either may be left open).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notice {
+    /// One line (at most 100 characters).
+    pub title: String,
+    /// More text, optional (at most 400 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// A page with the details (http or https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// First day shown, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Last day shown, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+impl Menu {
+    /// Nothing set.
+    pub fn is_empty(&self) -> bool {
+        self.categories.is_empty() && self.popular.is_empty() && self.notices.is_empty()
+    }
+}
+
+impl Notice {
+    /// Whether the notice is shown on `today` (`YYYY-MM-DD`).
+    pub fn shown_on(&self, today: &str) -> bool {
+        self.from.as_deref().is_none_or(|f| f <= today)
+            && self.until.as_deref().is_none_or(|u| today <= u)
+    }
 }
 
 impl Municipality {
@@ -103,6 +162,7 @@ impl Municipality {
             code: code.to_owned(),
             name: code.to_owned(),
             fallback: Contact::default(),
+            menu: Menu::default(),
         }
     }
 }
@@ -181,6 +241,8 @@ pub struct Corpus {
     /// The municipalities served, by code: every declared one (with or without entries of its
     /// own) and, in corpora built in memory, every one an entry names.
     pub municipalities: BTreeMap<String, Municipality>,
+    /// The opening screen for everyone (`menu.yaml` at the top of the FAQ directory).
+    pub menu: Menu,
 }
 
 impl Corpus {
@@ -204,6 +266,7 @@ impl Corpus {
         Corpus {
             entries,
             municipalities,
+            menu: Menu::default(),
         }
     }
 

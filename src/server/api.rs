@@ -12,6 +12,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+
+use crate::store::{FeedbackOn, FeedbackStored};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -290,71 +292,230 @@ pub async fn faq_entry(
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no FAQ entry '{id}'")))
 }
 
-/// `GET /api/categories`: the 大/中/小分類 tree with counts and starter questions.
+/// One level of the category menu: how many entries it holds, the first of them, its sub-levels.
+#[derive(Default)]
+struct Level {
+    count: usize,
+    first: Option<(String, String)>,
+    children: BTreeMap<String, Level>,
+}
+
+impl Level {
+    fn add(&mut self, path: &[String], e: &Entry) {
+        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some((e.id.clone(), e.question.clone()));
+        }
+        if let Some((name, rest)) = path.split_first() {
+            self.children.entry(name.clone()).or_default().add(rest, e);
+        }
+    }
+
+    /// A level that holds one question names it (`entry`), so that the widget shows the
+    /// question instead of a category with one thing in it.
+    fn to_json(&self, name: &str, starters: &[serde_json::Value]) -> serde_json::Value {
+        let mut v = json!({
+            "name": name,
+            "count": self.count,
+            "children": self.children.iter().map(|(n, l)| l.to_json(n, &[])).collect::<Vec<_>>(),
+        });
+        if self.count == 1
+            && let Some((id, question)) = &self.first
+        {
+            v["entry"] = json!({ "faq_id": id, "question": question });
+        }
+        if !starters.is_empty() {
+            v["starters"] = json!(starters);
+        }
+        v
+    }
+}
+
+/// `GET /api/categories`: the 大/中/小分類 tree with counts, 大分類 in the order `menu.yaml`
+/// sets (the others after them, in code point order); a level holding one question names it
+/// (`entry`); a 大分類 lists its popular questions (`starters`, see [`start`]).
 pub async fn categories(
     State(st): State<Arc<AppState>>,
     Query(p): Query<MunicipalityParam>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    check_municipality(&st, p.municipality.as_deref())?;
-    let entries = st
-        .engine()
-        .retriever
-        .visible_entries(p.municipality.as_deref());
-    // Level 1 → (count, level 2 → (count, level 3 → count), starters)
-    type L2 = BTreeMap<String, (usize, BTreeMap<String, usize>)>;
-    type Starters = Vec<(String, String)>;
-    let mut tree: BTreeMap<String, (usize, L2, Starters)> = BTreeMap::new();
+    let municipality = p.municipality.filter(|m| !m.is_empty());
+    check_municipality(&st, municipality.as_deref())?;
+    let engine = st.engine();
+    let entries = engine.retriever.visible_entries(municipality.as_deref());
+    let mut root = Level::default();
     for e in &entries {
-        let c = |i: usize| e.category.get(i).cloned();
-        let top = c(0).unwrap_or_else(|| "その他".into());
-        let node = tree.entry(top).or_default();
-        node.0 += 1;
-        if node.2.len() < 3 {
-            node.2.push((e.id.clone(), e.question.clone()));
+        let mut path: Vec<String> = e.category.iter().take(3).cloned().collect();
+        if path.is_empty() {
+            path.push("その他".into());
         }
-        if let Some(mid) = c(1) {
-            let m = node.1.entry(mid).or_default();
-            m.0 += 1;
-            if let Some(low) = c(2) {
-                *m.1.entry(low).or_default() += 1;
-            }
-        }
+        root.add(&path, e);
     }
-    let out: Vec<serde_json::Value> = tree
+    let popular = popular(&st, &engine, municipality.as_deref()).await.1;
+    let order = &engine.retriever.manifest().menu.categories;
+    let mut tops: Vec<(&String, &Level)> = root.children.iter().collect();
+    tops.sort_by_key(|(name, _)| order.iter().position(|o| o == *name).unwrap_or(usize::MAX));
+    let out: Vec<serde_json::Value> = tops
         .into_iter()
-        .map(|(name, (count, mids, starters))| {
-            json!({
-                "name": name,
-                "count": count,
-                "starters": starters.into_iter().map(|(id, q)| json!({"faq_id": id, "question": q})).collect::<Vec<_>>(),
-                "children": mids.into_iter().map(|(name, (count, lows))| json!({
-                    "name": name,
-                    "count": count,
-                    "children": lows.into_iter().map(|(name, count)| json!({"name": name, "count": count})).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            })
+        .map(|(name, level)| {
+            let starters: Vec<serde_json::Value> = popular
+                .iter()
+                .filter(|e| e.category.first() == Some(name))
+                .take(3)
+                .map(|e| json!({ "faq_id": e.id, "question": e.question }))
+                .collect();
+            level.to_json(name, &starters)
         })
         .collect();
     Ok(Json(json!({ "total": entries.len(), "categories": out })))
+}
+
+/// How long the most opened entries are reused before they are counted again.
+const MOST_OPENED_TTL: Duration = Duration::from_secs(300);
+/// The window of days the most opened entries are counted over.
+const MOST_OPENED_DAYS: i64 = 30;
+/// Fewer distinct entries opened than this say too little to call them popular.
+const MOST_OPENED_MIN: usize = 3;
+/// How many popular questions the opening screen shows when they are counted.
+const MOST_OPENED_SHOWN: usize = 5;
+
+/// The popular questions for residents of `municipality`, and where they came from: the town's
+/// own `popular` list (or, asked as no town, `menu.yaml`'s), else the entries its residents
+/// opened most in the last 30 days (when at least three were), else `menu.yaml`'s list; only
+/// entries they can see.
+async fn popular(
+    st: &AppState,
+    engine: &crate::engine::Engine,
+    municipality: Option<&str>,
+) -> (&'static str, Vec<Arc<Entry>>) {
+    let manifest = engine.retriever.manifest();
+    let national = &manifest.menu.popular;
+    let own = match municipality {
+        Some(m) => manifest
+            .municipalities
+            .get(m)
+            .map(|m| m.menu.popular.clone())
+            .unwrap_or_default(),
+        None => national.clone(),
+    };
+    let visible = |ids: &[String]| -> Vec<Arc<Entry>> {
+        ids.iter()
+            .filter_map(|id| engine.retriever.entry(id, municipality))
+            .collect()
+    };
+    if !own.is_empty() {
+        return ("configured", visible(&own));
+    }
+    let key = municipality.map(str::to_owned);
+    let cached = st
+        .most_opened
+        .lock()
+        .expect("not poisoned")
+        .get(&key)
+        .filter(|(at, _)| at.elapsed() < MOST_OPENED_TTL)
+        .map(|(_, ids)| ids.clone());
+    let counted = match cached {
+        Some(ids) => ids,
+        None => {
+            let since = crate::store::from_now(-chrono::Duration::days(MOST_OPENED_DAYS));
+            // Read a few more than shown: some may be gone from the FAQ since.
+            match st
+                .store
+                .most_opened(&since, municipality, (MOST_OPENED_SHOWN * 2) as i64)
+                .await
+            {
+                Ok(rows) => {
+                    let ids: Vec<String> = rows.into_iter().map(|(id, _)| id).collect();
+                    st.most_opened
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(key, (std::time::Instant::now(), ids.clone()));
+                    ids
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the most opened entries could not be read");
+                    Vec::new()
+                }
+            }
+        }
+    };
+    let mut most = visible(&counted);
+    most.truncate(MOST_OPENED_SHOWN);
+    if most.len() >= MOST_OPENED_MIN {
+        return ("most_opened", most);
+    }
+    ("configured", visible(national))
+}
+
+/// `GET /api/start`: what the widget opens with: the municipality, its notices shown today
+/// (the town's, then everyone's, in the office's time zone) and its popular questions (see
+/// [`popular`]), each with its office.
+pub async fn start(
+    State(st): State<Arc<AppState>>,
+    Query(p): Query<MunicipalityParam>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let municipality = p.municipality.filter(|m| !m.is_empty());
+    check_municipality(&st, municipality.as_deref())?;
+    let engine = st.engine();
+    let manifest = engine.retriever.manifest();
+    let town = municipality
+        .as_deref()
+        .and_then(|m| manifest.municipalities.get(m));
+    let today = chrono::Utc::now()
+        .with_timezone(&st.config.server.offset())
+        .format("%Y-%m-%d")
+        .to_string();
+    let notices: Vec<&faq::Notice> = town
+        .map(|t| t.menu.notices.iter())
+        .into_iter()
+        .flatten()
+        .chain(&manifest.menu.notices)
+        .filter(|n| n.shown_on(&today))
+        .collect();
+    let (source, entries) = popular(&st, &engine, municipality.as_deref()).await;
+    Ok(Json(json!({
+        "municipality": town.map(|t| json!({ "code": t.code, "name": t.name })),
+        "notices": notices,
+        "popular": entries.iter().map(|e| json!({
+            "faq_id": e.id, "question": e.question, "contact": e.contact,
+        })).collect::<Vec<_>>(),
+        "popular_source": source,
+    })))
 }
 
 /// `POST /api/feedback` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackRequest {
-    /// The message the feedback is about.
-    pub message_id: String,
+    /// The answer the feedback is about (`message_id` of a chat reply)…
+    pub message_id: Option<String>,
+    /// …or the entry opened from a list (`opened_id` of a `POST /api/open` reply); exactly one.
+    pub opened_id: Option<String>,
     /// 👍 (true) or 👎 (false).
     pub helpful: bool,
     /// Optional comment.
     pub comment: Option<String>,
 }
 
-/// `POST /api/feedback`.
+/// `POST /api/feedback`: 👍/👎 on an answer or an opened entry, with an optional comment. One
+/// feedback per answer: sending again replaces the vote (and the comment, when one is sent), so
+/// the widget records a click at once and the comment after it.
 pub async fn feedback(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
     let req: FeedbackRequest = parse_json(&body)?;
-    if !chat::valid_id(&req.message_id) {
-        return Err(ApiError::bad_request("message_id is malformed"));
+    let on = match (req.message_id, req.opened_id) {
+        (Some(id), None) => FeedbackOn::Message(id),
+        (None, Some(id)) => FeedbackOn::Opened(id),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give either message_id or opened_id (exactly one)",
+            ));
+        }
+    };
+    let (FeedbackOn::Message(id) | FeedbackOn::Opened(id)) = &on;
+    if !chat::valid_id(id) {
+        return Err(ApiError::bad_request(match on {
+            FeedbackOn::Message(_) => "message_id is malformed",
+            FeedbackOn::Opened(_) => "opened_id is malformed",
+        }));
     }
     let comment = match req.comment.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -369,13 +530,22 @@ pub async fn feedback(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Re
     };
     let stored = st
         .store
-        .add_feedback(&req.message_id, req.helpful, comment.as_deref())
+        .set_feedback(&on, req.helpful, comment.as_deref())
         .await
         .map_err(|e| ApiError::storage(&e))?;
-    if !stored {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown message_id"));
+    if stored == FeedbackStored::UnknownTarget {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            match on {
+                FeedbackOn::Message(_) => "unknown message_id",
+                FeedbackOn::Opened(_) => "unknown opened_id",
+            },
+        ));
     }
-    st.metrics.feedback(req.helpful);
+    // Counted once per answer: the comment that follows a vote is not a second feedback.
+    if stored == FeedbackStored::New {
+        st.metrics.feedback(req.helpful);
+    }
     Ok((StatusCode::CREATED, Json(json!({ "stored": true }))).into_response())
 }
 
@@ -390,6 +560,7 @@ pub async fn open(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Respon
         "entry": *opened.entry,
         "opened_id": opened.opened_id,
         "recorded": opened.opened_id.is_some(),
+        "related": opened.related,
     }))
     .into_response())
 }

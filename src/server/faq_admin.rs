@@ -103,6 +103,11 @@ fn relative_path(t: &Target) -> Result<PathBuf, ApiError> {
     if name == crate::synonyms::FILE_NAME {
         return Err(ApiError::bad_request("synonyms.csv is not a FAQ file"));
     }
+    if name == faq::MENU_FILE {
+        return Err(ApiError::bad_request(
+            "menu.yaml is not a FAQ file: the opening screen is set in faq/menu.yaml (everyone) or a town's municipality.yaml",
+        ));
+    }
     if name == faq::MUNICIPALITY_FILE {
         return Err(ApiError::bad_request(
             "municipality.yaml is not a FAQ file: a municipality is declared with madoguchi municipality add",

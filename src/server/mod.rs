@@ -75,7 +75,14 @@ pub struct AppState {
     pub(crate) apply_lock: tokio::sync::Mutex<()>,
     /// The database's FAQ version `faq/` holds and the engine serves (FAQ in the database only).
     faq_version: std::sync::Mutex<Option<i64>>,
+    /// The most opened entries per municipality (`None`: everyone), with when they were read,
+    /// for the widget's opening screen ([`api::start`]).
+    pub(crate) most_opened: std::sync::Mutex<MostOpened>,
 }
+
+/// The most opened entry ids per municipality (`None`: everyone), and when they were counted.
+pub(crate) type MostOpened =
+    std::collections::HashMap<Option<String>, (std::time::Instant, Vec<String>)>;
 
 /// Why a reload failed.
 #[derive(Debug)]
@@ -162,6 +169,7 @@ impl AppState {
             reload_lock: tokio::sync::Mutex::new(()),
             apply_lock: tokio::sync::Mutex::new(()),
             faq_version: std::sync::Mutex::new(faq_version),
+            most_opened: std::sync::Mutex::default(),
         });
         if embedding {
             embed_in_background(state.clone());
@@ -339,6 +347,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/search", get(api::search))
         .route("/api/faq/{id}", get(api::faq_entry))
         .route("/api/categories", get(api::categories))
+        .route("/api/start", get(api::start))
         .route("/api/municipalities", get(api::municipalities))
         .route("/api/feedback", post(api::feedback))
         .route("/api/open", post(api::open))

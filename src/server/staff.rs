@@ -169,7 +169,7 @@ pub async fn login(
         if secure { "; Secure" } else { "" }
     );
     let mut resp =
-        Json(json!({"name": name, "role": role, "municipality": municipality, "csrf_token": csrf}))
+        Json(json!({"name": name, "role": role, "municipality": municipality, "csrf_token": csrf, "office": office_clock(&st)}))
             .into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
@@ -239,12 +239,23 @@ pub(super) fn require_admin(
 
 /// `GET /staff/api/me`.
 pub async fn me(
+    State(st): State<Arc<AppState>>,
     user: Option<axum::Extension<StaffUser>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let u = user_of(user)?;
     Ok(Json(
-        json!({"name": u.name, "role": u.role, "municipality": u.municipality}),
+        json!({"name": u.name, "role": u.role, "municipality": u.municipality, "office": office_clock(&st)}),
     ))
+}
+
+/// The office's day and zone (`[server] utc_offset`), so that the console's date filters start
+/// from the office's today, not the browser's or UTC's.
+fn office_clock(st: &AppState) -> serde_json::Value {
+    let offset = st.config.server.offset();
+    json!({
+        "today": chrono::Utc::now().with_timezone(&offset).format("%Y-%m-%d").to_string(),
+        "utc_offset": offset.to_string(),
+    })
 }
 
 /// `POST /staff/api/logout`.
@@ -749,13 +760,14 @@ pub async fn stats(
         }
     }
     let mut by_via: std::collections::BTreeMap<&str, usize> =
-        [Via::Candidate, Via::Menu, Via::Related]
-            .into_iter()
-            .map(|v| (v.as_str(), 0))
-            .collect();
+        Via::ALL.into_iter().map(|v| (v.as_str(), 0)).collect();
     for o in &opens {
         *by_via.entry(o.via.as_str()).or_default() += 1;
         *opened.entry(o.faq_id.clone()).or_default() += 1;
+        // 👎 on an entry opened from a list is about that entry.
+        if o.helpful == Some(false) {
+            *down.entry(o.faq_id.clone()).or_default() += 1;
+        }
         category_of(&o.faq_id, o.municipality.as_deref());
     }
     let n = rows.len().max(1) as f64;

@@ -334,6 +334,38 @@ async function main() {
       }
     });
 
+    let vague = null;
+    await step('(3) a resident opens a もしかして candidate in the widget and rates it 👎, no comment', async () => {
+      for (const q of ['ごみ', 'カード', '届出', '証明書', '手続き']) {
+        const r = await (await fetch(`${base}/api/search?q=${encodeURIComponent(q)}&municipality=999008`)).json();
+        if (r.decision === 'candidates') { vague = q; break; }
+      }
+      assert(vague, 'no vague question yields candidates');
+      const resident = await context.newPage();
+      try {
+        await resident.goto(`${base}/`);
+        await resident.getByRole('button', { name: 'チャットで質問' }).click();
+        const dialog = resident.getByRole('dialog', { name: 'よくある質問チャット' });
+        await dialog.getByRole('textbox', { name: 'ご質問を入力してください' }).fill(vague);
+        const reply = resident.waitForResponse((r) => r.url().endsWith('/api/chat'));
+        await resident.keyboard.press('Enter');
+        const m = /event: result\ndata: (.*)\n/.exec(await (await reply).text());
+        posted.push(JSON.parse(m[1]));
+        assert(posted.at(-1).decision === 'candidates', `the widget got ${posted.at(-1).decision}`);
+        const list = dialog.locator('.m.b').filter({ has: resident.getByRole('heading', { name: 'もしかして…' }) });
+        const first = list.locator('button.q').first();
+        await first.waitFor();
+        const question = (await first.innerText()).trim();
+        await first.click();
+        const msg = dialog.locator('.m.b').filter({ has: resident.getByRole('heading', { name: question, exact: true }) });
+        const stored = resident.waitForResponse((r) => r.url().endsWith('/api/feedback'));
+        await msg.getByRole('button', { name: '役に立たなかった' }).click();
+        assert((await stored).status() === 201, 'the 👎 was not stored');
+      } finally {
+        await resident.close();
+      }
+    });
+
     await step('(3) ログ lists the questions, escapes HTML, filters, and links CSV/JSONL downloads', async () => {
       await openTab(page, 'ログ');
       const table = page.locator('.logs-table');
@@ -374,6 +406,7 @@ async function main() {
       assert(await page.locator('.groups h2', { hasText: '<img' }).count() === 1, 'HTML question not shown as text');
       assert(await page.locator('.groups img').count() === 0, 'resident HTML was rendered as an element');
       assert(await page.locator('.groups h2', { hasText: '住民票の写しを取りたい' }).count() === 1, 'the 👎 question is not queued');
+      assert(await page.locator('.groups h2', { hasText: vague }).count() >= 1, `the question whose candidate got 👎 (${vague}) is not queued`);
       await axeCheck(page, 'unanswered queue');
       await group.getByRole('button', { name: 'FAQ追加済み' }).click();
       await group.locator('[data-role=status]', { hasText: 'FAQ追加済み' }).waitFor();
@@ -406,7 +439,8 @@ async function main() {
       await page.locator('#stats-form').getByRole('button', { name: '表示' }).click();
       await page.getByRole('heading', { name: '見本町（999008）・直近30日の概要', exact: true }).waitFor();
       const town = (await page.locator('.stat-total .stat-value').textContent()).trim();
-      assert(town === '2件', `見本町 question count ${town}, expected 2件`);
+      // Two through the API, one through the widget (the demo page is 見本町's).
+      assert(town === '3件', `見本町 question count ${town}, expected 3件`);
     });
 
     // (5) Roles and FAQ management ---------------------------------------------------------

@@ -395,3 +395,53 @@ fn municipalities_are_declared_with_valid_codes() {
     );
     assert_eq!(p.len(), 6, "{p:#?}");
 }
+
+/// `menu.yaml` and a town's `popular`/`notices` (issue #20): read into the corpus, and every
+/// mistake named with its file and line.
+#[test]
+fn the_opening_screen_is_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("faq_small"), dir.path());
+    let write = |rel: &str, text: &str| std::fs::write(dir.path().join(rel), text).unwrap();
+    write(
+        "menu.yaml",
+        "categories: [証明書, くらし]\npopular: [juminhyo-conbini, card-renew]\nnotices:\n  - title: 年末年始のお知らせ\n    until: 2027-01-03\n",
+    );
+    let town = "municipalities/999903/municipality.yaml";
+    let declared = std::fs::read_to_string(dir.path().join(town)).unwrap();
+    write(
+        town,
+        &format!(
+            "{declared}popular: [town-hours, sodai-gomi]\nnotices:\n  - title: 窓口の時間が変わります\n    url: https://www.example.jp/\n"
+        ),
+    );
+    let corpus = faq::load_dir(dir.path()).unwrap();
+    assert_eq!(corpus.menu.categories, ["証明書", "くらし"]);
+    assert_eq!(corpus.menu.popular, ["juminhyo-conbini", "card-renew"]);
+    assert_eq!(corpus.menu.notices[0].until.as_deref(), Some("2027-01-03"));
+    let t = &corpus.municipalities["999903"].menu;
+    assert_eq!(t.popular, ["town-hours", "sodai-gomi"]);
+    assert_eq!(t.notices[0].title, "窓口の時間が変わります");
+    assert!(t.notices[0].shown_on("2026-12-03"));
+    assert!(corpus.menu.notices[0].shown_on("2027-01-03"));
+    assert!(!corpus.menu.notices[0].shown_on("2027-01-04"));
+
+    // An unknown id, an entry the town hides, a bad date, a bad URL, a reversed window, a
+    // duplicate: each a problem at its line; the whole load is refused.
+    write(
+        "menu.yaml",
+        "categories: [証明書, 証明書]\npopular:\n  - no-such-entry\n  - card-renew\n  - card-renew\nnotices:\n  - title: 休み\n    from: 2027-1-4\n  - title: 工事\n    url: javascript:alert(1)\n  - title: 逆\n    from: 2027-02-01\n    until: 2027-01-01\n",
+    );
+    write(town, &format!("{declared}popular: [kokuho-late]\n"));
+    let p = problems(dir.path());
+    let has = |want: &str| assert!(p.iter().any(|m| m.contains(want)), "{want}\n{p:#?}");
+    has("menu.yaml:1: category '証明書' is empty or listed twice");
+    has("menu.yaml:3: popular entry 'no-such-entry' is not an entry all residents see");
+    has("menu.yaml:4: popular lists 'card-renew' twice");
+    has("notice '休み': from and until are dates written YYYY-MM-DD");
+    has("notice '工事': url 'javascript:alert(1)' is not an http(s) URL");
+    has("notice '逆': from 2027-02-01 is after until 2027-01-01");
+    has(
+        "999903/municipality.yaml:5: popular entry 'kokuho-late' is not an entry 999903 residents see",
+    );
+}

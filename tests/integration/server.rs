@@ -2071,7 +2071,11 @@ async fn small_talk_is_neither_answered_nor_unanswered_and_unknown_decisions_are
     let hello = record(&h, "こんにちは", Decision::SmallTalk).await;
     h.state
         .store
-        .add_feedback(&hello, false, None)
+        .set_feedback(
+            &madoguchi::store::FeedbackOn::Message(hello.clone()),
+            false,
+            None,
+        )
         .await
         .unwrap();
     record(&h, "明日の天気", Decision::Fallback).await;
@@ -2444,13 +2448,15 @@ async fn opened_candidates_and_menu_entries_are_recorded_and_counted() {
     let (_, v) =
         open(json!({"faq_id": "card-renew", "via": "candidate", "message_id": picked})).await;
     assert_eq!(v["opened_id"], first, "{v}");
-    let (s, _) =
+    let (s, v) =
         open(json!({"faq_id": "sodai-gomi", "via": "candidate", "message_id": disliked})).await;
     assert_eq!(s, StatusCode::OK);
+    // 👎 on the opened candidate itself (as the widget sends it): about the entry, and about
+    // the question whose candidate it was.
     let (s, v) = post(
         &h,
         "/api/feedback",
-        json!({"message_id": disliked, "helpful": false}).to_string(),
+        json!({"opened_id": v["opened_id"], "helpful": false}).to_string(),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
@@ -2520,8 +2526,24 @@ async fn opened_candidates_and_menu_entries_are_recorded_and_counted() {
     );
     assert_eq!(v["per_day"][0]["resolved"], 2, "{v}");
     assert_eq!(
+        v["most_not_helpful"],
+        json!([{"faq_id": "sodai-gomi", "count": 1}]),
+        "{v}"
+    );
+    // The question whose opened candidate got 👎 waits in the unanswered queue.
+    let (_, body, _) = staff_get(&h, "/staff/api/unanswered?days=7", Some(&cookie)).await;
+    let q: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        q["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["examples"][0] == "ごみのこと" && g["not_helpful"] == 1),
+        "{q}"
+    );
+    assert_eq!(
         v["opened"],
-        json!({"candidate": 3, "menu": 1, "related": 1}),
+        json!({"candidate": 3, "menu": 1, "related": 1, "popular": 0}),
         "{v}"
     );
     assert_eq!(
@@ -2535,7 +2557,7 @@ async fn opened_candidates_and_menu_entries_are_recorded_and_counted() {
     assert_eq!(v["questions"], 1, "{v}");
     assert_eq!(
         v["opened"],
-        json!({"candidate": 0, "menu": 1, "related": 1}),
+        json!({"candidate": 0, "menu": 1, "related": 1, "popular": 0}),
         "{v}"
     );
     let (s, _, _) = staff_get(&h, "/staff/api/stats?municipality=131016", Some(&cookie)).await;
@@ -2771,5 +2793,137 @@ async fn a_download_edited_in_excel_goes_back_as_it_came_and_problems_name_the_r
             .unwrap()
             .contains("「質問」の「𠮷」"),
         "{v}"
+    );
+}
+
+/// Issue #20: what the widget opens with (`GET /api/start`: notices shown today, popular
+/// questions configured, else the most opened), the menu in the FAQ's order with one-question
+/// levels named, and 👍/👎 on an entry opened from a list (one feedback per answer).
+#[tokio::test]
+async fn the_opening_screen_and_feedback_on_every_answer() {
+    let src = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("faq_small"), src.path());
+    std::fs::write(
+        src.path().join("menu.yaml"),
+        "categories: [証明書, くらし]\npopular: [juminhyo-conbini, card-renew]\nnotices:\n  - title: いま\n  - title: 終わった\n    until: 2000-01-01\n  - title: まだ\n    from: 2999-01-01\n",
+    )
+    .unwrap();
+    let h = harness_on(src.path(), |_| {}).await;
+
+    // Everyone: the configured list and today's notice only.
+    let (s, v) = get(&h, "/api/start").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["popular_source"], "configured");
+    let ids = |v: &Value| -> Vec<String> {
+        v["popular"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["faq_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&v), ["juminhyo-conbini", "card-renew"]);
+    assert_eq!(v["notices"], json!([{"title": "いま"}]));
+
+    // The menu: 大分類 in menu.yaml's order, then the rest; a level with one question names it.
+    let (_, v) = get(&h, "/api/categories").await;
+    let names: Vec<&str> = v["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(&names[..2], ["証明書", "くらし"], "{v}");
+    assert_eq!(
+        v["categories"][0]["entry"],
+        json!({"faq_id": "juminhyo-conbini", "question": "住民票の写しをコンビニで取れますか。"})
+    );
+    assert_eq!(
+        v["categories"][0]["starters"][0]["faq_id"],
+        "juminhyo-conbini"
+    );
+
+    // テスト町 sets no list: the entries its residents opened most, once three were.
+    let mut opened = Vec::new();
+    for id in ["town-hours", "sodai-gomi", "town-hours", "card-renew"] {
+        let (s, o) = post(
+            &h,
+            "/api/open",
+            json!({"faq_id": id, "via": "popular", "municipality": "999903"}).to_string(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{o}");
+        assert!(
+            o["related"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["faq_id"] != id),
+            "an entry is not related to itself: {o}"
+        );
+        opened.push(o["opened_id"].as_str().unwrap().to_owned());
+    }
+    let (_, v) = get(&h, "/api/start?municipality=999903").await;
+    assert_eq!(v["popular_source"], "most_opened", "{v}");
+    assert_eq!(ids(&v)[0], "town-hours");
+    assert_eq!(
+        v["municipality"],
+        json!({"code": "999903", "name": "テスト町"})
+    );
+
+    // 👎 on an opened entry at once, the comment after it: one feedback, counted once.
+    for body in [
+        json!({"opened_id": opened[1], "helpful": false}),
+        json!({"opened_id": opened[1], "helpful": false, "comment": "電話 090-1234-5678 で聞きたい"}),
+    ] {
+        let (s, v) = post(&h, "/api/feedback", body.to_string()).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let stored = h.state.store.feedback_for(&opened[1]).await.unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let comment = stored[0].comment.as_deref().unwrap();
+    assert!(
+        !stored[0].helpful && !comment.contains("090-1234-5678"),
+        "{comment}"
+    );
+    let (_, _, m) = send(&h, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let m = String::from_utf8(m).unwrap();
+    assert!(
+        m.contains("madoguchi_feedback_total{helpful=\"false\"} 1\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("madoguchi_opened_total{via=\"popular\"} 4\n"),
+        "{m}"
+    );
+    for bad in [
+        json!({"helpful": true}),
+        json!({"helpful": true, "opened_id": opened[0], "message_id": opened[0]}),
+        json!({"helpful": true, "opened_id": "bad id!"}),
+    ] {
+        let (s, v) = post(&h, "/api/feedback", bad.to_string()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    let (s, v) = post(
+        &h,
+        "/api/feedback",
+        json!({"helpful": true, "opened_id": "no-such-opening"}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("unknown opened_id"))
+    );
+
+    // A reply carries the question as stored (masked): what the widget may keep for the tab.
+    let (_, v) = chat(
+        &h,
+        json!({"message": "粗大ごみを出したい 電話は０９０－１２３４－５６７８"}),
+    )
+    .await;
+    let q = v["question"].as_str().unwrap();
+    assert!(
+        q.starts_with("粗大ごみを出したい") && !q.contains("５６７８") && !q.contains("5678"),
+        "{q}"
     );
 }

@@ -167,6 +167,17 @@ function isoDay(d) {
   return d.toISOString().slice(0, 10);
 }
 
+/** The log filter's default days are the office's (the server's [server] utc_offset), not UTC's. */
+function officeDays(office) {
+  if (!office || !/^\d{4}-\d\d-\d\d$/.test(office.today || '')) return;
+  const today = new Date(`${office.today}T00:00:00Z`);
+  $('logs-to').value = office.today;
+  $('logs-from').value = isoDay(new Date(today.getTime() - 30 * 86400000));
+  const zone = { '+00:00': '協定世界時（UTC）', '+09:00': '日本時間（UTC+09:00）' }[office.utc_offset];
+  $('logs-zone').textContent = zone || `UTC${office.utc_offset}`;
+  updateDownloadLinks();
+}
+
 function municipalityName(code) {
   if (!code || code === 'national') return '全国共通';
   const m = state.municipalities.find((x) => x.code === code);
@@ -328,7 +339,7 @@ async function onSignIn(event) {
     state.csrf = r.csrf_token;
     sessionStorage.setItem(CSRF_KEY, r.csrf_token);
     $('signin-password').value = '';
-    enterConsole({ name: r.name, role: r.role, municipality: r.municipality });
+    enterConsole({ name: r.name, role: r.role, municipality: r.municipality, office: r.office });
     announce(`${r.name} さんとしてサインインしました。`);
   } catch (err) {
     errorEl.textContent = err.message;
@@ -373,6 +384,7 @@ function defaultInquiryMunicipality(user) {
 
 function enterConsole(user) {
   state.user = user;
+  officeDays(user.office);
   state.loaded.clear();
   $('user-label').textContent = `${user.name}（${ROLES[user.role] || user.role}）`;
   const admin = user.role === 'admin';
@@ -863,8 +875,8 @@ function renderStats(out, r) {
       figure('候補提示', pct(total ? rates.candidates : 0), n(rates.candidates), 'stat-candidates'),
       figure('回答なし', pct(total ? rates.fallback : 0), n(rates.fallback), 'stat-fallback'),
       figure('雑談', pct(total ? rates.small_talk : 0), n(rates.small_talk)),
-      figure('分類・関連から開かれたFAQ', `${num((Number(opened.menu) || 0) + (Number(opened.related) || 0))}件`,
-        `分類 ${num(opened.menu || 0)}件・関連 ${num(opened.related || 0)}件`, 'stat-opened'),
+      figure('分類・関連・よくある質問から開かれたFAQ', `${num((Number(opened.menu) || 0) + (Number(opened.related) || 0) + (Number(opened.popular) || 0))}件`,
+        `分類 ${num(opened.menu || 0)}件・関連 ${num(opened.related || 0)}件・よくある質問 ${num(opened.popular || 0)}件`, 'stat-opened'),
     ),
   ));
 
