@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds everything needed on a fresh machine (dictionary, release binary), then runs madoguchi on
+# Builds everything needed on a fresh machine (dictionary, the `serve` binary), then runs madoguchi on
 # the bundled FAQ. With no argument it starts the service on http://127.0.0.1:8080 (SQLite under
 # data/, no LLM, no external database); `scripts/run.sh <subcommand> ...` passes through, and
 # `scripts/run.sh "質問"` searches from the terminal.
@@ -8,12 +8,16 @@ cd "$(dirname "$0")/.."
 # OpenMP threads of the sentence model spin while they wait by default; on a busy CPU that
 # stalls every embedding (crates/e5/README.md, "Speed and threads").
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# The system libraries the build links against (SQLite, OpenSSL), from apt when missing.
+bash scripts/setup-build.sh
 bash scripts/setup-ipadic.sh
 # The sentence model of the semantic leg (used when [search] semantic_weight > 0); without it
 # the service searches lexical only and says so.
 bash scripts/setup-e5.sh || echo "run.sh: the sentence model could not be set up; lexical search only" >&2
-cargo build --release --locked --quiet
-BIN=target/release/madoguchi
+# The `serve` profile: release at opt-level 1, about half the build time of --release on a
+# fresh machine (Cargo.toml; README.md, "How long"). Production builds use --release.
+cargo build --profile serve --locked --quiet
+BIN=target/serve/madoguchi
 case "${1:-}" in
   "") exec "$BIN" serve ;;
   index|search|ask|check|export|analyze|serve|eval|user|municipality|faq|help|-h|--help|-V|--version) exec "$BIN" "$@" ;;

@@ -8,6 +8,8 @@ mark() { echo "test.sh: $1 done at $SECONDS s" >&2; }
 # OpenMP threads of the sentence model spin while they wait by default; on a busy CPU that
 # stalls every embedding (crates/e5/README.md, "Speed and threads").
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# The system libraries the build links against (SQLite, OpenSSL), from apt when missing.
+bash scripts/setup-build.sh
 bash scripts/setup-ipadic.sh
 mark "dictionary"
 # A real PostgreSQL for the storage tests (Debian package, started locally). CI (REQUIRE_POSTGRES=1,
