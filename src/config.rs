@@ -251,6 +251,10 @@ pub struct ServerConfig {
     /// it (seeded from `faq/` on the very first start). `false`: each replica serves its own
     /// `faq/`. SQLite always serves `faq/`.
     pub faq_in_database: bool,
+    /// With the FAQ in the database, hear of a new version at once through `LISTEN
+    /// madoguchi_faq`. `false` behind a connection pooler that does not pass LISTEN/NOTIFY
+    /// (PgBouncer in transaction mode): then only polling every `watch_interval_secs` follows.
+    pub faq_notifications: bool,
 }
 
 impl Default for ServerConfig {
@@ -278,6 +282,7 @@ impl Default for ServerConfig {
             cookie_secure: false,
             max_connections_per_address: 128,
             faq_in_database: true,
+            faq_notifications: true,
         }
     }
 }

@@ -120,8 +120,9 @@ pub fn spawn_follower(state: Arc<AppState>) {
     tokio::spawn(async move {
         let mut listener: Option<sqlx::postgres::PgListener> = None;
         let mut failed: Option<i64> = None;
+        let notifications = state.config.server.faq_notifications;
         loop {
-            if listener.is_none() {
+            if listener.is_none() && notifications {
                 listener = listen(&url).await;
             }
             let heard = async {

@@ -24,6 +24,17 @@ use crate::helpers::{
 /// A replica on `dir` (with its own faq/, index and data) and the database `url`, polling for
 /// a new FAQ version every `poll` seconds besides listening (0: listening only).
 async fn replica(dir: &Path, faq: &Path, url: &str, poll: u64) -> Arc<AppState> {
+    replica_with(dir, faq, url, poll, true).await
+}
+
+/// [`replica`], listening for notifications or not (`[server] faq_notifications`).
+async fn replica_with(
+    dir: &Path,
+    faq: &Path,
+    url: &str,
+    poll: u64,
+    notifications: bool,
+) -> Arc<AppState> {
     if faq.exists() {
         copy_dir(faq, &dir.join("faq"));
     }
@@ -31,6 +42,7 @@ async fn replica(dir: &Path, faq: &Path, url: &str, poll: u64) -> Arc<AppState> 
     config.server.data_dir = dir.join("data");
     config.server.database_url = Some(url.to_owned());
     config.server.watch_interval_secs = poll;
+    config.server.faq_notifications = notifications;
     config.server.rate_limit_per_minute = 0;
     let locations = locations(dir, madoguchi_e5::default_model_path());
     let st = AppState::open(Setup { locations, config }).await.unwrap();
@@ -206,7 +218,9 @@ async fn the_cli_publishes_a_directory_that_every_replica_then_serves() {
     };
     let url = Store::create_scratch_database(&url).await.unwrap();
     let a_dir = tempfile::tempdir().unwrap();
-    let a = replica(a_dir.path(), &fixture("faq_small"), &url, 1).await;
+    // A does not listen (as behind PgBouncer): only its polling every second can find the
+    // version the CLI publishes.
+    let a = replica_with(a_dir.path(), &fixture("faq_small"), &url, 1, false).await;
     assert_eq!(a.faq_version(), Some(1));
     // An edited copy of the FAQ, published from the command line.
     let work = tempfile::tempdir().unwrap();
@@ -246,7 +260,7 @@ async fn the_cli_publishes_a_directory_that_every_replica_then_serves() {
     .await;
     assert!(
         took.is_some(),
-        "the replica never served the published version"
+        "the replica never served the published version (by polling)"
     );
     // A new replica that starts with no FAQ directory at all is given the current version.
     let c_dir = tempfile::tempdir().unwrap();
