@@ -543,6 +543,10 @@ fn serve_cmd(a: ServeArgs) -> Result<ExitCode> {
         crate::server::serve(state, listener, crate::server::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
+    // Served requests are done; work still running on the blocking pool (a first start's
+    // background embedding takes minutes) must not hold the process: dropping the runtime would
+    // wait for it, past systemd's stop timeout. Its vectors are simply embedded at the next start.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     Ok(ExitCode::SUCCESS)
 }
 

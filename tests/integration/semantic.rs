@@ -212,3 +212,73 @@ async fn a_first_start_answers_at_once_and_embeds_in_the_background() {
         "the vectors are cached"
     );
 }
+
+/// `madoguchi serve` stopped (SIGTERM, as systemd stops it) during a first start's background
+/// embedding exits within seconds; before, it waited for the embedding to end (minutes), past
+/// systemd's stop timeout.
+#[test]
+fn a_stopped_server_does_not_wait_for_the_background_embedding() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let Some(model) = model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // A copy of the model, so that its vector cache (beside it) starts empty.
+    std::fs::create_dir(dir.path().join("model")).unwrap();
+    let copy = dir.path().join("model/e5-small-q4.bin");
+    std::fs::copy(&model, &copy).unwrap();
+    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("faq");
+    copy_dir(&bundled, &dir.path().join("faq"));
+    std::fs::write(dir.path().join("none.toml"), "").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--watch-interval", "0"])
+        .args([
+            "--config",
+            "none.toml",
+            "--data-dir",
+            "data",
+            "--index",
+            "index",
+        ])
+        .arg("--model")
+        .arg(&copy)
+        .current_dir(dir.path())
+        .env(
+            "MADOGUCHI_DICT",
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".lindera-cache/ipadic"),
+        )
+        .env_remove("MADOGUCHI_FAQ")
+        .env_remove("MADOGUCHI_INDEX")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let serving = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("madoguchi: serving"));
+    assert!(serving.is_some(), "the server never said it was serving");
+    // Keep reading stderr so that the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the server stopped by itself"
+    );
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let asked = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if asked.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("still running 20 s after SIGTERM (waiting for the background embedding?)");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("stopped {:?} after SIGTERM", asked.elapsed());
+}
