@@ -43,9 +43,7 @@ for f in "$SRC"/*.csv "$SRC"/*.def; do
 done
 echo "setup-ipadic: building the dictionary (lindera-ipadic $VER)" >&2
 # Never with embed-ipadic: that feature's build script is what we are replacing.
-# The `serve` profile (release at opt-level 1): it builds faster than --release on a fresh machine
-# and still builds the dictionary in seconds.
-cargo run --quiet --profile serve -p build-dict -- "$TMP/src" "$META" "$TMP/out"
+cargo run --quiet --release -p build-dict -- "$TMP/src" "$META" "$TMP/out"
 FMT=$(sed -n 's/.*"format_version": *\([0-9]*\).*/\1/p' "$TMP/out/metadata.json")
 mkdir -p "$CACHE/$VER-fmt$FMT"
 # Build in a temp dir and move into place: rewriting a dictionary that a running process has
