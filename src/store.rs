@@ -201,6 +201,18 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
     ),
 ];
 
+/// `query` with `value` bound to each of its `n` placeholders.
+fn bind_each<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    value: &str,
+    n: usize,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for _ in 0..n {
+        query = query.bind(value.to_owned());
+    }
+    query
+}
+
 /// What a resident's 👍/👎 is about: an answer to their question, or an entry they opened from
 /// a list. Each has at most one feedback: a second request replaces the vote (and the comment,
 /// when it brings one), so that the vote can be sent at once and the comment after it.
@@ -1134,25 +1146,26 @@ impl Store {
              OR message_id IN (SELECT id FROM messages WHERE conversation_id IN ({old}))"
         );
         // Feedback first: it references both the messages and the openings that go.
-        let feedback = sqlx::query(&self.sql(&format!(
-            "DELETE FROM feedback WHERE message_id IN
-             (SELECT id FROM messages WHERE conversation_id IN ({old}))
-             OR opened_id IN (SELECT id FROM opened WHERE {old_opened})"
-        )))
-        .bind(&cutoff)
-        .bind(&cutoff)
-        .bind(&cutoff)
-        .bind(&cutoff)
+        let feedback = bind_each(
+            sqlx::query(&self.sql(&format!(
+                "DELETE FROM feedback WHERE message_id IN
+                 (SELECT id FROM messages WHERE conversation_id IN ({old}))
+                 OR opened_id IN (SELECT id FROM opened WHERE {old_opened})"
+            ))),
+            &cutoff,
+            4,
+        )
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let opened = sqlx::query(&self.sql(&format!("DELETE FROM opened WHERE {old_opened}")))
-            .bind(&cutoff)
-            .bind(&cutoff)
-            .bind(&cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let opened = bind_each(
+            sqlx::query(&self.sql(&format!("DELETE FROM opened WHERE {old_opened}"))),
+            &cutoff,
+            3,
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         let messages = sqlx::query(&self.sql(&format!(
             "DELETE FROM messages WHERE conversation_id IN ({old})"
         )))

@@ -278,6 +278,13 @@ pub struct MunicipalityParam {
     pub municipality: Option<String>,
 }
 
+/// The municipality a read route is asked as (`?municipality=`, empty meaning none), checked.
+fn asked_as(st: &AppState, p: MunicipalityParam) -> Result<Option<String>, ApiError> {
+    let municipality = p.municipality.filter(|m| !m.is_empty());
+    check_municipality(st, municipality.as_deref())?;
+    Ok(municipality)
+}
+
 /// `GET /api/faq/{id}`.
 pub async fn faq_entry(
     State(st): State<Arc<AppState>>,
@@ -338,8 +345,7 @@ pub async fn categories(
     State(st): State<Arc<AppState>>,
     Query(p): Query<MunicipalityParam>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let municipality = p.municipality.filter(|m| !m.is_empty());
-    check_municipality(&st, municipality.as_deref())?;
+    let municipality = asked_as(&st, p)?;
     let engine = st.engine();
     let entries = engine.retriever.visible_entries(municipality.as_deref());
     let mut root = Level::default();
@@ -453,8 +459,7 @@ pub async fn start(
     State(st): State<Arc<AppState>>,
     Query(p): Query<MunicipalityParam>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let municipality = p.municipality.filter(|m| !m.is_empty());
-    check_municipality(&st, municipality.as_deref())?;
+    let municipality = asked_as(&st, p)?;
     let engine = st.engine();
     let manifest = engine.retriever.manifest();
     let town = municipality
