@@ -224,6 +224,23 @@ pub enum FeedbackOn {
     Opened(String),
 }
 
+impl FeedbackOn {
+    /// The id of the message or opened entry.
+    pub fn id(&self) -> &str {
+        match self {
+            FeedbackOn::Message(id) | FeedbackOn::Opened(id) => id,
+        }
+    }
+
+    /// The request field that names it (`message_id`, `opened_id`).
+    pub fn field(&self) -> &'static str {
+        match self {
+            FeedbackOn::Message(_) => "message_id",
+            FeedbackOn::Opened(_) => "opened_id",
+        }
+    }
+}
+
 /// What [`Store::set_feedback`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeedbackStored {
@@ -965,9 +982,6 @@ impl Store {
             FeedbackOn::Message(_) => "message_id = ? AND opened_id IS NULL",
             FeedbackOn::Opened(_) => "opened_id = ?",
         };
-        let id = match on {
-            FeedbackOn::Message(id) | FeedbackOn::Opened(id) => id,
-        };
         let updated = sqlx::query(&self.sql(&format!(
             "UPDATE feedback SET helpful = ?, comment = COALESCE(?, comment), created_at = ?
              WHERE {target}"
@@ -975,7 +989,7 @@ impl Store {
         .bind(i64::from(helpful))
         .bind(comment.map(str::to_owned))
         .bind(now())
-        .bind(id)
+        .bind(on.id())
         .execute(&mut *tx)
         .await?
         .rows_affected();

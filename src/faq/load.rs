@@ -31,6 +31,8 @@ pub fn load_dir(dir: &Path) -> Result<Corpus> {
     let mut entries = Vec::new();
     let mut declared = Vec::new();
     let mut menu = None;
+    // Each `popular:` list with the file and line of every id, checked once all entries are in.
+    let mut popular_lists: Vec<(PathBuf, String, Vec<usize>)> = Vec::new();
     for file in &files {
         let rel = file.strip_prefix(dir).unwrap_or(file);
         let parts: Vec<String> = rel
@@ -51,7 +53,10 @@ pub fn load_dir(dir: &Path) -> Result<Corpus> {
         }
         if parts.last().map(String::as_str) == Some(MUNICIPALITY_FILE) {
             if parts.len() == 3 && parts[0] == "municipalities" {
-                declared.extend(load_municipality(file, &parts[1], &mut problems));
+                if let Some((m, lines)) = read_municipality(file, &parts[1], &mut problems) {
+                    popular_lists.push((file.clone(), m.code.clone(), lines));
+                    declared.push(m);
+                }
             } else {
                 problem(
                     &mut problems,
@@ -65,7 +70,9 @@ pub fn load_dir(dir: &Path) -> Result<Corpus> {
             continue;
         }
         if parts.len() == 1 && parts[0] == MENU_FILE {
-            menu = load_menu(file, &mut problems).map(|m| (file.clone(), m));
+            let (m, lines) = read_menu(file, &mut problems);
+            popular_lists.push((file.clone(), NATIONAL.to_owned(), lines));
+            menu = m;
             continue;
         }
         if file.file_name() == Some(std::ffi::OsStr::new(super::USER_DICT_FILE)) {
@@ -86,20 +93,23 @@ pub fn load_dir(dir: &Path) -> Result<Corpus> {
     }
     check_corpus(&entries, &mut problems);
     check_declared(&entries, &declared, &mut problems);
-    if let Some((file, m)) = &menu {
-        check_popular(file, &m.popular, NATIONAL, &entries, &mut problems);
-    }
-    for m in &declared {
-        let file = dir
-            .join("municipalities")
-            .join(&m.code)
-            .join(MUNICIPALITY_FILE);
-        check_popular(&file, &m.menu.popular, &m.code, &entries, &mut problems);
+    for (file, scope, lines) in &popular_lists {
+        let popular = if scope == NATIONAL {
+            menu.as_ref().map(|m| &m.popular)
+        } else {
+            declared
+                .iter()
+                .find(|m| &m.code == scope)
+                .map(|m| &m.menu.popular)
+        };
+        for (id, line) in popular.into_iter().flatten().zip(lines) {
+            check_popular(file, *line, id, scope, &entries, &mut problems);
+        }
     }
     if problems.is_empty() {
         let mut corpus =
             Corpus::with_municipalities(entries.into_iter().map(|l| l.entry).collect(), declared);
-        corpus.menu = menu.map(|(_, m)| m).unwrap_or_default();
+        corpus.menu = menu.unwrap_or_default();
         Ok(corpus)
     } else {
         Err(Error::Invalid(problems))
@@ -142,12 +152,20 @@ struct RawMenu {
 ///     from: 2026-12-20
 ///     until: 2027-01-04
 /// ```
-pub fn load_menu(file: &Path, problems: &mut Vec<Problem>) -> Option<Menu> {
-    let text = read_text(file, problems)?;
+///
+/// Returns the menu (even with problems: the load fails on them anyway, and its entry ids are
+/// then checked too, so every mistake is named at once) and the line of each popular id.
+fn read_menu(file: &Path, problems: &mut Vec<Problem>) -> (Option<Menu>, Vec<usize>) {
+    let Some(text) = read_text(file, problems) else {
+        return (None, Vec::new());
+    };
     let raw: RawMenu = if text.trim().is_empty() {
         RawMenu::default()
     } else {
-        parse_yaml(file, &text, problems)?
+        match parse_yaml(file, &text, problems) {
+            Some(raw) => raw,
+            None => return (None, Vec::new()),
+        }
     };
     let mut seen = HashSet::new();
     for c in &raw.categories {
@@ -160,15 +178,14 @@ pub fn load_menu(file: &Path, problems: &mut Vec<Problem>) -> Option<Menu> {
             );
         }
     }
-    let popular = ids(file, &text, raw.popular, problems);
+    let (popular, lines) = ids(file, &text, raw.popular, problems);
     check_notices(file, &text, &raw.notices, problems);
-    // Returned even with problems (the load fails on them anyway), so that its entry ids are
-    // checked too and every mistake is named at once.
-    Some(Menu {
+    let menu = Menu {
         categories: raw.categories.iter().map(|c| c.trim().to_owned()).collect(),
         popular,
         notices: raw.notices,
-    })
+    };
+    (Some(menu), lines)
 }
 
 /// The first line (1-based) that mentions `needle`, for problems in small YAML files; 0 when none.
@@ -210,14 +227,15 @@ fn parse_yaml<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// The entry ids of a `popular:` list, each once.
+/// The entry ids of a `popular:` list, each once, with the line each is written on.
 fn ids(
     file: &Path,
     text: &str,
     raw: Vec<super::raw::Scalar>,
     problems: &mut Vec<Problem>,
-) -> Vec<String> {
+) -> (Vec<String>, Vec<usize>) {
     let mut out: Vec<String> = Vec::new();
+    let mut lines = Vec::new();
     for id in raw.into_iter().map(|s| s.into_string().trim().to_owned()) {
         if out.contains(&id) {
             problem(
@@ -227,6 +245,7 @@ fn ids(
                 &format!("popular lists '{id}' twice"),
             );
         } else {
+            lines.push(line_of(text, &id));
             out.push(id);
         }
     }
@@ -241,7 +260,7 @@ fn ids(
             ),
         );
     }
-    out
+    (out, lines)
 }
 
 /// Most popular questions a menu may list.
@@ -285,37 +304,34 @@ fn check_notices(file: &Path, text: &str, notices: &[Notice], problems: &mut Vec
     }
 }
 
-/// Every popular id names an entry that residents of `scope` see.
+/// A popular id (written at `file:line`) names an entry that residents of `scope` see.
 fn check_popular(
     file: &Path,
-    popular: &[String],
+    line: usize,
+    id: &str,
     scope: &str,
     entries: &[Located],
     problems: &mut Vec<Problem>,
 ) {
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    for id in popular {
-        let own = entries
+    let own = entries
+        .iter()
+        .find(|l| l.entry.scope == scope && l.entry.id == id);
+    let visible = match own {
+        Some(l) => !l.entry.hidden,
+        None => entries
             .iter()
-            .find(|l| l.entry.scope == scope && &l.entry.id == id);
-        let national = entries
-            .iter()
-            .find(|l| l.entry.is_national() && &l.entry.id == id);
-        let visible = match own {
-            Some(l) => !l.entry.hidden,
-            None => national.is_some(),
-        };
-        if !visible {
-            problem(
-                problems,
-                file,
-                line_of(&text, id),
-                &format!(
-                    "popular entry '{id}' is not an entry {} residents see",
-                    if scope == NATIONAL { "all" } else { scope }
-                ),
-            );
-        }
+            .any(|l| l.entry.is_national() && l.entry.id == id),
+    };
+    if !visible {
+        problem(
+            problems,
+            file,
+            line,
+            &format!(
+                "popular entry '{id}' is not an entry {} residents see",
+                if scope == NATIONAL { "all" } else { scope }
+            ),
+        );
     }
 }
 
@@ -335,6 +351,15 @@ pub fn load_municipality(
     code: &str,
     problems: &mut Vec<Problem>,
 ) -> Option<Municipality> {
+    read_municipality(file, code, problems).map(|(m, _)| m)
+}
+
+/// [`load_municipality`], with the line of each popular id (checked once all entries are in).
+fn read_municipality(
+    file: &Path,
+    code: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<(Municipality, Vec<usize>)> {
     let before = problems.len();
     let text = read_text(file, problems)?;
     let raw: RawMunicipality = parse_yaml(file, &text, problems)?;
@@ -392,17 +417,21 @@ pub fn load_municipality(
             &format!("fallback url '{u}' is not an http(s) URL"),
         );
     }
-    let popular = ids(file, &text, raw.popular, problems);
+    let (popular, lines) = ids(file, &text, raw.popular, problems);
     check_notices(file, &text, &raw.notices, problems);
-    (problems.len() == before).then(|| Municipality {
-        code: code.to_owned(),
-        name: name.unwrap_or_default(),
-        fallback: fallback.unwrap_or_default(),
-        menu: Menu {
+    (problems.len() == before).then(|| {
+        let menu = Menu {
             categories: Vec::new(),
             popular,
             notices: raw.notices,
-        },
+        };
+        let m = Municipality {
+            code: code.to_owned(),
+            name: name.unwrap_or_default(),
+            fallback: fallback.unwrap_or_default(),
+            menu,
+        };
+        (m, lines)
     })
 }
 

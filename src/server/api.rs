@@ -12,8 +12,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-
-use crate::store::{FeedbackOn, FeedbackStored};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -22,6 +20,7 @@ use super::http::{ApiError, check_text, parse_json};
 use crate::chat::{self, TurnError};
 use crate::faq::{self, Entry};
 use crate::retrieve::{self, Hit};
+use crate::store::{FeedbackOn, FeedbackStored};
 
 /// Longest feedback comment, in characters.
 const MAX_COMMENT: usize = 1000;
@@ -395,13 +394,12 @@ async fn popular(
 ) -> (&'static str, Vec<Arc<Entry>>) {
     let manifest = engine.retriever.manifest();
     let national = &manifest.menu.popular;
-    let own = match municipality {
+    let own: &[String] = match municipality {
         Some(m) => manifest
             .municipalities
             .get(m)
-            .map(|m| m.menu.popular.clone())
-            .unwrap_or_default(),
-        None => national.clone(),
+            .map_or(&[], |m| &m.menu.popular),
+        None => national,
     };
     let visible = |ids: &[String]| -> Vec<Arc<Entry>> {
         ids.iter()
@@ -409,7 +407,7 @@ async fn popular(
             .collect()
     };
     if !own.is_empty() {
-        return ("configured", visible(&own));
+        return ("configured", visible(own));
     }
     let key = municipality.map(str::to_owned);
     let cached = st
@@ -515,12 +513,11 @@ pub async fn feedback(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Re
             ));
         }
     };
-    let (FeedbackOn::Message(id) | FeedbackOn::Opened(id)) = &on;
-    if !chat::valid_id(id) {
-        return Err(ApiError::bad_request(match on {
-            FeedbackOn::Message(_) => "message_id is malformed",
-            FeedbackOn::Opened(_) => "opened_id is malformed",
-        }));
+    if !chat::valid_id(on.id()) {
+        return Err(ApiError::bad_request(format!(
+            "{} is malformed",
+            on.field()
+        )));
     }
     let comment = match req.comment.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -541,10 +538,7 @@ pub async fn feedback(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Re
     if stored == FeedbackStored::UnknownTarget {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            match on {
-                FeedbackOn::Message(_) => "unknown message_id",
-                FeedbackOn::Opened(_) => "unknown opened_id",
-            },
+            format!("unknown {}", on.field()),
         ));
     }
     // Counted once per answer: the comment that follows a vote is not a second feedback.
