@@ -2824,6 +2824,15 @@ async fn the_opening_screen_and_feedback_on_every_answer() {
     };
     assert_eq!(ids(&v), ["juminhyo-conbini", "card-renew"]);
     assert_eq!(v["notices"], json!([{"title": "いま"}]));
+    // A town the service does not serve, and a code that is not one: 404 and 400, in JSON.
+    for (bad, want) in [
+        ("/api/start?municipality=131016", StatusCode::NOT_FOUND),
+        ("/api/start?municipality=99999", StatusCode::BAD_REQUEST),
+    ] {
+        let (s, v) = get(&h, bad).await;
+        assert_eq!(s, want, "{bad}: {v}");
+        assert!(v["error"].is_string(), "{bad}: {v}");
+    }
 
     // The menu: 大分類 in menu.yaml's order, then the rest; a level with one question names it.
     let (_, v) = get(&h, "/api/categories").await;
