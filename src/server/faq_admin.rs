@@ -315,7 +315,14 @@ fn validate(
     faq::load_dir(&copy).map_err(|e| {
         let found: Vec<serde_json::Value> = match &e {
             faq::Error::Invalid(ps) => ps.iter().map(|p| shown_problem(p, &copy, rel)).collect(),
-            other => vec![json!({ "message": other.to_string(), "message_ja": other.to_string() })],
+            other => {
+                // Never the temporary copy's path.
+                let message = other
+                    .to_string()
+                    .replace(&copy.display().to_string(), "faq");
+                let message_ja = faq::messages::japanese(&message);
+                vec![json!({ "message": message, "message_ja": message_ja })]
+            }
         };
         // `problems`: one line each (file:row: message), as the reload reports them.
         let lines: Vec<String> = found
