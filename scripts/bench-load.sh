@@ -23,10 +23,10 @@ QUESTIONS="$ROOT/tests/eval/queries.tsv"
 WARMUP="$ROOT/tests/eval/queries-multilingual.tsv"
 rm -rf "$OUT"; mkdir -p "$OUT"
 
-scripts/setup-ipadic.sh >/dev/null
 scripts/setup-e5.sh >/dev/null 2>&1 || true
 cargo build --release --locked --quiet -p madoguchi -p loadgen
 BIN="$ROOT/target/release/madoguchi"
+scripts/setup-ipadic.sh "$BIN" >/dev/null
 GEN="$ROOT/target/release/loadgen"
 
 CORES="$(nproc)"

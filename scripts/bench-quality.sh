@@ -22,9 +22,9 @@ DOC="${DOC:-$ROOT/docs/benchmarks.md}"
 rm -rf "$OUT"
 mkdir -p "$OUT/cfg" "$OUT/runs" "$OUT/metrics"
 
-scripts/setup-ipadic.sh >/dev/null
 cargo build --release --locked --quiet
 BIN="$ROOT/target/release/madoguchi"
+scripts/setup-ipadic.sh "$BIN" >/dev/null
 
 # --- configurations: the lever rows -------------------------------------------------------
 # Each row is a full configuration file, so any row can be rerun alone with

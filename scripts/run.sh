@@ -10,14 +10,17 @@ cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 # The system libraries the build links against (SQLite, OpenSSL), from apt when missing.
 bash scripts/setup-build.sh
-bash scripts/setup-ipadic.sh
-# The sentence model of the semantic leg (used when [search] semantic_weight > 0); without it
-# the service searches lexical only and says so.
+# The sentence model of the semantic leg (used when [search] semantic_weight > 0), before the
+# build: its engine is compiled only when its sources are there. Without it the service searches
+# lexical only and says so.
 bash scripts/setup-e5.sh || echo "run.sh: the sentence model could not be set up; lexical search only" >&2
-# The `serve` profile: release at opt-level 1, about half the build time of --release on a
-# fresh machine (Cargo.toml; README.md, "How long"). Production builds use --release.
-cargo build --profile serve --locked --quiet
-BIN=target/serve/madoguchi
+# The debug build (dependencies unoptimised, the e5 engine and hashing optimised: Cargo.toml),
+# the one scripts/test.sh builds: about a third of the CPU time of an optimised build, which a
+# fresh two-core machine would spend before serving (README.md, "How long"). Production builds
+# use --release (docs/operations.md).
+cargo build --locked --quiet --bin madoguchi
+BIN=target/debug/madoguchi
+bash scripts/setup-ipadic.sh "$BIN"
 case "${1:-}" in
   "") exec "$BIN" serve ;;
   index|search|ask|check|export|analyze|serve|eval|user|municipality|faq|help|-h|--help|-V|--version) exec "$BIN" "$@" ;;

@@ -2,10 +2,17 @@
 # Builds lindera's IPADIC from Debian's mecab-ipadic into .lindera-cache/ (idempotent).
 #
 # lindera's own `embed-ipadic` feature downloads the dictionary at build time, which cannot work
-# offline. Instead: apt mecab-ipadic (EUC-JP MeCab sources) -> iconv to UTF-8 -> tools/build-dict
-# -> .lindera-cache/<lindera-ipadic version>-fmt<N>/lindera-ipadic, with a stable symlink
-# .lindera-cache/ipadic that the program loads at run time. The versioned directory is also the
-# cache that `cargo build --features embed-ipadic` reads instead of downloading.
+# offline. Instead: apt mecab-ipadic (EUC-JP MeCab sources) -> iconv to UTF-8 ->
+# `madoguchi build-dictionary` -> .lindera-cache/<lindera-ipadic version>-fmt<N>/lindera-ipadic,
+# with a stable symlink .lindera-cache/ipadic that the program loads at run time. The versioned
+# directory is also the cache that `cargo build --features embed-ipadic` reads instead of
+# downloading.
+#
+#   scripts/setup-ipadic.sh [MADOGUCHI_BINARY]
+#
+# The dictionary is built by the madoguchi binary given (run.sh and test.sh pass the one they
+# have just built), else by the debug build (`cargo build`, the one the tests use). A tool of its
+# own would compile lindera and its dependencies a second time: about a minute on two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="$PWD/.lindera-cache"
@@ -43,7 +50,12 @@ for f in "$SRC"/*.csv "$SRC"/*.def; do
 done
 echo "setup-ipadic: building the dictionary (lindera-ipadic $VER)" >&2
 # Never with embed-ipadic: that feature's build script is what we are replacing.
-cargo run --quiet --release -p build-dict -- "$TMP/src" "$META" "$TMP/out"
+BIN="${1:-}"
+if [ -z "$BIN" ]; then
+  cargo build --locked --quiet --bin madoguchi
+  BIN=target/debug/madoguchi
+fi
+"$BIN" build-dictionary "$TMP/src" "$META" "$TMP/out"
 FMT=$(sed -n 's/.*"format_version": *\([0-9]*\).*/\1/p' "$TMP/out/metadata.json")
 mkdir -p "$CACHE/$VER-fmt$FMT"
 # Build in a temp dir and move into place: rewriting a dictionary that a running process has

@@ -10,8 +10,6 @@ mark() { echo "test.sh: $1 done at $SECONDS s" >&2; }
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 # The system libraries the build links against (SQLite, OpenSSL), from apt when missing.
 bash scripts/setup-build.sh
-bash scripts/setup-ipadic.sh
-mark "dictionary"
 # A real PostgreSQL for the storage tests (Debian package, started locally). CI (REQUIRE_POSTGRES=1,
 # set by .ci/run) fails without it; elsewhere those tests say they were skipped.
 if url="$(bash scripts/setup-postgres.sh)"; then
@@ -33,12 +31,17 @@ else
   echo "test.sh: the sentence model could not be set up; its tests will be skipped" >&2
 fi
 mark "PostgreSQL and the sentence model"
+# The debug build (with the engine of the sentence model, set up above), which then builds the
+# dictionary (Debian's mecab-ipadic) that the tests and the service load.
+cargo build --locked --bin madoguchi
+bash scripts/setup-ipadic.sh target/debug/madoguchi
+mark "debug build and dictionary"
 cargo fmt --all -- --check
 # Embed the bundled FAQ once (minutes on a fresh machine; the vector cache beside the model keeps
 # it for later runs), so that the tests that open it in parallel do not each embed it.
 if [[ "${REQUIRE_E5:-0}" == 1 ]]; then
   cargo run --locked --quiet -- index --faq faq --index target/test-warm-index
-  mark "the bundled FAQ embedded (with the debug build)"
+  mark "the bundled FAQ embedded"
 fi
 cargo clippy --workspace --all-targets --locked -- -D warnings
 mark "clippy"

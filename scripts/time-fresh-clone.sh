@@ -14,7 +14,7 @@ work="$(mktemp -d)"
 pid=""
 cleanup() {
   [[ -n $pid ]] && kill "$pid" 2>/dev/null || true
-  pkill -f "$work/target/serve/madoguchi" 2>/dev/null || true
+  pkill -f "$work/target/debug/madoguchi" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -107,6 +107,20 @@ pub use crate::faq::USER_DICT_FILE;
 /// Result alias for this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Builds lindera's system dictionary from MeCab-format sources in UTF-8 (`source`: IPADIC's
+/// `*.csv` and `*.def`) as lindera-ipadic's `metadata.json` describes them, into `out`: what
+/// `scripts/setup-ipadic.sh` runs (`madoguchi build-dictionary`), with the binary it has just
+/// built rather than a tool of its own that would compile lindera a second time.
+pub fn build_system_dictionary(source: &Path, metadata: &Path, out: &Path) -> Result<()> {
+    let bytes = std::fs::read(metadata)
+        .map_err(|e| Error::Lindera(format!("{}: {e}", metadata.display())))?;
+    let metadata: lindera::dictionary::Metadata = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Lindera(format!("{}: {e}", metadata.display())))?;
+    lindera::dictionary::DictionaryBuilder::new(metadata)
+        .build_dictionary(source, out)
+        .map_err(|e| Error::Lindera(format!("building the dictionary from {}: {e}", source.display())))
+}
+
 /// Where the dictionary comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DictSource {

@@ -59,6 +59,21 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Measure answer accuracy on a labelled query set (IR metrics, decisions, latency).
     Eval(eval::EvalArgs),
+    /// Build the IPADIC dictionary from MeCab sources converted to UTF-8 (run by
+    /// scripts/setup-ipadic.sh).
+    #[command(hide = true)]
+    BuildDictionary(BuildDictionaryArgs),
+}
+
+/// Arguments of `build-dictionary`.
+#[derive(Debug, Args)]
+pub struct BuildDictionaryArgs {
+    /// Directory of IPADIC's `*.csv` and `*.def`, in UTF-8.
+    source: PathBuf,
+    /// lindera-ipadic's `metadata.json` (the format the dictionary is built in).
+    metadata: PathBuf,
+    /// Directory to write the dictionary to.
+    out: PathBuf,
 }
 
 /// Arguments of `index`.
@@ -376,6 +391,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Faq(c) => versions::run(c),
         Command::Analyze(a) => analyze_cmd(&a),
         Command::Eval(a) => eval::run(&a),
+        Command::BuildDictionary(a) => {
+            crate::analysis::build_system_dictionary(&a.source, &a.metadata, &a.out)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
