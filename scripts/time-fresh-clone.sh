@@ -2,24 +2,26 @@
 # Times what issue #19 (point 8) asks about, from a clean clone of the current commit:
 #   scripts/time-fresh-clone.sh run    # scripts/run.sh until /healthz answers on 127.0.0.1:8080
 #   scripts/time-fresh-clone.sh test   # REQUIRE_POSTGRES=1 scripts/test.sh, to its end
+#   scripts/time-fresh-clone.sh run 726594b   # the same for an earlier commit (a before/after pair)
 # The clone goes to a temporary directory (removed at the end). Crates come from cargo's
 # download cache; Debian packages already installed are not installed again. Nothing else
 # should run on the machine meanwhile; the CPU time the host took (steal) is printed beside the
 # wall time, since it changes these figures a lot on a shared machine.
 set -euo pipefail
 what="${1:-}"
-[[ $what == run || $what == test ]] || { echo "usage: $0 run|test" >&2; exit 2; }
+rev="${2:-HEAD}"
+[[ $what == run || $what == test ]] || { echo "usage: $0 run|test [COMMIT]" >&2; exit 2; }
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 pid=""
 cleanup() {
   [[ -n $pid ]] && kill "$pid" 2>/dev/null || true
-  pkill -f "$work/target/debug/madoguchi" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 git clone -q "$repo" "$work/repo"
 cd "$work/repo"
+git checkout -q "$rev"
 echo "time-fresh-clone: $(git log --oneline -1)" >&2
 steal() { awk '/^cpu /{print $9}' /proc/stat; }
 s0=$(steal)
