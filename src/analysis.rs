@@ -118,7 +118,12 @@ pub fn build_system_dictionary(source: &Path, metadata: &Path, out: &Path) -> Re
         .map_err(|e| Error::Lindera(format!("{}: {e}", metadata.display())))?;
     lindera::dictionary::DictionaryBuilder::new(metadata)
         .build_dictionary(source, out)
-        .map_err(|e| Error::Lindera(format!("building the dictionary from {}: {e}", source.display())))
+        .map_err(|e| {
+            Error::Lindera(format!(
+                "building the dictionary from {}: {e}",
+                source.display()
+            ))
+        })
 }
 
 /// Where the dictionary comes from.

@@ -320,6 +320,31 @@ fn missing_dictionary_says_how_to_build_it() {
     );
 }
 
+/// `build-dictionary` (what scripts/setup-ipadic.sh runs; every fresh test.sh builds the real
+/// dictionary with it) names what it could not read and fails, writing nothing.
+#[test]
+fn build_dictionary_names_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = dir.path().join("metadata.json");
+    let run = |meta: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+            .arg("build-dictionary")
+            .arg(dir.path().join("no-sources"))
+            .arg(meta)
+            .arg(dir.path().join("out"))
+            .output()
+            .unwrap()
+    };
+    let out = run(&metadata);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("metadata.json"), "{}", stderr(&out));
+    std::fs::write(&metadata, "{not json").unwrap();
+    let out = run(&metadata);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("metadata.json"), "{}", stderr(&out));
+    assert!(!dir.path().join("out").exists());
+}
+
 #[test]
 fn user_add_list_and_password_rules() {
     let dir = tempfile::tempdir().unwrap();
