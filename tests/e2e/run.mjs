@@ -157,6 +157,15 @@ async function routeFixture(page, base, name, replace) {
   await page.route(`${base}/__e2e/${name}`, (r) => r.fulfill({ contentType: 'text/html; charset=utf-8', body: fixture(name, replace) }));
   return `${base}/__e2e/${name}`;
 }
+/** Adds the widget's script tag to the page, as a site embeds it (data-municipality, plus `data`). */
+function injectWidget(page, data = {}) {
+  return page.evaluate((d) => {
+    const s = document.createElement('script');
+    s.src = '/widget.js';
+    Object.assign(s.dataset, d);
+    document.body.append(s);
+  }, { municipality: MUNI, ...data });
+}
 const fmtDate = (s) => { const m = /^(\d{4})-(\d\d)-(\d\d)/.exec(s); return `${+m[1]}年${+m[2]}月${+m[3]}日`; };
 
 // --- scenarios ---
@@ -577,12 +586,7 @@ scenario('8 isolation: host styles do not reach the widget, the widget does not 
     await page.evaluate(() => sessionStorage.clear()).catch(() => {});
     await page.goto(url);
     const before = await hostStyles(), stateBefore = await pageState();
-    await page.evaluate((m) => {
-      const s = document.createElement('script');
-      s.src = '/widget.js';
-      s.dataset.municipality = m;
-      document.body.append(s);
-    }, MUNI);
+    await injectWidget(page);
     const launcher = page.getByRole('button', { name: 'チャットで質問' });
     await launcher.waitFor();
     const closed = await widgetStyles(['.launch']);
@@ -846,7 +850,7 @@ scenario('16 issue #20: continuity — the conversation survives the site\'s nex
   // Another page of the same site, same tab.
   const other = await routeFixture(page, srv.base, 'plain.html');
   await page.goto(other);
-  await page.evaluate((m) => { const s = document.createElement('script'); s.src = '/widget.js'; s.dataset.municipality = m; document.body.append(s); }, MUNI);
+  await injectWidget(page);
   const again = page.getByRole('dialog', { name: TITLE });
   await again.waitFor();
   await answerMsg(again, A_GOMI).waitFor();
@@ -880,7 +884,7 @@ scenario('17 issue #20: languages — data-lang, the browser, the question, the 
   // data-lang on the page.
   const url = await routeFixture(page, srv.base, 'plain.html');
   await page.goto(url);
-  await page.evaluate((m) => { const s = document.createElement('script'); s.src = '/widget.js'; s.dataset.municipality = m; s.dataset.lang = 'en'; document.body.append(s); }, MUNI);
+  await injectWidget(page, { lang: 'en' });
   await page.getByRole('button', { name: 'Ask in chat' }).click();
   let dialog = page.getByRole('dialog', { name: 'FAQ chat' });
   await dialog.getByText('Hello. I answer frequently asked questions').waitFor();
