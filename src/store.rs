@@ -614,6 +614,12 @@ pub fn from_now(offset: chrono::Duration) -> String {
     (chrono::Utc::now() + offset).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// The SQL condition ` AND <column> = ?` when figures are for one municipality (its code is
+/// bound at that place), else nothing.
+fn only_municipality(column: &str, municipality: Option<&str>) -> String {
+    municipality.map_or_else(String::new, |_| format!(" AND {column} = ?"))
+}
+
 impl Store {
     /// The default SQLite URL for a data directory (`DIR/madoguchi.sqlite3`).
     pub fn sqlite_url(data_dir: &Path) -> String {
@@ -1070,11 +1076,7 @@ impl Store {
                     o.created_at, f.helpful
              FROM opened o LEFT JOIN feedback f ON f.opened_id = o.id
              WHERE o.created_at >= ? AND o.created_at < ?{} ORDER BY o.created_at, o.id",
-            if municipality.is_some() {
-                " AND o.municipality = ?"
-            } else {
-                ""
-            }
+            only_municipality("o.municipality", municipality)
         ));
         let mut query = sqlx::query(&sql).bind(from).bind(to);
         if let Some(m) = municipality {
@@ -1112,11 +1114,7 @@ impl Store {
         let sql = self.sql(&format!(
             "SELECT faq_id, COUNT(*) AS n FROM opened WHERE created_at >= ?{}
              GROUP BY faq_id ORDER BY n DESC, faq_id LIMIT ?",
-            if municipality.is_some() {
-                " AND municipality = ?"
-            } else {
-                ""
-            }
+            only_municipality("municipality", municipality)
         ));
         let mut query = sqlx::query(&sql).bind(since);
         if let Some(m) = municipality {
