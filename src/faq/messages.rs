@@ -130,7 +130,7 @@ const TABLE: &[(&str, &str)] = &[
         "Excelファイルの部品が多すぎます（$n個、上限$m個）。保存し直すか、ファイルを分けてください。",
     ),
     (
-        r"^(?P<p>\S+ in )?the workbook is larger than (?P<n>\d+) MiB uncompressed",
+        r"^(?:\S+ in )?the workbook is larger than (?P<n>\d+) MiB uncompressed",
         "Excelファイルが展開すると $n MiB を超えます。ファイルを分けてください。",
     ),
     (

@@ -271,13 +271,18 @@ pub fn diff(old: &[Entry], new: &[Entry]) -> Diff {
     d
 }
 
+/// `message` with the validation copy's temporary path written as `faq`: the console never
+/// shows a server path.
+fn without_copy_path(message: &str, copy: &Path) -> String {
+    message.replace(&copy.display().to_string(), "faq")
+}
+
 /// A problem of an upload as the console shows it: the file relative to the FAQ directory (the
 /// uploaded one marked), the spreadsheet row or text line, the message in English and Japanese.
 fn shown_problem(p: &faq::Problem, copy: &Path, uploaded: &Path) -> serde_json::Value {
     let rel = p.file.strip_prefix(copy).unwrap_or(&p.file);
-    // A message may name another file (a duplicate's first definition): never the copy's path.
-    let copy_prefix = format!("{}/", copy.display());
-    let message = p.message.replace(&copy_prefix, "faq/");
+    // A message may name another file (a duplicate's first definition).
+    let message = without_copy_path(&p.message, copy);
     json!({
         "file": Path::new("faq").join(rel),
         "uploaded": rel == uploaded,
@@ -316,10 +321,7 @@ fn validate(
         let found: Vec<serde_json::Value> = match &e {
             faq::Error::Invalid(ps) => ps.iter().map(|p| shown_problem(p, &copy, rel)).collect(),
             other => {
-                // Never the temporary copy's path.
-                let message = other
-                    .to_string()
-                    .replace(&copy.display().to_string(), "faq");
+                let message = without_copy_path(&other.to_string(), &copy);
                 let message_ja = faq::messages::japanese(&message);
                 vec![json!({ "message": message, "message_ja": message_ja })]
             }
