@@ -144,6 +144,9 @@ impl Config {
             ("search", "coverage_exponent", s.coverage_exponent),
             ("search", "synonym_weight", s.synonym_weight),
             ("search", "semantic_weight", s.semantic_weight),
+            ("search", "phrasing_share", s.phrasing_share),
+            ("search", "question_share", s.question_share),
+            ("search", "foreign_phrasing_share", s.foreign_phrasing_share),
         ];
         let mut problems: Vec<String> = values
             .iter()
@@ -152,6 +155,15 @@ impl Config {
                 format!("[{section}] {key} = {v}: must be a finite number of at least 0")
             })
             .collect();
+        for (key, v) in [
+            ("phrasing_share", s.phrasing_share),
+            ("question_share", s.question_share),
+            ("foreign_phrasing_share", s.foreign_phrasing_share),
+        ] {
+            if v > 1.0 {
+                problems.push(format!("[search] {key} = {v}: must be at most 1 (a share)"));
+            }
+        }
         for p in &self.server.trusted_proxies {
             if crate::config::parse_net(p).is_none() {
                 problems.push(format!(

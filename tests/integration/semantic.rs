@@ -70,7 +70,7 @@ fn questions_in_other_words_and_languages_find_their_entry() {
     assert_eq!(id, "sodai-gomi");
     // Lexical-only hits keep their ranking equal to their score.
     for h in lexical.retriever.search("粗大ごみ", 5, None).unwrap() {
-        assert_eq!((h.ranking, h.similarity), (h.score, 0.0));
+        assert_eq!((h.ranking, h.similarity, h.meaning), (h.score, 0.0, 0.0));
     }
 }
 
@@ -104,7 +104,11 @@ fn the_turn_says_the_language_and_decides_with_meaning() {
     assert!(p.signals.foreign, "{:?}", p.signals);
     assert_eq!(p.decision, Decision::Candidates);
     assert_eq!(p.hits[0].entry.id, "juminhyo-conbini");
-    assert!(p.hits.iter().all(|h| h.ranking == h.similarity));
+    assert!(
+        p.hits
+            .iter()
+            .all(|h| h.ranking == h.meaning && h.score == 0.0)
+    );
     // Korean, the same.
     let p = plan("편의점에서 주민표를 발급받을 수 있나요?");
     assert_eq!(p.language, Language::Korean);
