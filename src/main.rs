@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     match madoguchi::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("{}", madoguchi::cli::error_report(&err));
             ExitCode::from(1)
         }
     }

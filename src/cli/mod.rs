@@ -377,6 +377,31 @@ pub struct AnalyzeArgs {
     data: DataArgs,
 }
 
+/// What the command prints for an error that ends it: the English chain of causes, and, when
+/// FAQ files were rejected, each problem again in Japanese (the words the staff console uses,
+/// [`crate::faq::messages::japanese`]), for the FAQ staff who read the same output.
+pub fn error_report(err: &anyhow::Error) -> String {
+    let mut out = format!("error: {err:#}");
+    let problems = err.chain().find_map(|cause| match cause.downcast_ref() {
+        Some(crate::faq::Error::Invalid(problems)) => Some(problems),
+        _ => None,
+    });
+    if let Some(problems) = problems {
+        out += &format!(
+            "\nFAQファイルに問題が {} 件あるため、何も読み込んでいません：",
+            problems.len()
+        );
+        for p in problems {
+            let at = match p.line {
+                0 => p.file.display().to_string(),
+                line => format!("{}:{line}", p.file.display()),
+            };
+            out += &format!("\n  {at}: {}", crate::faq::messages::japanese(&p.message));
+        }
+    }
+    out
+}
+
 /// Runs one subcommand.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
