@@ -633,19 +633,21 @@ impl Retriever {
     /// orders them: question, other phrasings, then question + answer.
     fn closeness(&self, q: &[f32], vectors: &[f32], foreign: bool) -> (f32, f32) {
         let dim = q.len().max(1);
-        let cosines: Vec<f32> = vectors
-            .chunks_exact(dim)
-            .map(|v| crate::semantic::dot(q, v))
-            .collect();
-        let Some((&with_answer, phrasings)) = cosines.split_last() else {
+        let texts = vectors.len() / dim;
+        let Some(phrasings) = texts.checked_sub(1) else {
             return (0.0, 0.0);
         };
-        let Some(best) = phrasings.iter().copied().reduce(f32::max) else {
+        let with_answer = crate::semantic::dot(q, &vectors[phrasings * dim..texts * dim]);
+        let Some(best) = vectors[..phrasings * dim]
+            .chunks_exact(dim)
+            .map(|v| crate::semantic::dot(q, v))
+            .reduce(f32::max)
+        else {
             return (with_answer, with_answer);
         };
         let share = if foreign {
             self.config.foreign_phrasing_share
-        } else if phrasings.len() > 1 {
+        } else if phrasings > 1 {
             self.config.phrasing_share
         } else {
             self.config.question_share
