@@ -25,7 +25,7 @@
 //! Kanji digits read one by one (〇九〇の一二三四の五六七八) count as digits, の between digits as
 //! a hyphen, dots between digit groups (090.1234.5678) as hyphens, and digits typed one by one
 //! with spaces (0 9 0 1 2 …) as one number. E-mail addresses with the `@` spelled out
-//! (`(at)`, `[at]`, アットマーク) are masked too. The contextual kinds are in [`context`], with
+//! (`(at)`, `[at]`, アットマーク) are masked too. The contextual kinds are in `context`, with
 //! the words that are roles rather than names (担当者様, お子さん, ヘルパーさん) and the
 //! compounds (様式, 仕様, 氏名) that are kept.
 //!

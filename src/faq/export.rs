@@ -1,4 +1,4 @@
-//! FAQ entries written in the spreadsheet layout the importer reads ([`super::tabular`]): XLSX,
+//! FAQ entries written in the spreadsheet layout the importer reads (`super::tabular`): XLSX,
 //! and CSV in UTF-8 with a BOM or in CP932 (Shift_JIS as Excel writes it), so that a download
 //! edited in Excel and uploaded again loads to the same entries.
 

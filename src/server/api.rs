@@ -452,7 +452,7 @@ async fn popular(
 
 /// `GET /api/start`: what the widget opens with: the municipality, its notices shown today
 /// (the town's, then everyone's, in the office's time zone) and its popular questions (see
-/// [`popular`]), each with its office.
+/// `popular`), each with its office.
 pub async fn start(
     State(st): State<Arc<AppState>>,
     Query(p): Query<MunicipalityParam>,

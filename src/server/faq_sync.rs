@@ -87,7 +87,7 @@ pub async fn at_start(store: &Store, faq_dir: &Path) -> anyhow::Result<i64> {
 
 /// Makes this replica serve version `id`: writes its files into `faq/` and reloads (forced: the
 /// version was checked where it was made, drops included). The caller holds
-/// [`AppState::apply_lock`].
+/// `AppState::apply_lock`.
 pub async fn follow(st: &AppState, id: i64) -> Result<(), String> {
     let files = st
         .store

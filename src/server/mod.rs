@@ -207,7 +207,7 @@ impl AppState {
 
     /// [`reload`](Self::reload), but the new engine is swapped in only if `commit` (asked once,
     /// after a successful build) says yes; otherwise the running engine stays and this returns
-    /// [`ReloadError::abandoned`]. Unless `force`, a new FAQ with at least
+    /// `ReloadError::abandoned`. Unless `force`, a new FAQ with at least
     /// [`DROP_REFUSED_ENTRIES`] and more than [`DROP_REFUSED_SHARE`] fewer entries than the one
     /// served is refused (a file emptied or cut short).
     pub async fn reload_with(
