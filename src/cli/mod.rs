@@ -382,9 +382,16 @@ pub struct AnalyzeArgs {
 /// [`crate::faq::messages::japanese`]), for the FAQ staff who read the same output.
 pub fn error_report(err: &anyhow::Error) -> String {
     let mut out = format!("error: {err:#}");
-    let problems = err.chain().find_map(|cause| match cause.downcast_ref() {
-        Some(crate::faq::Error::Invalid(problems)) => Some(problems),
-        _ => None,
+    // The index wraps the FAQ's error transparently, so the chain shows it only as the index's.
+    let problems = err.chain().find_map(|cause| {
+        let faq = cause.downcast_ref().or(match cause.downcast_ref() {
+            Some(crate::index::Error::Faq(e)) => Some(e),
+            _ => None,
+        });
+        match faq {
+            Some(crate::faq::Error::Invalid(problems)) => Some(problems),
+            _ => None,
+        }
     });
     if let Some(problems) = problems {
         out += &format!(

@@ -534,26 +534,6 @@ fn municipality_add_declares_a_town_and_list_shows_it() {
 #[test]
 fn rejected_faq_files_are_reported_in_english_and_japanese() {
     let dir = lexical_workdir();
-    std::fs::write(
-        dir.path().join("faq/national/broken.csv"),
-        "id,question,answer\nx1,住民票はどこで取れますか,\n",
-    )
-    .unwrap();
-    let out = madoguchi(dir.path(), &["check"]);
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(
-        err.contains("broken.csv:2: entry 'x1': empty answer"),
-        "{err}"
-    );
-    assert!(
-        err.contains("FAQファイルに問題が 1 件あるため、何も読み込んでいません："),
-        "{err}"
-    );
-    assert!(
-        err.contains("broken.csv:2: ID「x1」の回答が空です。"),
-        "{err}"
-    );
     // Other errors stay as they were: no Japanese list.
     let out = madoguchi(
         dir.path(),
@@ -561,4 +541,28 @@ fn rejected_faq_files_are_reported_in_english_and_japanese() {
     );
     assert!(!out.status.success());
     assert!(!stderr(&out).contains("FAQファイル"), "{}", stderr(&out));
+
+    std::fs::write(
+        dir.path().join("faq/national/broken.csv"),
+        "id,question,answer\nx1,住民票はどこで取れますか,\n",
+    )
+    .unwrap();
+    // Straight from the loader (check) and through the index, whose error wraps the loader's.
+    for command in ["check", "index"] {
+        let out = madoguchi(dir.path(), &[command]);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(
+            err.contains("broken.csv:2: entry 'x1': empty answer"),
+            "{err}"
+        );
+        assert!(
+            err.contains("FAQファイルに問題が 1 件あるため、何も読み込んでいません："),
+            "{err}"
+        );
+        assert!(
+            err.contains("broken.csv:2: ID「x1」の回答が空です。"),
+            "{err}"
+        );
+    }
 }
