@@ -133,6 +133,12 @@ impl Config {
     /// candidate must be offered.
     pub fn problems(&self) -> Vec<String> {
         let s = &self.search;
+        // Shares of a mix: at least 0 like every weight, and at most 1.
+        let shares = [
+            ("phrasing_share", s.phrasing_share),
+            ("question_share", s.question_share),
+            ("foreign_phrasing_share", s.foreign_phrasing_share),
+        ];
         let values = [
             ("search", "question", s.question),
             ("search", "alt_questions", s.alt_questions),
@@ -144,22 +150,16 @@ impl Config {
             ("search", "coverage_exponent", s.coverage_exponent),
             ("search", "synonym_weight", s.synonym_weight),
             ("search", "semantic_weight", s.semantic_weight),
-            ("search", "phrasing_share", s.phrasing_share),
-            ("search", "question_share", s.question_share),
-            ("search", "foreign_phrasing_share", s.foreign_phrasing_share),
         ];
         let mut problems: Vec<String> = values
-            .iter()
+            .into_iter()
+            .chain(shares.map(|(key, v)| ("search", key, v)))
             .filter(|(_, _, v)| !(v.is_finite() && *v >= 0.0))
             .map(|(section, key, v)| {
                 format!("[{section}] {key} = {v}: must be a finite number of at least 0")
             })
             .collect();
-        for (key, v) in [
-            ("phrasing_share", s.phrasing_share),
-            ("question_share", s.question_share),
-            ("foreign_phrasing_share", s.foreign_phrasing_share),
-        ] {
+        for (key, v) in shares {
             if v > 1.0 {
                 problems.push(format!("[search] {key} = {v}: must be at most 1 (a share)"));
             }

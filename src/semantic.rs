@@ -7,9 +7,9 @@
 //! compared like with like) — and a question's similarity to the entry mixes the best phrasing
 //! cosine with the question-and-answer cosine ([`crate::retrieve::SearchConfig`]).
 //! Embedding is slow (tens of milliseconds a text on two cores), so entry vectors are kept in a
-//! disk cache keyed by the model's checksum, the text and how it is embedded ([`VectorCache`]): a reload embeds only
-//! texts it has not seen. Query vectors are kept in a small in-memory cache, since residents
-//! repeat the same questions.
+//! disk cache keyed by the model's checksum, the text and how it is embedded ([`VectorCache`]):
+//! a reload embeds only texts it has not seen. Query vectors are kept in a small in-memory
+//! cache, since residents repeat the same questions.
 //!
 //! Without the model (setup skipped, file missing or wrong) the engine runs lexical-only and
 //! says why ([`Status`]).
@@ -80,6 +80,13 @@ pub struct EntryText {
     pub kind: Kind,
 }
 
+impl EntryText {
+    /// Its key in the [`VectorCache`].
+    fn key(&self) -> [u8; 32] {
+        key(&self.text, self.kind)
+    }
+}
+
 /// The entry texts embedded for one entry, always in this order: the question and each other
 /// phrasing as documents, then the question with its answer (cut at [`MAX_TEXT_CHARS`]) as a
 /// question. Measured on both dev sets (`scripts/cv-semantic.sh`): the question-and-answer text
@@ -135,6 +142,16 @@ impl Default for EmbeddingConfig {
     }
 }
 
+impl EmbeddingConfig {
+    /// What is put before a text embedded as `kind`.
+    fn prefix(&self, kind: Kind) -> &str {
+        match kind {
+            Kind::Query => &self.query_prefix,
+            Kind::Passage => &self.passage_prefix,
+        }
+    }
+}
+
 /// Texts embedded in one call (one request to an endpoint) when embedding entries.
 const BATCH: usize = 32;
 
@@ -164,7 +181,7 @@ impl Remote {
             dim: 0,
         };
         // One probe tells the dimension (and that the endpoint answers at all).
-        let probe = remote.embed(&["住民票".to_owned()], &config.query_prefix)?;
+        let probe = remote.embed(&["住民票".to_owned()], config.prefix(Kind::Query))?;
         remote.dim = probe[0].len();
         Ok(remote)
     }
@@ -389,7 +406,7 @@ impl Encoder {
         let _release = Release(&self.running);
         match &self.backend {
             Backend::Local(m) => Some(unit(m.embed(text, madoguchi_e5::Kind::Query))),
-            Backend::Remote(r) => match r.embed(&[text.to_owned()], &r.config.query_prefix) {
+            Backend::Remote(r) => match r.embed(&[text.to_owned()], r.config.prefix(Kind::Query)) {
                 Ok(mut v) => v.pop(),
                 Err(e) => {
                     tracing::warn!(error = %e, "embedding endpoint failed: the question is searched by words alone");
@@ -413,7 +430,7 @@ impl Encoder {
         texts: &[EntryText],
         cache: &mut VectorCache,
     ) -> Result<Vec<Vec<f32>>, String> {
-        let keys: Vec<[u8; 32]> = texts.iter().map(|t| key(&t.text, t.kind)).collect();
+        let keys: Vec<[u8; 32]> = texts.iter().map(EntryText::key).collect();
         for kind in [Kind::Passage, Kind::Query] {
             let missing: Vec<&str> = {
                 let mut seen = std::collections::HashSet::new();
@@ -431,11 +448,7 @@ impl Encoder {
                     Backend::Local(m) => m.embed_batch(chunk, kind).into_iter().map(unit).collect(),
                     Backend::Remote(r) => {
                         let owned: Vec<String> = chunk.iter().map(|t| (*t).to_owned()).collect();
-                        let prefix = match kind {
-                            Kind::Query => &r.config.query_prefix,
-                            Kind::Passage => &r.config.passage_prefix,
-                        };
-                        r.embed(&owned, prefix)?
+                        r.embed(&owned, r.config.prefix(kind))?
                     }
                 };
                 for (t, v) in chunk.iter().zip(vectors) {
@@ -480,7 +493,8 @@ fn key(text: &str, kind: Kind) -> [u8; 32] {
 const MAGIC: &[u8; 8] = b"MDGVEC01";
 
 /// Entry-text vectors on disk, keyed by SHA-256 of the text and how it is embedded (`key`),
-/// for one model: `DIR/<model checksum>.vectors`. Read whole at start, written back (atomically) when texts were added.
+/// for one model: `DIR/<model checksum>.vectors`. Read whole at start, written back
+/// (atomically) when texts were added.
 pub struct VectorCache {
     path: Option<PathBuf>,
     dim: usize,
@@ -515,7 +529,7 @@ impl VectorCache {
     /// How many distinct `texts` have no vector here yet.
     pub fn missing<'t>(&self, texts: impl IntoIterator<Item = &'t EntryText>) -> usize {
         let keys: std::collections::HashSet<[u8; 32]> =
-            texts.into_iter().map(|t| key(&t.text, t.kind)).collect();
+            texts.into_iter().map(EntryText::key).collect();
         keys.iter().filter(|k| !self.map.contains_key(*k)).count()
     }
 

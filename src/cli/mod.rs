@@ -399,11 +399,11 @@ pub fn error_report(err: &anyhow::Error) -> String {
             problems.len()
         );
         for p in problems {
-            let at = match p.line {
-                0 => p.file.display().to_string(),
-                line => format!("{}:{line}", p.file.display()),
+            let ja = crate::faq::Problem {
+                message: crate::faq::messages::japanese(&p.message),
+                ..p.clone()
             };
-            out += &format!("\n  {at}: {}", crate::faq::messages::japanese(&p.message));
+            out += &format!("\n  {ja}");
         }
     }
     out
