@@ -451,6 +451,37 @@ mod tests {
     }
 
     #[test]
+    fn the_semantic_shares_must_lie_between_0_and_1() {
+        assert!(Config::default().problems().is_empty());
+        let mut c = Config::default();
+        c.search.phrasing_share = 1.5;
+        c.search.question_share = -0.1;
+        c.search.foreign_phrasing_share = f32::NAN;
+        let problems = c.problems();
+        assert!(
+            problems.contains(&"[search] phrasing_share = 1.5: must be at most 1 (a share)".into()),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("[search] question_share = -0.1: must be")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("[search] foreign_phrasing_share = NaN")),
+            "{problems:?}"
+        );
+        // 0 and 1 are shares.
+        c.search.phrasing_share = 1.0;
+        c.search.question_share = 0.0;
+        c.search.foreign_phrasing_share = 0.4;
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+    }
+
+    #[test]
     fn round_trips_and_rejects_unknown_keys() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.toml");
