@@ -233,8 +233,10 @@ awk 'NR == FNR { keep[$1] = 1; next } keep[$1]' "$OUT/dev-national.queries.tsv" 
   --config "$OUT/cfg/13-semantic.toml" --tag madoguchi --repeat 3 --run "$OUT/runs/devn.madoguchi.trec" \
   --metrics "$OUT/metrics/devn.madoguchi.json" >/dev/null 2>&1
 # The same national queries over the same entries reduced to question + answer, as a
-# municipality's own FAQ without alternative phrasings would be: the decision thresholds were
-# calibrated on the full entries and must not fall apart here.
+# municipality's own FAQ without alternative phrasings would be: the lexical thresholds were
+# calibrated on the full entries and must not fall apart here; with the semantic leg such top
+# entries have thresholds of their own, calibrated on these files
+# (scripts/calibrate-question-only.sh), so that row is in sample.
 python3 -c '
 import json, sys
 for line in sys.stdin:
@@ -437,8 +439,11 @@ s.append(peers_table("devn", f"{out}/dev-national.qrels.txt", f"{out}/metrics/de
 s.append("\n### Entries without alternative phrasings (same national queries, question + answer only)\n")
 s.append("What the decision thresholds do on a FAQ shaped like most municipal ones: the entries above "
          "reduced to question and answer. The evidence is scaled by the fields an entry has, so the "
-         "fallback keeps its precision and few answerable questions are turned away. Two rows: the "
-         "configuration just before the evidence rule, and the shipped defaults.\n")
+         "fallback keeps its precision and few answerable questions are turned away. Rows: the "
+         "configuration just before the evidence rule, the lexical-only defaults, and the shipped defaults "
+         "with the semantic leg, whose `[decision.semantic_question_only]` thresholds were calibrated on "
+         "these same files (in sample; `scripts/calibrate-question-only.sh` prints the cross-validated "
+         "figure).\n")
 s.append(table("qa", True))
 s.append("\n## Questions in other languages (`tests/eval/queries-multilingual.tsv`, 106 questions, 8 out of scope)\n")
 s.append("14 questions in each of English, Chinese, Korean, Vietnamese, Portuguese, Tagalog and Nepali "

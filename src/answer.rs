@@ -63,6 +63,17 @@ pub struct DecisionConfig {
         deserialize_with = "semantic_thresholds"
     )]
     pub semantic: Option<Box<DecisionConfig>>,
+    /// The thresholds used instead of `semantic` when the semantic leg ran on a Japanese
+    /// question and the top entry has no other phrasing than its question
+    /// (`[decision.semantic_question_only]`). Its similarity is then the nearer of two
+    /// cosines instead of the nearest of many, so a question it answers reaches a lower one: a
+    /// FAQ without alternative phrasings (a municipality's own, or one imported from a
+    /// spreadsheet) would otherwise send many answerable questions to the fallback.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "question_only_thresholds"
+    )]
+    pub semantic_question_only: Option<Box<DecisionConfig>>,
 }
 
 /// Reads `[decision.semantic]`: the keys it gives over [`DecisionConfig::semantic_default`]
@@ -70,28 +81,66 @@ pub struct DecisionConfig {
 fn semantic_thresholds<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Box<DecisionConfig>>, D::Error> {
+    nested_thresholds(d, "semantic", DecisionConfig::semantic_default())
+}
+
+/// Reads `[decision.semantic_question_only]` over
+/// [`DecisionConfig::semantic_question_only_default`], as [`semantic_thresholds`] does.
+fn question_only_thresholds<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Box<DecisionConfig>>, D::Error> {
+    nested_thresholds(
+        d,
+        "semantic_question_only",
+        DecisionConfig::semantic_question_only_default(),
+    )
+}
+
+/// A `[decision.NAME]` table read over `defaults`; it may not hold tables of its own.
+fn nested_thresholds<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    name: &str,
+    defaults: DecisionConfig,
+) -> Result<Option<Box<DecisionConfig>>, D::Error> {
     use serde::de::Error;
     let given = toml::Table::deserialize(d)?;
-    if given.contains_key("semantic") {
-        return Err(D::Error::custom(
-            "[decision.semantic] cannot have thresholds of its own for the semantic leg",
-        ));
+    if let Some(key) = ["semantic", "semantic_question_only"]
+        .into_iter()
+        .find(|k| given.contains_key(*k))
+    {
+        return Err(D::Error::custom(format!(
+            "[decision.{name}] cannot hold a table of its own ([decision.{name}.{key}]): write [decision.{key}]"
+        )));
     }
-    let mut table =
-        toml::Table::try_from(DecisionConfig::semantic_default()).map_err(D::Error::custom)?;
+    let mut table = toml::Table::try_from(defaults).map_err(D::Error::custom)?;
     table.extend(given);
-    let mut c: DecisionConfig = table.try_into().map_err(D::Error::custom)?;
-    c.semantic = None;
-    Ok(Some(Box::new(c)))
+    let c: DecisionConfig = table.try_into().map_err(D::Error::custom)?;
+    Ok(Some(Box::new(c.flat())))
 }
 
 impl DecisionConfig {
-    /// The thresholds for signals: [`DecisionConfig::semantic`] when the semantic leg ran and
-    /// they are set, else these.
+    /// The thresholds for signals: with the semantic leg,
+    /// [`DecisionConfig::semantic_question_only`] for a Japanese question whose top entry has
+    /// no other phrasing, else [`DecisionConfig::semantic`] (when set); lexical only, these.
     pub fn for_signals(&self, s: &Signals) -> &DecisionConfig {
-        match &self.semantic {
-            Some(semantic) if s.similarity > 0.0 || s.foreign => semantic,
-            _ => self,
+        if s.similarity <= 0.0 && !s.foreign {
+            return self;
+        }
+        let table = if !s.phrasings && !s.foreign {
+            self.semantic_question_only.as_deref()
+        } else {
+            None
+        };
+        table.or(self.semantic.as_deref()).unwrap_or(self)
+    }
+
+    /// These thresholds without the tables for the semantic leg: one table, as
+    /// `madoguchi eval --calibrate` searches it.
+    pub fn flat(&self) -> DecisionConfig {
+        DecisionConfig {
+            semantic: None,
+            semantic_question_only: None,
+            ..self.clone()
         }
     }
 
@@ -113,6 +162,33 @@ impl DecisionConfig {
             answer_similarity: 0.92,
             foreign_similarity: 0.0,
             semantic: None,
+            semantic_question_only: None,
+        }
+    }
+
+    /// The thresholds for a top entry without other phrasings, calibrated with the default
+    /// `[search]` settings on the bundled dev set's national questions over the national
+    /// entries cut to question and answer (`scripts/calibrate-question-only.sh`; 5-fold
+    /// cross-validated there: decisions right 0.873, fallback precision/recall 0.683/0.754,
+    /// answerable questions sent to fallback 7.3 %, against 0.824, 0.598/0.860 and 12.1 % with
+    /// [`DecisionConfig::semantic_default`]; docs/benchmarks.md).
+    pub fn semantic_question_only_default() -> DecisionConfig {
+        DecisionConfig {
+            answer_coverage: 0.3,
+            answer_margin: 0.02,
+            candidates_coverage: 0.2,
+            evidence_coverage: 0.55,
+            evidence_score: 0.65,
+            answer_unknown: 0.3,
+            max_candidates: 5,
+            // No similarity below which such a question falls back: the nearer of its two
+            // cosines is a weaker sign than the nearest of many phrasings; its words decide.
+            fallback_similarity: 0.0,
+            candidates_similarity: 0.88,
+            answer_similarity: 0.94,
+            foreign_similarity: 0.0,
+            semantic: None,
+            semantic_question_only: None,
         }
     }
 }
@@ -143,6 +219,9 @@ impl Default for DecisionConfig {
             answer_similarity: 1.01,
             foreign_similarity: 0.0,
             semantic: Some(Box::new(DecisionConfig::semantic_default())),
+            semantic_question_only: Some(
+                Box::new(DecisionConfig::semantic_question_only_default()),
+            ),
         }
     }
 }
@@ -231,6 +310,9 @@ pub struct Signals {
     pub similarity: f32,
     /// Whether the question is in another language and was ranked by the semantic leg alone.
     pub foreign: bool,
+    /// Whether the top entry has other phrasings than its question (which thresholds apply:
+    /// [`DecisionConfig::for_signals`]).
+    pub phrasings: bool,
 }
 
 /// Reads the signals off ranked hits. The margin is that of the order the hits are in
@@ -252,6 +334,7 @@ pub fn signals(hits: &[Hit]) -> Signals {
         unknown: first.unknown,
         similarity: first.similarity,
         foreign: first.foreign,
+        phrasings: !first.entry.alt_questions.is_empty(),
     }
 }
 
@@ -403,7 +486,12 @@ mod tests {
     fn the_semantic_thresholds_apply_when_the_semantic_leg_ran() {
         let c = DecisionConfig::default();
         let sem = DecisionConfig::semantic_default();
-        let with_sim = |s: Signals, similarity: f32| Signals { similarity, ..s };
+        // The top entry has other phrasings ([decision.semantic]).
+        let with_sim = |s: Signals, similarity: f32| Signals {
+            similarity,
+            phrasings: true,
+            ..s
+        };
         // Lexical only: the semantic rules never fire, whatever the thresholds.
         assert_eq!(decide_signals(with(0.0, 1.0, 0.0), &c), Decision::Fallback);
         assert_eq!(decide_signals(s(0.9, 0.5), &c), Decision::Answer);
@@ -448,6 +536,47 @@ mod tests {
     }
 
     #[test]
+    fn a_top_entry_without_other_phrasings_has_thresholds_of_its_own() {
+        let strict = DecisionConfig {
+            fallback_similarity: 0.9,
+            ..DecisionConfig::semantic_default()
+        };
+        let lenient = DecisionConfig {
+            fallback_similarity: 0.8,
+            ..DecisionConfig::semantic_default()
+        };
+        let c = DecisionConfig {
+            semantic: Some(Box::new(strict.clone())),
+            semantic_question_only: Some(Box::new(lenient.clone())),
+            ..DecisionConfig::default()
+        };
+        let at = |phrasings: bool, foreign: bool| Signals {
+            similarity: 0.85,
+            phrasings,
+            foreign,
+            ..s(0.9, 0.5)
+        };
+        assert_eq!(c.for_signals(&at(true, false)), &strict);
+        assert_eq!(c.for_signals(&at(false, false)), &lenient);
+        assert_eq!(decide_signals(at(true, false), &c), Decision::Fallback);
+        assert_eq!(decide_signals(at(false, false), &c), Decision::Answer);
+        // A question in another language keeps [decision.semantic] whatever the entry's shape.
+        assert_eq!(c.for_signals(&at(false, true)), &strict);
+        // Lexical only, the shape changes nothing.
+        let lexical = Signals {
+            similarity: 0.0,
+            ..at(false, false)
+        };
+        assert_eq!(c.for_signals(&lexical), &c);
+        // Without its own table, such an entry is decided by [decision.semantic].
+        let without = DecisionConfig {
+            semantic_question_only: None,
+            ..c.clone()
+        };
+        assert_eq!(without.for_signals(&at(false, false)), &strict);
+    }
+
+    #[test]
     fn semantic_thresholds_read_over_their_own_defaults() {
         #[derive(Debug, Deserialize)]
         struct File {
@@ -471,6 +600,28 @@ mod tests {
         assert!(nested.is_err());
         let typo = toml::from_str::<File>("[decision.semantic]\nfallback_similarty = 0.8\n");
         assert!(typo.unwrap_err().to_string().contains("fallback_similarty"));
+        // The question-only table reads over its own defaults, and nests no table either.
+        let f: File =
+            toml::from_str("[decision.semantic_question_only]\nanswer_similarity = 0.95\n")
+                .unwrap();
+        let q = f.decision.semantic_question_only.unwrap();
+        assert_eq!(q.answer_similarity, 0.95);
+        assert_eq!(
+            q.fallback_similarity,
+            DecisionConfig::semantic_question_only_default().fallback_similarity
+        );
+        assert!(q.semantic.is_none() && q.semantic_question_only.is_none());
+        assert_eq!(
+            f.decision.semantic.as_deref(),
+            Some(&DecisionConfig::semantic_default())
+        );
+        for nested in [
+            "[decision.semantic.semantic_question_only]\nanswer_margin = 1\n",
+            "[decision.semantic_question_only.semantic]\nanswer_margin = 1\n",
+        ] {
+            let e = toml::from_str::<File>(nested).unwrap_err().to_string();
+            assert!(e.contains("cannot hold a table"), "{e}");
+        }
     }
 
     #[test]

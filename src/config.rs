@@ -181,6 +181,12 @@ impl Config {
         if let Some(semantic) = &self.decision.semantic {
             problems.extend(decision_problems("decision.semantic", semantic));
         }
+        if let Some(question_only) = &self.decision.semantic_question_only {
+            problems.extend(decision_problems(
+                "decision.semantic_question_only",
+                question_only,
+            ));
+        }
         problems
     }
 
@@ -479,6 +485,42 @@ mod tests {
         c.search.question_share = 0.0;
         c.search.foreign_phrasing_share = 0.4;
         assert!(c.problems().is_empty(), "{:?}", c.problems());
+    }
+
+    #[test]
+    fn every_decision_table_is_checked_under_its_own_name() {
+        let mut c = Config::default();
+        c.decision
+            .semantic_question_only
+            .as_mut()
+            .unwrap()
+            .fallback_similarity = -0.5;
+        c.decision.semantic.as_mut().unwrap().max_candidates = 0;
+        let problems = c.problems();
+        assert_eq!(
+            problems,
+            [
+                "[decision.semantic] max_candidates = 0: must be at least 1",
+                "[decision.semantic_question_only] fallback_similarity = -0.5: must be a finite number of at least 0"
+            ],
+            "{problems:?}"
+        );
+        // Both tables survive a save and a load.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        let mut c = Config::default();
+        c.decision
+            .semantic_question_only
+            .as_mut()
+            .unwrap()
+            .answer_similarity = 0.97;
+        c.save(&path, "test").unwrap();
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("[decision.semantic_question_only]")
+        );
+        assert_eq!(Config::load(&path).unwrap(), c);
     }
 
     #[test]

@@ -8,7 +8,6 @@ use clap::Args;
 use sha2::Digest;
 
 use super::data::DataArgs;
-use crate::answer::DecisionConfig;
 use crate::engine::{Build, Setup};
 use crate::eval::{self, data};
 use crate::faq::{self, Corpus};
@@ -163,58 +162,71 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
 
     let mut cross_validated = None;
     if a.calibrate {
-        // The thresholds of the mode that ran: lexical only, or with the semantic leg.
+        // The tables of the mode that ran: lexical only, or with the semantic leg (one for top
+        // entries with other phrasings, one for those with their question only).
         let semantic = engine.semantic.on();
-        let base = if semantic {
-            config
-                .decision
-                .semantic
-                .as_deref()
-                .cloned()
-                .unwrap_or_else(DecisionConfig::semantic_default)
-        } else {
-            DecisionConfig {
-                semantic: None,
-                ..config.decision.clone()
-            }
-        };
-        cross_validated = eval::cross_validate(&results, &base, a.max_in_scope_fallback, a.folds);
-        let (best, utility) = eval::calibrate(&results, &base, a.max_in_scope_fallback);
-        let section = if semantic {
-            "[decision.semantic]"
-        } else {
-            "[decision]"
-        };
-        let header = format!(
-            "madoguchi configuration.\nThe {section} thresholds were chosen by `madoguchi eval --calibrate` on\n{} / {} with at most {} of in-scope queries sent to fallback\n(mean utility {utility:.4}, commit {}).",
-            queries_file.display(),
-            qrels_file.display(),
+        cross_validated = eval::cross_validate(
+            &results,
+            &config.decision,
+            semantic,
             a.max_in_scope_fallback,
-            git_commit()
+            a.folds,
         );
-        eprintln!(
-            "calibrated {section}: answer_coverage {:.3}, answer_margin {:.2}, answer_unknown {:.1}, candidates_coverage {:.3}, evidence_coverage {:.2}, evidence_score {:.2}, fallback_similarity {:.2}, candidates_similarity {:.2}, answer_similarity {:.2}, foreign_similarity {:.2} (mean utility {utility:.4}) -> {}",
-            best.answer_coverage,
-            best.answer_margin,
-            best.answer_unknown,
-            best.candidates_coverage,
-            best.evidence_coverage,
-            best.evidence_score,
-            best.fallback_similarity,
-            best.candidates_similarity,
-            best.answer_similarity,
-            best.foreign_similarity,
-            a.data.config.display()
+        let (best, tables) = eval::calibrate_tables(
+            &results,
+            &config.decision,
+            semantic,
+            a.max_in_scope_fallback,
         );
-        if semantic {
-            config.decision.semantic = Some(Box::new(best));
-        } else {
-            config.decision = DecisionConfig {
-                semantic: config.decision.semantic.take(),
-                ..best
+        let mut written = Vec::new();
+        for t in &tables {
+            let Some(utility) = t.utility else {
+                eprintln!(
+                    "{} left as it was: {} question(s) decided by it, {} out of scope (it needs {} and {})",
+                    t.table.section(),
+                    t.questions,
+                    t.out_of_scope,
+                    eval::SEMANTIC_TABLE_MIN.0,
+                    eval::SEMANTIC_TABLE_MIN.1
+                );
+                continue;
             };
+            let c = t.table.get(&best);
+            eprintln!(
+                "calibrated {} on {} questions ({} out of scope): answer_coverage {:.3}, answer_margin {:.2}, answer_unknown {:.1}, candidates_coverage {:.3}, evidence_coverage {:.2}, evidence_score {:.2}, fallback_similarity {:.2}, candidates_similarity {:.2}, answer_similarity {:.2}, foreign_similarity {:.2} (mean utility {utility:.4}) -> {}",
+                t.table.section(),
+                t.questions,
+                t.out_of_scope,
+                c.answer_coverage,
+                c.answer_margin,
+                c.answer_unknown,
+                c.candidates_coverage,
+                c.evidence_coverage,
+                c.evidence_score,
+                c.fallback_similarity,
+                c.candidates_similarity,
+                c.answer_similarity,
+                c.foreign_similarity,
+                a.data.config.display()
+            );
+            written.push(format!(
+                "{} on {} questions (mean utility {utility:.4})",
+                t.table.section(),
+                t.questions
+            ));
         }
-        config.save(&a.data.config, &header)?;
+        if !written.is_empty() {
+            let header = format!(
+                "madoguchi configuration.\nChosen by `madoguchi eval --calibrate` on\n{} / {} with at most {} of in-scope queries sent to fallback\n(commit {}): {}.",
+                queries_file.display(),
+                qrels_file.display(),
+                a.max_in_scope_fallback,
+                git_commit(),
+                written.join("; ")
+            );
+            config.decision = best;
+            config.save(&a.data.config, &header)?;
+        }
     }
     // Decisions are re-scored with the (possibly calibrated) thresholds; rankings do not change.
     let results: Vec<eval::QueryResult> = results

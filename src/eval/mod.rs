@@ -526,7 +526,7 @@ pub fn table(r: &Report) -> String {
             line(&cv.decisions)
         );
         s += &format!(
-            "decisions, in sample (the thresholds written) {}",
+            "decisions, in sample (the thresholds in force after calibrating) {}",
             line(&r.decision)
         );
     } else {
@@ -750,6 +750,142 @@ pub fn calibrate(
     best
 }
 
+/// A table of thresholds that `--calibrate` fills: each decides its own questions
+/// ([`DecisionConfig::for_signals`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// `[decision]`: the lexical-only mode.
+    Lexical,
+    /// `[decision.semantic]`: the semantic leg ran (and the top entry has other phrasings, or
+    /// the question is in another language).
+    Semantic,
+    /// `[decision.semantic_question_only]`: the semantic leg ran on a Japanese question whose
+    /// top entry has its question only.
+    QuestionOnly,
+}
+
+/// The fewest questions, and out-of-scope ones among them, that a table of the semantic leg
+/// (`[decision.semantic]`, `[decision.semantic_question_only]`) is calibrated on. Fewer leave it
+/// as it is: a handful of questions with a question-only top entry in a dev set whose entries
+/// mostly have phrasings (or the reverse) would set it by chance, and with no out-of-scope
+/// question at all the calibration can only learn never to fall back.
+pub const SEMANTIC_TABLE_MIN: (usize, usize) = (50, 10);
+
+impl Table {
+    /// The section's name in `madoguchi.toml`.
+    pub fn section(self) -> &'static str {
+        match self {
+            Table::Lexical => "[decision]",
+            Table::Semantic => "[decision.semantic]",
+            Table::QuestionOnly => "[decision.semantic_question_only]",
+        }
+    }
+
+    /// The table that decides `r` (`semantic`: whether the semantic leg ran).
+    pub fn of(r: &QueryResult, semantic: bool) -> Table {
+        let s = &r.signals;
+        if !semantic {
+            Table::Lexical
+        } else if s.similarity > 0.0 && !s.foreign && !s.phrasings {
+            Table::QuestionOnly
+        } else {
+            Table::Semantic
+        }
+    }
+
+    /// This table's thresholds in `d`, flat (their defaults where `d` lacks the table).
+    pub fn get(self, d: &DecisionConfig) -> DecisionConfig {
+        match self {
+            Table::Lexical => d.flat(),
+            Table::Semantic => d
+                .semantic
+                .as_deref()
+                .map_or_else(DecisionConfig::semantic_default, DecisionConfig::flat),
+            Table::QuestionOnly => d.semantic_question_only.as_deref().map_or_else(
+                DecisionConfig::semantic_question_only_default,
+                DecisionConfig::flat,
+            ),
+        }
+    }
+
+    /// Puts flat thresholds into `d` as this table, keeping the others.
+    pub fn set(self, d: &mut DecisionConfig, t: &DecisionConfig) {
+        match self {
+            Table::Lexical => {
+                *d = DecisionConfig {
+                    semantic: d.semantic.take(),
+                    semantic_question_only: d.semantic_question_only.take(),
+                    ..t.flat()
+                }
+            }
+            Table::Semantic => d.semantic = Some(Box::new(t.flat())),
+            Table::QuestionOnly => d.semantic_question_only = Some(Box::new(t.flat())),
+        }
+    }
+}
+
+/// What [`calibrate_tables`] did with one table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableCalibration {
+    /// The table.
+    pub table: Table,
+    /// The questions it decides.
+    pub questions: usize,
+    /// Out-of-scope questions among them.
+    pub out_of_scope: usize,
+    /// The mean utility over its questions with the thresholds chosen; `None` when it was left
+    /// as it was (no question, or for a table of the semantic leg fewer than
+    /// [`SEMANTIC_TABLE_MIN`]).
+    pub utility: Option<f64>,
+}
+
+/// Calibrates each table of `decision` that the mode decides with (`semantic`: whether the
+/// semantic leg ran) on the questions it decides ([`Table::of`]; small talk, which no
+/// threshold decides, is left out), each with [`calibrate`] (the share of in-scope questions
+/// sent to fallback is limited within each table's questions). A table with no question, or
+/// one of the semantic leg with fewer than [`SEMANTIC_TABLE_MIN`], is left as it is.
+pub fn calibrate_tables(
+    results: &[QueryResult],
+    decision: &DecisionConfig,
+    semantic: bool,
+    max_in_scope_fallback: f64,
+) -> (DecisionConfig, Vec<TableCalibration>) {
+    let tables: &[Table] = if semantic {
+        &[Table::Semantic, Table::QuestionOnly]
+    } else {
+        &[Table::Lexical]
+    };
+    let mut out = decision.clone();
+    let mut report = Vec::with_capacity(tables.len());
+    for &table in tables {
+        let own: Vec<QueryResult> = results
+            .iter()
+            .filter(|r| r.decision != Decision::SmallTalk && Table::of(r, semantic) == table)
+            .cloned()
+            .collect();
+        let out_of_scope = own.iter().filter(|r| !r.in_scope()).count();
+        let enough = match table {
+            Table::Lexical => !own.is_empty(),
+            Table::Semantic | Table::QuestionOnly => {
+                own.len() >= SEMANTIC_TABLE_MIN.0 && out_of_scope >= SEMANTIC_TABLE_MIN.1
+            }
+        };
+        let mut utility = None;
+        if enough {
+            let (best, u) = calibrate(&own, &table.get(decision), max_in_scope_fallback);
+            table.set(&mut out, &best);
+            utility = Some(u);
+        }
+        report.push(TableCalibration {
+            table,
+            questions: own.len(),
+            out_of_scope,
+            utility,
+        });
+    }
+    (out, report)
+}
+
 /// What [`cross_validate`] measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CrossValidated {
@@ -757,18 +893,20 @@ pub struct CrossValidated {
     pub folds: usize,
     /// The decisions of every query under the thresholds calibrated without its fold, pooled.
     pub decisions: DecisionMetrics,
-    /// The thresholds each fold's calibration chose (how stable the choice is).
+    /// The thresholds each fold's calibration chose (how stable the choice is): every table.
     pub chosen: Vec<DecisionConfig>,
 }
 
-/// K-fold cross-validation of [`calibrate`]: the queries, in id order, are dealt into `folds`
-/// folds (query i goes to fold i mod k); each fold is decided with the thresholds calibrated on
-/// the others, and the held-out decisions are pooled into one set of [`DecisionMetrics`]. This
-/// is the figure to expect on queries the calibration never saw; the in-sample figure overstates
-/// it. `None` with fewer than two folds or fewer queries than folds.
+/// K-fold cross-validation of [`calibrate_tables`]: the queries, in id order, are dealt into
+/// `folds` folds (query i goes to fold i mod k); each fold is decided with the thresholds
+/// calibrated on the others, and the held-out decisions are pooled into one set of
+/// [`DecisionMetrics`]. This is the figure to expect on queries the calibration never saw; the
+/// in-sample figure overstates it. `None` with fewer than two folds or fewer queries than
+/// folds.
 pub fn cross_validate(
     results: &[QueryResult],
     base: &DecisionConfig,
+    semantic: bool,
     max_in_scope_fallback: f64,
     folds: usize,
 ) -> Option<CrossValidated> {
@@ -790,7 +928,7 @@ pub fn cross_validate(
             .filter(|(_, k)| **k != f)
             .map(|(r, _)| r.clone())
             .collect();
-        let (c, _) = calibrate(&train, base, max_in_scope_fallback);
+        let (c, _) = calibrate_tables(&train, base, semantic, max_in_scope_fallback);
         for (r, _) in results.iter().zip(&fold_of).filter(|(_, k)| **k == f) {
             let mut r = r.clone();
             r.decision = r.decide_with(&c);
@@ -999,9 +1137,9 @@ mod tests {
             results.push(inside);
         }
         let base = DecisionConfig::default();
-        assert!(cross_validate(&results, &base, 1.0, 1).is_none());
-        assert!(cross_validate(&results[..3], &base, 1.0, 5).is_none());
-        let cv = cross_validate(&results, &base, 1.0, 5).unwrap();
+        assert!(cross_validate(&results, &base, false, 1.0, 1).is_none());
+        assert!(cross_validate(&results[..3], &base, false, 1.0, 5).is_none());
+        let cv = cross_validate(&results, &base, false, 1.0, 5).unwrap();
         assert_eq!(cv.folds, 5);
         assert_eq!(cv.chosen.len(), 5);
         assert_eq!(cv.decisions.counts.values().sum::<usize>(), results.len());
@@ -1019,7 +1157,77 @@ mod tests {
         // The same queries in another order give the same folds (dealt by query id).
         let mut reversed = results.clone();
         reversed.reverse();
-        assert_eq!(cross_validate(&reversed, &base, 1.0, 5).unwrap(), cv);
+        assert_eq!(cross_validate(&reversed, &base, false, 1.0, 5).unwrap(), cv);
+    }
+
+    #[test]
+    fn each_semantic_table_is_calibrated_on_the_questions_it_decides() {
+        let sem = |in_scope: bool, similarity: f32, phrasings: bool, qid: String| {
+            let mut r = result(in_scope, in_scope.then_some(1), 0.9, 30.0);
+            r.signals.similarity = similarity;
+            r.signals.phrasings = phrasings;
+            r.qid = qid;
+            r
+        };
+        // Top entries with other phrasings: out-of-scope questions come as near as 0.88,
+        // answerable ones 0.95. Entries with their question only: 0.80 and 0.84, under the
+        // line the first kind needs.
+        let mut results = Vec::new();
+        for i in 0..40 {
+            results.push(sem(false, 0.88, true, format!("po{i}")));
+            results.push(sem(true, 0.95, true, format!("pi{i}")));
+        }
+        for i in 0..15 {
+            results.push(sem(false, 0.80, false, format!("qo{i}")));
+        }
+        for i in 0..45 {
+            results.push(sem(true, 0.84, false, format!("qi{i}")));
+        }
+        let base = DecisionConfig::default();
+        let (c, report) = calibrate_tables(&results, &base, true, 0.05);
+        for r in &results {
+            let d = r.decide_with(&c);
+            assert_eq!(d == Decision::Fallback, !r.in_scope(), "{} {d:?}", r.qid);
+        }
+        // No one table decides both kinds right: the phrased table sends the answerable
+        // question-only ones to the fallback.
+        let one_table = DecisionConfig {
+            semantic_question_only: Some(Box::new(Table::Semantic.get(&c))),
+            ..c.clone()
+        };
+        let turned_away = results
+            .iter()
+            .filter(|r| r.in_scope() && r.decide_with(&one_table) == Decision::Fallback)
+            .count();
+        assert_eq!(turned_away, 45);
+        let counts: Vec<(Table, usize, usize, bool)> = report
+            .iter()
+            .map(|t| (t.table, t.questions, t.out_of_scope, t.utility.is_some()))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                (Table::Semantic, 80, 40, true),
+                (Table::QuestionOnly, 60, 15, true)
+            ]
+        );
+        // The lexical table is untouched when the semantic leg ran.
+        assert_eq!(Table::Lexical.get(&c), Table::Lexical.get(&base));
+
+        // Too few questions with a question-only top entry: that table is left as it was.
+        let few: Vec<QueryResult> = results
+            .iter()
+            .filter(|r| r.signals.phrasings)
+            .chain(results.iter().filter(|r| !r.signals.phrasings).take(49))
+            .cloned()
+            .collect();
+        let (c, report) = calibrate_tables(&few, &base, true, 0.05);
+        assert_eq!(
+            Table::QuestionOnly.get(&c),
+            DecisionConfig::semantic_question_only_default()
+        );
+        assert_eq!(report[1].utility, None);
+        assert!(report[0].utility.is_some());
     }
 
     #[test]

@@ -327,7 +327,10 @@ fn baseline_regression_exits_3_and_improvement_passes() {
 
 #[test]
 fn calibrate_writes_thresholds_the_config_file_keeps() {
-    let (dir, out) = run_eval(&["--calibrate", "--config", "cal.toml"]);
+    // Lexical only (no model at that path): the `[decision]` table has no minimum of questions
+    // (the tables of the semantic leg have; the next test).
+    let lexical = ["--model", "no-model.bin"];
+    let (dir, out) = run_eval(&[&lexical[..], &["--calibrate", "--config", "cal.toml"]].concat());
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(dir.path().join("cal.toml")).unwrap();
     assert!(text.contains("[decision]"), "{text}");
@@ -357,13 +360,54 @@ fn calibrate_writes_thresholds_the_config_file_keeps() {
     let decided: u64 = counts.values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(decided, m["queries"]["total"].as_u64().unwrap(), "{m}");
 
-    let (_, skipped) = run_eval(&["--calibrate", "--folds", "0", "--config", "cal.toml"]);
+    let (_, skipped) = run_eval(
+        &[
+            &lexical[..],
+            &["--calibrate", "--folds", "0", "--config", "cal.toml"],
+        ]
+        .concat(),
+    );
     assert!(skipped.status.success(), "{}", stderr(&skipped));
     assert!(
         !stdout(&skipped).contains("cross-validated"),
         "{}",
         stdout(&skipped)
     );
+}
+
+#[test]
+fn calibrate_leaves_a_semantic_table_with_too_few_questions_as_it_is() {
+    // Needs the sentence model (scripts/setup-e5.sh; scripts/test.sh sets REQUIRE_E5=1).
+    let Ok(model) = std::fs::canonicalize(madoguchi_e5::default_model_path()) else {
+        assert!(
+            std::env::var("REQUIRE_E5").as_deref() != Ok("1"),
+            "REQUIRE_E5=1 but the model is missing"
+        );
+        return;
+    };
+    // Seven questions: under the 50 (10 out of scope) a table of the semantic leg needs.
+    let (dir, out) = run_eval(&[
+        "--model",
+        model.to_str().unwrap(),
+        "--calibrate",
+        "--config",
+        "cal.toml",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    for section in ["[decision.semantic]", "[decision.semantic_question_only]"] {
+        assert!(
+            err.contains(&format!("{section} left as it was")),
+            "{section}: {err}"
+        );
+    }
+    assert!(
+        stdout(&out).contains("legs: lexical + semantic"),
+        "{}",
+        stdout(&out)
+    );
+    // Nothing calibrated, nothing written.
+    assert!(!dir.path().join("cal.toml").exists());
 }
 
 #[test]

@@ -126,6 +126,49 @@ fn the_turn_says_the_language_and_decides_with_meaning() {
     assert_eq!(p.decision, Decision::Fallback, "{:?}", p.signals);
 }
 
+#[test]
+fn a_top_entry_without_other_phrasings_is_decided_by_its_own_thresholds() {
+    use madoguchi::answer::{self, Decision, DecisionConfig};
+    use madoguchi::chat;
+    let Some(model) = model() else { return };
+    let (_dir, e) = engine(model, Config::default().search.semantic_weight);
+    let config = DecisionConfig::default();
+    let plan = |q: &str| chat::plan(&e, &config, q, None, &[], 10).unwrap();
+    // The thresholds of entries with phrasings for every top entry, as before
+    // [decision.semantic_question_only] existed.
+    let one_table = DecisionConfig {
+        semantic_question_only: config.semantic.clone(),
+        ..config.clone()
+    };
+
+    // kokuho-late has its question only. A one-word question its answer covers (延滞金) is
+    // answered by its words; its similarity (about 0.86) is under the line below which a
+    // question over entries with phrasings falls back.
+    let p = plan("延滞金");
+    assert_eq!(p.hits[0].entry.id, "kokuho-late");
+    assert!(!p.signals.phrasings, "{:?}", p.signals);
+    assert_eq!(p.decision, Decision::Answer, "{:?}", p.signals);
+    assert_eq!(
+        answer::decide_signals(p.signals, &one_table),
+        Decision::Fallback,
+        "{:?}",
+        p.signals
+    );
+    // Few shared words, near in meaning (about 0.90, over the line of 0.88): candidates.
+    let p = plan("国保料を滞納");
+    assert_eq!(p.hits[0].entry.id, "kokuho-late");
+    assert_eq!(p.decision, Decision::Candidates, "{:?}", p.signals);
+    // Still out of scope: far in meaning, and its words are not the entry's.
+    assert_eq!(
+        plan("宇宙旅行の補助金はありますか").decision,
+        Decision::Fallback
+    );
+    // An entry with phrasings keeps [decision.semantic].
+    let p = plan("住民票の写しをコンビニで取れますか");
+    assert!(p.signals.phrasings, "{:?}", p.signals);
+    assert_eq!(p.decision, Decision::Answer);
+}
+
 /// A first start with no vector cache answers at once, lexically, says so, and switches to the
 /// full engine when the entries are embedded in the background (issue #19, point 8).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
