@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 # OpenMP threads of the sentence model spin while they wait by default; on a busy CPU that
 # stalls every embedding (crates/e5/README.md, "Speed and threads").
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# Two malloc arenas, not one per thread that allocates: a lower peak under a burst of new
+# questions (docs/benchmarks.md, "New questions under load").
+export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 # The system libraries the build links against (SQLite, OpenSSL), from apt when missing.
 bash scripts/setup-build.sh
 # The sentence model of the semantic leg (used when [search] semantic_weight > 0), before the

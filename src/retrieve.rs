@@ -364,6 +364,12 @@ impl Retriever {
         }
     }
 
+    /// Questions the semantic leg's bundled model has embedded, and in how many calls (`None`
+    /// without the leg).
+    pub fn question_embeddings(&self) -> Option<crate::semantic::QuestionEmbeddings> {
+        self.encoder.as_ref().map(|e| e.question_embeddings())
+    }
+
     /// Entry texts embedded.
     pub fn embedded_texts(&self) -> usize {
         let dim = self.encoder.as_ref().map_or(1, |e| e.dim()).max(1);

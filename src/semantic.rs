@@ -244,15 +244,56 @@ enum Backend {
     Remote(Remote),
 }
 
+/// The most questions the bundled model embeds in one call. A call runs every token of its
+/// questions through each weight once, so a batch costs less per question than one call each:
+/// on two cores 27 ms a question one at a time, 12 ms in batches of 4 and 10 ms in batches of 8
+/// (dev questions, `Model::embed` against `Model::embed_batch`, two OpenMP threads). A larger
+/// batch would make its first question wait longer for little gain.
+pub const QUESTION_BATCH: usize = 8;
+
+/// The most questions that wait for the bundled model (four batches, about a third of a second of
+/// its time on two cores). A question that finds this many waiting is searched by words alone
+/// at once: past what the model can embed, waiting longer only makes every answer late (and
+/// each waiting question holds a thread), while a lexical answer comes in milliseconds.
+pub const MAX_WAITING_QUESTIONS: usize = 4 * QUESTION_BATCH;
+
 /// The embedding model with a bounded cache of query vectors.
 pub struct Encoder {
     backend: Backend,
     queries: Mutex<QueryCache>,
-    /// Questions being embedded now, at most [`Encoder::limit`]: each call already uses every
-    /// core (OpenMP), so more at once only makes each slower, and a burst must leave the
-    /// blocking pool's threads and the cores to the rest of the service.
+    /// Questions being sent to an endpoint now, at most [`Encoder::limit`], so that a burst
+    /// leaves the blocking pool's threads to the rest of the service.
     running: (Mutex<usize>, std::sync::Condvar),
     limit: usize,
+    /// Questions waiting for the bundled model, embedded together ([`Encoder::embed_local`]).
+    batches: (Mutex<Batches>, std::sync::Condvar),
+}
+
+/// The questions waiting for the bundled model and the vectors not yet collected.
+#[derive(Default)]
+struct Batches {
+    /// Tickets and normalised texts, oldest first, not yet in a batch.
+    waiting: VecDeque<(u64, String)>,
+    /// Vectors of embedded questions by ticket (`None`: the engine failed), until their caller
+    /// takes them.
+    done: HashMap<u64, Option<Vec<f32>>>,
+    /// Whether a batch is being embedded (one at a time: each already uses every core).
+    busy: bool,
+    next_ticket: u64,
+    /// Batches embedded and the questions in them, since the model was loaded.
+    counts: QuestionEmbeddings,
+}
+
+/// How many questions the bundled model has embedded and in how many calls (`/metrics`: their
+/// ratio is the mean batch).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuestionEmbeddings {
+    /// Calls to the model.
+    pub batches: u64,
+    /// Questions embedded.
+    pub questions: u64,
+    /// Questions searched by words alone because [`MAX_WAITING_QUESTIONS`] were waiting.
+    pub skipped: u64,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -277,6 +318,7 @@ impl Encoder {
             queries: Mutex::new(QueryCache::default()),
             running: (Mutex::new(0), std::sync::Condvar::new()),
             limit: cores.clamp(1, 4),
+            batches: (Mutex::new(Batches::default()), std::sync::Condvar::new()),
         }
     }
 
@@ -369,6 +411,16 @@ impl Encoder {
         Some(v)
     }
 
+    /// Questions the bundled model has embedded, and in how many calls (zeros with an
+    /// endpoint).
+    pub fn question_embeddings(&self) -> QuestionEmbeddings {
+        self.batches
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .counts
+    }
+
     /// Empties the cache of question vectors (for timing questions never seen before).
     pub fn forget_queries(&self) {
         let mut c = self.lock();
@@ -376,8 +428,14 @@ impl Encoder {
         c.order.clear();
     }
 
-    /// Embeds a question once fewer than `limit` others are being embedded.
+    /// Embeds a question: with the bundled model in a batch with the others waiting
+    /// ([`Encoder::embed_local`]), with an endpoint once fewer than `limit` others are being
+    /// sent.
     fn embed_limited(&self, text: &str) -> Option<Vec<f32>> {
+        let r = match &self.backend {
+            Backend::Local(m) => return self.embed_local(m, text),
+            Backend::Remote(r) => r,
+        };
         let (count, freed) = &self.running;
         {
             let mut n = count
@@ -404,15 +462,77 @@ impl Encoder {
             }
         }
         let _release = Release(&self.running);
-        match &self.backend {
-            Backend::Local(m) => Some(unit(m.embed(text, madoguchi_e5::Kind::Query))),
-            Backend::Remote(r) => match r.embed(&[text.to_owned()], r.config.prefix(Kind::Query)) {
-                Ok(mut v) => v.pop(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "embedding endpoint failed: the question is searched by words alone");
-                    None
+        match r.embed(&[text.to_owned()], r.config.prefix(Kind::Query)) {
+            Ok(mut v) => v.pop(),
+            Err(e) => {
+                tracing::warn!(error = %e, "embedding endpoint failed: the question is searched by words alone");
+                None
+            }
+        }
+    }
+
+    /// Embeds a question with the bundled model, together with the questions waiting when the
+    /// model is free (group commit): a caller that finds no batch running takes up to
+    /// [`QUESTION_BATCH`] waiting questions, its own among them, embeds them in one call and
+    /// hands each caller its vector; the others wait for theirs or for their turn to lead. A
+    /// lone question is embedded at once, as before; under load the batches grow by themselves
+    /// and each question costs less. `None` when the engine failed or [`MAX_WAITING_QUESTIONS`]
+    /// were already waiting (the question is then searched by words alone).
+    fn embed_local(&self, m: &madoguchi_e5::Model, text: &str) -> Option<Vec<f32>> {
+        let (state, changed) = &self.batches;
+        let lock = || {
+            state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let mut s = lock();
+        if s.waiting.len() >= MAX_WAITING_QUESTIONS {
+            s.counts.skipped += 1;
+            tracing::debug!("the sentence model is busy: the question is searched by words alone");
+            return None;
+        }
+        let ticket = s.next_ticket;
+        s.next_ticket += 1;
+        s.waiting.push_back((ticket, text.to_owned()));
+        loop {
+            if let Some(v) = s.done.remove(&ticket) {
+                return v;
+            }
+            if s.busy {
+                s = changed
+                    .wait(s)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            s.busy = true;
+            let n = s.waiting.len().min(QUESTION_BATCH);
+            let batch: Vec<(u64, String)> = s.waiting.drain(..n).collect();
+            drop(s);
+            let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
+            let vectors = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                m.embed_batch(&texts, madoguchi_e5::Kind::Query)
+            }));
+            s = lock();
+            s.busy = false;
+            s.counts.batches += 1;
+            s.counts.questions += batch.len() as u64;
+            match vectors {
+                Ok(vectors) => {
+                    for ((t, _), v) in batch.iter().zip(vectors) {
+                        s.done.insert(*t, Some(unit(v)));
+                    }
                 }
-            },
+                Err(_) => {
+                    tracing::error!(
+                        questions = batch.len(),
+                        "the sentence model failed: these questions are searched by words alone"
+                    );
+                    for (t, _) in &batch {
+                        s.done.insert(*t, None);
+                    }
+                }
+            }
+            changed.notify_all();
         }
     }
 

@@ -614,6 +614,7 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         )],
         st.metrics.render()
             + &semantic_gauge(&st.engine().semantic)
+            + &question_embeddings(st.engine().retriever.question_embeddings())
             + &format!(
                 "# HELP madoguchi_recording Whether residents' turns and feedback are being stored (0: answering without recording).\n# TYPE madoguchi_recording gauge\nmadoguchi_recording {}\n",
                 u8::from(st.store.write_health().ok)
@@ -641,6 +642,18 @@ fn semantic_gauge(status: &crate::semantic::Status) -> String {
         );
     }
     s
+}
+
+/// The bundled model's question embeddings as counters: questions, and the calls they were
+/// embedded in (questions asked at once are embedded together); nothing without the leg.
+fn question_embeddings(counts: Option<crate::semantic::QuestionEmbeddings>) -> String {
+    let Some(c) = counts else {
+        return String::new();
+    };
+    format!(
+        "# HELP madoguchi_question_embeddings_total Questions embedded by the bundled sentence model (a repeated question comes from the cache and is not counted).\n# TYPE madoguchi_question_embeddings_total counter\nmadoguchi_question_embeddings_total {}\n# HELP madoguchi_question_embedding_batches_total Calls to the bundled sentence model for questions: questions waiting together are embedded in one call, so under load there are fewer calls than questions.\n# TYPE madoguchi_question_embedding_batches_total counter\nmadoguchi_question_embedding_batches_total {}\n# HELP madoguchi_question_embeddings_skipped_total Questions searched by words alone because the sentence model already had a third of a second of questions waiting (a burst beyond what it can embed).\n# TYPE madoguchi_question_embeddings_skipped_total counter\nmadoguchi_question_embeddings_skipped_total {}\n",
+        c.questions, c.batches, c.skipped
+    )
 }
 
 /// `GET /api/openapi.json`.

@@ -169,6 +169,102 @@ fn a_top_entry_without_other_phrasings_is_decided_by_its_own_thresholds() {
     assert_eq!(p.decision, Decision::Answer);
 }
 
+#[test]
+fn questions_asked_at_once_are_embedded_together_each_with_its_own_vector() {
+    use madoguchi::semantic::{Encoder, QuestionEmbeddings};
+    let Some(model) = model() else { return };
+    let questions = [
+        "住民票の写しをコンビニで取りたい",
+        "粗大ごみの出し方を知りたい",
+        "マイナンバーカードの電子証明書を更新したい",
+        "児童手当はいつ振り込まれますか",
+        "国民健康保険料を払い忘れました",
+        "引っ越したら何の手続きが必要ですか",
+        "How do I renew my My Number card?",
+        "印鑑登録証をなくしました",
+        "年金の手続きはどこでできますか",
+        "ふるさと納税のワンストップ特例とは",
+        "保育園の申し込みはいつからですか",
+        "パスポートの申請に必要なもの",
+        "犬の登録はどうすればいいですか",
+        "住民税の納付書が届かない",
+        "戸籍謄本を郵送で請求したい",
+        "介護保険の認定を受けるには",
+    ];
+    // One at a time: one call each.
+    let alone = Encoder::load(&model).unwrap();
+    let one_by_one: Vec<Vec<f32>> = questions
+        .iter()
+        .map(|q| alone.query(q).unwrap().to_vec())
+        .collect();
+    assert_eq!(
+        alone.question_embeddings(),
+        QuestionEmbeddings {
+            batches: 16,
+            questions: 16,
+            skipped: 0
+        }
+    );
+    // Sixteen callers at once: the ones that wait are embedded together, and each gets the
+    // vector of its own question.
+    let together = Encoder::load(&model).unwrap();
+    let start = std::sync::Barrier::new(questions.len());
+    let at_once: Vec<Vec<f32>> = std::thread::scope(|s| {
+        let callers: Vec<_> = questions
+            .iter()
+            .map(|q| {
+                let (together, start) = (&together, &start);
+                s.spawn(move || {
+                    start.wait();
+                    together.query(q).unwrap().to_vec()
+                })
+            })
+            .collect();
+        callers.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    for ((q, a), b) in questions.iter().zip(&one_by_one).zip(&at_once) {
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(diff < 1e-5, "{q}: {diff}");
+    }
+    let counts = together.question_embeddings();
+    assert_eq!(counts.questions, 16);
+    assert!(counts.batches < 16, "{counts:?}");
+    // Asked again: from the cache, not embedded.
+    together.query(questions[0]).unwrap();
+    assert_eq!(together.question_embeddings(), counts);
+
+    // A burst beyond what may wait: the questions past MAX_WAITING_QUESTIONS get no vector (they
+    // are searched by words alone) at once, instead of waiting behind the others.
+    let burst = Encoder::load(&model).unwrap();
+    let n = 2 * madoguchi::semantic::MAX_WAITING_QUESTIONS;
+    let texts: Vec<String> = (0..n)
+        .map(|i| format!("{}（{i}番目）", questions[i % questions.len()]))
+        .collect();
+    let start = std::sync::Barrier::new(n);
+    let got: Vec<bool> = std::thread::scope(|s| {
+        let callers: Vec<_> = texts
+            .iter()
+            .map(|q| {
+                let (burst, start) = (&burst, &start);
+                s.spawn(move || {
+                    start.wait();
+                    burst.query(q).is_some()
+                })
+            })
+            .collect();
+        callers.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let c = burst.question_embeddings();
+    let embedded = got.iter().filter(|&&v| v).count() as u64;
+    assert_eq!(c.questions, embedded, "{c:?}");
+    assert_eq!(c.questions + c.skipped, n as u64, "{c:?}");
+    assert!(c.skipped > 0, "{c:?}");
+}
+
 /// A first start with no vector cache answers at once, lexically, says so, and switches to the
 /// full engine when the entries are embedded in the background (issue #19, point 8).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

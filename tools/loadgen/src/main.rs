@@ -3,10 +3,13 @@
 //! behind shows it in the latency (no coordinated omission, unlike closed-loop wrk).
 //!
 //! ```text
-//! loadgen URL ROUTE RATE SECONDS QUESTIONS_FILE
+//! loadgen URL ROUTE RATE SECONDS QUESTIONS_FILE [distinct]
 //! ```
 //! ROUTE is `search` (GET /api/search?q=…) or `chat` (POST /api/chat); QUESTIONS_FILE holds one
-//! question a line (a TSV's second column when it has tabs), used in turn. Prints one JSON
+//! question a line (a TSV's second column when it has tabs), used in turn. With `distinct`,
+//! every request's question is made one the server has never seen: a tag unique to this run and
+//! request is added in brackets, in letters (「…ですか（kbdmaopf）」), so that no cache of questions or
+//! their embeddings can answer it; the route is then reported as `ROUTE-new`. Prints one JSON
 //! object: target and achieved rate, counts, and latency percentiles in milliseconds.
 
 use std::sync::Arc;
@@ -15,10 +18,18 @@ use std::time::{Duration, Instant};
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 6 {
-        eprintln!("usage: loadgen URL search|chat RATE SECONDS QUESTIONS_FILE");
-        std::process::exit(2);
-    }
+    let distinct = match args.get(6).map(String::as_str) {
+        None if args.len() == 6 => false,
+        Some("distinct") if args.len() == 7 => true,
+        _ => {
+            eprintln!("usage: loadgen URL search|chat RATE SECONDS QUESTIONS_FILE [distinct]");
+            std::process::exit(2);
+        }
+    };
+    // Unique to this run: the clock's nanoseconds (runs are seconds apart).
+    let run_tag = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     let base = args[1].trim_end_matches('/').to_owned();
     let route = args[2].clone();
     let rate: f64 = args[3].parse().expect("RATE is requests a second");
@@ -54,7 +65,17 @@ async fn main() {
             route.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let q = &questions[i % questions.len()];
+            let mut q = questions[i % questions.len()].clone();
+            if distinct {
+                // Letters only (a–p for each hex digit): digits could be masked as personal
+                // data, which would make every tag the same text again.
+                let tag = (run_tag.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64) as u32;
+                let letters: String = (0..8)
+                    .map(|k| char::from(b'a' + ((tag >> (28 - 4 * k)) & 0xf) as u8))
+                    .collect();
+                q = format!("{q}（{letters}）");
+            }
+            let q = &q;
             let request = if route == "search" {
                 client
                     .get(format!("{base}/api/search"))
@@ -94,7 +115,7 @@ async fn main() {
     println!(
         "{}",
         serde_json::json!({
-            "route": route,
+            "route": if distinct { format!("{route}-new") } else { route },
             "target_rps": rate,
             "achieved_rps": latencies.len() as f64 / elapsed,
             "sent": total,
