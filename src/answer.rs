@@ -118,20 +118,87 @@ fn nested_thresholds<'de, D: serde::Deserializer<'de>>(
     Ok(Some(Box::new(c.flat())))
 }
 
-impl DecisionConfig {
-    /// The thresholds for signals: with the semantic leg,
-    /// [`DecisionConfig::semantic_question_only`] for a Japanese question whose top entry has
-    /// no other phrasing, else [`DecisionConfig::semantic`] (when set); lexical only, these.
-    pub fn for_signals(&self, s: &Signals) -> &DecisionConfig {
+/// A table of thresholds in `[decision]`, and which one decides a question ([`Table::of`],
+/// [`DecisionConfig::for_signals`]; `madoguchi eval --calibrate` fills each from the questions
+/// it decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// `[decision]`: no similarity (the semantic leg off, or no vector for the question).
+    Lexical,
+    /// `[decision.semantic]`: the semantic leg ran and the top entry has other phrasings, or
+    /// the question is in another language.
+    Semantic,
+    /// `[decision.semantic_question_only]`: the semantic leg ran on a Japanese question whose
+    /// top entry has its question only.
+    QuestionOnly,
+}
+
+impl Table {
+    /// The table that decides signals `s`.
+    pub fn of(s: &Signals) -> Table {
         if s.similarity <= 0.0 && !s.foreign {
-            return self;
-        }
-        let table = if !s.phrasings && !s.foreign {
-            self.semantic_question_only.as_deref()
+            Table::Lexical
+        } else if s.foreign || s.phrasings {
+            Table::Semantic
         } else {
-            None
-        };
-        table.or(self.semantic.as_deref()).unwrap_or(self)
+            Table::QuestionOnly
+        }
+    }
+
+    /// The section's name in `madoguchi.toml`.
+    pub fn section(self) -> &'static str {
+        match self {
+            Table::Lexical => "[decision]",
+            Table::Semantic => "[decision.semantic]",
+            Table::QuestionOnly => "[decision.semantic_question_only]",
+        }
+    }
+
+    /// This table's thresholds in `d`, flat (their defaults where `d` lacks the table).
+    pub fn get(self, d: &DecisionConfig) -> DecisionConfig {
+        match self {
+            Table::Lexical => d.flat(),
+            Table::Semantic => d
+                .semantic
+                .as_deref()
+                .map_or_else(DecisionConfig::semantic_default, DecisionConfig::flat),
+            Table::QuestionOnly => d.semantic_question_only.as_deref().map_or_else(
+                DecisionConfig::semantic_question_only_default,
+                DecisionConfig::flat,
+            ),
+        }
+    }
+
+    /// Puts flat thresholds into `d` as this table, keeping the others.
+    pub fn set(self, d: &mut DecisionConfig, t: &DecisionConfig) {
+        match self {
+            Table::Lexical => {
+                *d = DecisionConfig {
+                    semantic: d.semantic.take(),
+                    semantic_question_only: d.semantic_question_only.take(),
+                    ..t.flat()
+                }
+            }
+            Table::Semantic => d.semantic = Some(Box::new(t.flat())),
+            Table::QuestionOnly => d.semantic_question_only = Some(Box::new(t.flat())),
+        }
+    }
+}
+
+impl DecisionConfig {
+    /// The thresholds for signals: those of [`Table::of`] them; a table that is not set falls
+    /// back to [`DecisionConfig::semantic`], then to these.
+    pub fn for_signals(&self, s: &Signals) -> &DecisionConfig {
+        let semantic = || self.semantic.as_deref();
+        match Table::of(s) {
+            Table::Lexical => self,
+            Table::Semantic => semantic().unwrap_or(self),
+            Table::QuestionOnly => self
+                .semantic_question_only
+                .as_deref()
+                .or_else(semantic)
+                .unwrap_or(self),
+        }
     }
 
     /// These thresholds without the tables for the semantic leg: one table, as

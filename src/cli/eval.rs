@@ -181,13 +181,19 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         let mut written = Vec::new();
         for t in &tables {
             let Some(utility) = t.utility else {
+                let needs = match t.table {
+                    eval::Table::Lexical => "at least one".to_owned(),
+                    _ => format!(
+                        "{} and {}",
+                        eval::SEMANTIC_TABLE_MIN.0,
+                        eval::SEMANTIC_TABLE_MIN.1
+                    ),
+                };
                 eprintln!(
-                    "{} left as it was: {} question(s) decided by it, {} out of scope (it needs {} and {})",
+                    "{} left as it was: {} question(s) decided by it, {} out of scope (it needs {needs})",
                     t.table.section(),
                     t.questions,
                     t.out_of_scope,
-                    eval::SEMANTIC_TABLE_MIN.0,
-                    eval::SEMANTIC_TABLE_MIN.1
                 );
                 continue;
             };

@@ -17,6 +17,7 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+pub use crate::answer::Table;
 use crate::answer::{self, Decision, DecisionConfig, Signals};
 use crate::chat;
 use crate::engine::Engine;
@@ -750,79 +751,12 @@ pub fn calibrate(
     best
 }
 
-/// A table of thresholds that `--calibrate` fills: each decides its own questions
-/// ([`DecisionConfig::for_signals`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
-    /// `[decision]`: the lexical-only mode.
-    Lexical,
-    /// `[decision.semantic]`: the semantic leg ran (and the top entry has other phrasings, or
-    /// the question is in another language).
-    Semantic,
-    /// `[decision.semantic_question_only]`: the semantic leg ran on a Japanese question whose
-    /// top entry has its question only.
-    QuestionOnly,
-}
-
 /// The fewest questions, and out-of-scope ones among them, that a table of the semantic leg
 /// (`[decision.semantic]`, `[decision.semantic_question_only]`) is calibrated on. Fewer leave it
 /// as it is: a handful of questions with a question-only top entry in a dev set whose entries
 /// mostly have phrasings (or the reverse) would set it by chance, and with no out-of-scope
 /// question at all the calibration can only learn never to fall back.
 pub const SEMANTIC_TABLE_MIN: (usize, usize) = (50, 10);
-
-impl Table {
-    /// The section's name in `madoguchi.toml`.
-    pub fn section(self) -> &'static str {
-        match self {
-            Table::Lexical => "[decision]",
-            Table::Semantic => "[decision.semantic]",
-            Table::QuestionOnly => "[decision.semantic_question_only]",
-        }
-    }
-
-    /// The table that decides `r` (`semantic`: whether the semantic leg ran).
-    pub fn of(r: &QueryResult, semantic: bool) -> Table {
-        let s = &r.signals;
-        if !semantic {
-            Table::Lexical
-        } else if s.similarity > 0.0 && !s.foreign && !s.phrasings {
-            Table::QuestionOnly
-        } else {
-            Table::Semantic
-        }
-    }
-
-    /// This table's thresholds in `d`, flat (their defaults where `d` lacks the table).
-    pub fn get(self, d: &DecisionConfig) -> DecisionConfig {
-        match self {
-            Table::Lexical => d.flat(),
-            Table::Semantic => d
-                .semantic
-                .as_deref()
-                .map_or_else(DecisionConfig::semantic_default, DecisionConfig::flat),
-            Table::QuestionOnly => d.semantic_question_only.as_deref().map_or_else(
-                DecisionConfig::semantic_question_only_default,
-                DecisionConfig::flat,
-            ),
-        }
-    }
-
-    /// Puts flat thresholds into `d` as this table, keeping the others.
-    pub fn set(self, d: &mut DecisionConfig, t: &DecisionConfig) {
-        match self {
-            Table::Lexical => {
-                *d = DecisionConfig {
-                    semantic: d.semantic.take(),
-                    semantic_question_only: d.semantic_question_only.take(),
-                    ..t.flat()
-                }
-            }
-            Table::Semantic => d.semantic = Some(Box::new(t.flat())),
-            Table::QuestionOnly => d.semantic_question_only = Some(Box::new(t.flat())),
-        }
-    }
-}
 
 /// What [`calibrate_tables`] did with one table.
 #[derive(Debug, Clone, PartialEq)]
@@ -840,7 +774,8 @@ pub struct TableCalibration {
 }
 
 /// Calibrates each table of `decision` that the mode decides with (`semantic`: whether the
-/// semantic leg ran) on the questions it decides ([`Table::of`]; small talk, which no
+/// semantic leg ran) on the questions it decides ([`Table::of`]: a question with no
+/// similarity is decided by `[decision]` and calibrates neither; small talk, which no
 /// threshold decides, is left out), each with [`calibrate`] (the share of in-scope questions
 /// sent to fallback is limited within each table's questions). A table with no question, or
 /// one of the semantic leg with fewer than [`SEMANTIC_TABLE_MIN`], is left as it is.
@@ -850,6 +785,15 @@ pub fn calibrate_tables(
     semantic: bool,
     max_in_scope_fallback: f64,
 ) -> (DecisionConfig, Vec<TableCalibration>) {
+    // Lexical only, every question is decided by `[decision]` (the semantic tables apply only
+    // when the leg ran).
+    let table_of = |r: &QueryResult| {
+        if semantic {
+            Table::of(&r.signals)
+        } else {
+            Table::Lexical
+        }
+    };
     let tables: &[Table] = if semantic {
         &[Table::Semantic, Table::QuestionOnly]
     } else {
@@ -860,7 +804,7 @@ pub fn calibrate_tables(
     for &table in tables {
         let own: Vec<QueryResult> = results
             .iter()
-            .filter(|r| r.decision != Decision::SmallTalk && Table::of(r, semantic) == table)
+            .filter(|r| r.decision != Decision::SmallTalk && table_of(r) == table)
             .cloned()
             .collect();
         let out_of_scope = own.iter().filter(|r| !r.in_scope()).count();
