@@ -246,9 +246,10 @@ enum Backend {
 
 /// The most questions the bundled model embeds in one call. A call runs every token of its
 /// questions through each weight once, so a batch costs less per question than one call each:
-/// on two cores 27 ms a question one at a time, 12 ms in batches of 4 and 10 ms in batches of 8
-/// (dev questions, `Model::embed` against `Model::embed_batch`, two OpenMP threads). A larger
-/// batch would make its first question wait longer for little gain.
+/// on two cores 26 ms a question one at a time (p50), 11.6 ms in batches of 4 and 9.9 ms in
+/// batches of 8 (`cargo run --release -p madoguchi-e5 --example speed -- --omp 2`: 100 questions
+/// of about 19 tokens, two OpenMP threads a call). A larger batch would make its first question
+/// wait longer for little gain (8.7 ms in batches of 16).
 pub const QUESTION_BATCH: usize = 8;
 
 /// The most questions that wait for the bundled model (four batches, about a third of a second of

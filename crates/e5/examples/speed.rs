@@ -134,7 +134,7 @@ fn main() {
         println!("  {:.1} questions/s in all", refs.len() as f64 / secs);
     }
 
-    for batch in [16, 100] {
+    for batch in [2, 4, 8, 16, 100] {
         let t = Instant::now();
         for _ in 0..rounds {
             for chunk in refs.chunks(batch) {
