@@ -246,17 +246,28 @@ enum Backend {
 
 /// The most questions the bundled model embeds in one call. A call runs every token of its
 /// questions through each weight once, so a batch costs less per question than one call each:
-/// on two cores 26 ms a question one at a time (p50), 11.6 ms in batches of 4 and 9.9 ms in
-/// batches of 8 (`cargo run --release -p madoguchi-e5 --example speed -- --omp 2`: 100 questions
-/// of about 19 tokens, two OpenMP threads a call). A larger batch would make its first question
-/// wait longer for little gain (8.7 ms in batches of 16).
+/// two threads each leading batches on one thread embed about 70 questions a second one at a
+/// time, 106–116 in batches of 4 and 123–127 in batches of 8 (`cargo run --release -p
+/// madoguchi-e5 --example speed`: 100 questions of about 19 tokens, two cores). A larger batch
+/// would make its first question wait longer for little gain.
 pub const QUESTION_BATCH: usize = 8;
 
-/// The most questions that wait for the bundled model (four batches, about a third of a second of
-/// its time on two cores). A question that finds this many waiting is searched by words alone
+/// The most questions that wait for the bundled model (four batches, about a quarter of a second
+/// of its time on two cores). A question that finds this many waiting is searched by words alone
 /// at once: past what the model can embed, waiting longer only makes every answer late (and
 /// each waiting question holds a thread), while a lexical answer comes in milliseconds.
 pub const MAX_WAITING_QUESTIONS: usize = 4 * QUESTION_BATCH;
+
+/// The most batches of questions the bundled model embeds at once, each on one thread (fewer on
+/// a machine with fewer cores: one a core). In the service one thread a call does better than
+/// OpenMP's threads even for a lone question, though the engine alone embeds a lone question
+/// in about half the time on two threads: each blocking-pool thread that leads a batch would
+/// keep a team of OpenMP threads of its own, asleep and cold between calls, and under load they
+/// wait on threads the other requests have taken (a likely cause, not measured apart). Measured
+/// in the service, new questions at 40 a second on two cores: p50 about 40 ms against 69–86 ms
+/// for one batch at a time on two threads, or for two threads whenever a batch runs alone
+/// (docs/benchmarks.md).
+pub const MAX_LEADERS: usize = 8;
 
 /// The embedding model with a bounded cache of query vectors.
 pub struct Encoder {
@@ -268,6 +279,8 @@ pub struct Encoder {
     limit: usize,
     /// Questions waiting for the bundled model, embedded together ([`Encoder::embed_local`]).
     batches: (Mutex<Batches>, std::sync::Condvar),
+    /// The most batches of questions embedded at once: the cores, at most [`MAX_LEADERS`].
+    leaders: usize,
 }
 
 /// The questions waiting for the bundled model and the vectors not yet collected.
@@ -278,8 +291,8 @@ struct Batches {
     /// Vectors of embedded questions by ticket (`None`: the engine failed), until their caller
     /// takes them.
     done: HashMap<u64, Option<Vec<f32>>>,
-    /// Whether a batch is being embedded (one at a time: each already uses every core).
-    busy: bool,
+    /// Batches being embedded now, at most [`Encoder::leaders`].
+    leading: usize,
     next_ticket: u64,
     /// Batches embedded and the questions in them, since the model was loaded.
     counts: QuestionEmbeddings,
@@ -320,6 +333,7 @@ impl Encoder {
             running: (Mutex::new(0), std::sync::Condvar::new()),
             limit: cores.clamp(1, 4),
             batches: (Mutex::new(Batches::default()), std::sync::Condvar::new()),
+            leaders: cores.clamp(1, MAX_LEADERS),
         }
     }
 
@@ -472,12 +486,12 @@ impl Encoder {
         }
     }
 
-    /// Embeds a question with the bundled model, together with the questions waiting when the
-    /// model is free (group commit): a caller that finds no batch running takes up to
-    /// [`QUESTION_BATCH`] waiting questions, its own among them, embeds them in one call and
-    /// hands each caller its vector; the others wait for theirs or for their turn to lead. A
-    /// lone question is embedded at once, as before; under load the batches grow by themselves
-    /// and each question costs less. `None` when the engine failed or [`MAX_WAITING_QUESTIONS`]
+    /// Embeds a question with the bundled model, together with the questions waiting when a
+    /// leader is free (group commit): a caller whose question is among the first
+    /// [`QUESTION_BATCH`] waiting, while fewer than [`Encoder::leaders`] batches run, takes them,
+    /// embeds them in one call on one thread and hands each caller its vector; the others wait
+    /// for theirs or for their turn to lead. A lone question is embedded at once; under load
+    /// the batches grow by themselves and each question costs less. `None` when the engine failed or [`MAX_WAITING_QUESTIONS`]
     /// were already waiting (the question is then searched by words alone).
     fn embed_local(&self, m: &madoguchi_e5::Model, text: &str) -> Option<Vec<f32>> {
         let (state, changed) = &self.batches;
@@ -499,22 +513,33 @@ impl Encoder {
             if let Some(v) = s.done.remove(&ticket) {
                 return v;
             }
-            if s.busy {
+            // A caller leads only a batch with its own question in it (one whose question is
+            // being embedded already just waits for it), and only while a leader is free.
+            let ours = s
+                .waiting
+                .iter()
+                .take(QUESTION_BATCH)
+                .any(|(t, _)| *t == ticket);
+            if !ours || s.leading >= self.leaders {
                 s = changed
                     .wait(s)
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 continue;
             }
-            s.busy = true;
             let n = s.waiting.len().min(QUESTION_BATCH);
             let batch: Vec<(u64, String)> = s.waiting.drain(..n).collect();
+            s.leading += 1;
+            if s.leading < self.leaders && !s.waiting.is_empty() {
+                // Those now among the first of the queue may lead the next batch at once.
+                changed.notify_all();
+            }
             drop(s);
             let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
             let vectors = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                m.embed_batch(&texts, madoguchi_e5::Kind::Query)
+                m.embed_batch_with_threads(&texts, madoguchi_e5::Kind::Query, 1)
             }));
             s = lock();
-            s.busy = false;
+            s.leading -= 1;
             s.counts.batches += 1;
             s.counts.questions += batch.len() as u64;
             match vectors {

@@ -6,7 +6,8 @@
 //! cargo run --release -p madoguchi-e5 --example speed [-- --scalar] [--rounds N] [--threads N]
 //! ```
 //! `--scalar` forces the portable build; `--threads N` also measures N threads embedding at once
-//! (default 2); `--omp N` makes each call use N OpenMP threads (`Model::set_threads`; default:
+//! (default 2), from single texts and from batches led one thread a call; `--omp N` makes each
+//! call use N OpenMP threads (`Model::set_threads`; default:
 //! `OMP_NUM_THREADS`, else every core).
 
 use std::time::{Duration, Instant};
@@ -149,6 +150,38 @@ fn main() {
             (tokens * rounds) as f64 / secs,
             secs * 1000.0 / n
         );
+    }
+
+    // As the service embeds questions under load: batches led from several threads at once,
+    // one OpenMP thread a call (`Model::embed_batch_with_threads`).
+    if threads > 1 {
+        for batch in [1, 4, 8] {
+            let t = Instant::now();
+            std::thread::scope(|s| {
+                for w in 0..threads {
+                    let (model, refs) = (&model, &refs);
+                    s.spawn(move || {
+                        for _ in 0..rounds {
+                            for chunk in refs.chunks(batch).skip(w).step_by(threads) {
+                                std::hint::black_box(model.embed_batch_with_threads(
+                                    chunk,
+                                    Kind::Query,
+                                    1,
+                                ));
+                            }
+                        }
+                    });
+                }
+            });
+            let secs = t.elapsed().as_secs_f64();
+            let n = (refs.len() * rounds) as f64;
+            println!(
+                "embed_batch of {batch} from {threads} threads at once, one thread a call: \
+                 {:.1} questions/s, {:.1} ms of wall time per question",
+                n / secs,
+                secs * 1000.0 / n
+            );
+        }
     }
 }
 

@@ -132,15 +132,45 @@ pub(crate) fn default_threads() -> usize {
     1
 }
 
-/// Makes the engine calls this thread starts next use `n` threads (no-op without OpenMP).
-fn set_call_threads(n: Option<c_int>) {
+/// The calling thread's OpenMP thread count set to `n` for one engine call, and put back as it
+/// was when dropped: OpenMP keeps the setting per thread, so without the restore a call with one
+/// thread would leave every later call on the same thread (a blocking-pool thread that later
+/// builds an index, say) at one thread too. No-op for `None` and without OpenMP.
+struct CallThreads {
     #[cfg(e5_openmp)]
-    if let Some(n) = n {
-        // SAFETY: sets an OpenMP setting of the calling thread; any n >= 1 is valid.
-        unsafe { omp_set_num_threads(n) }
+    previous: Option<c_int>,
+}
+
+impl CallThreads {
+    fn set(n: Option<c_int>) -> CallThreads {
+        #[cfg(e5_openmp)]
+        {
+            let previous = n.map(|n| {
+                // SAFETY: reads an OpenMP setting of the calling thread; no preconditions.
+                let previous = unsafe { omp_get_max_threads() };
+                // SAFETY: sets an OpenMP setting of the calling thread; any n >= 1 is valid
+                // (callers pass at least 1).
+                unsafe { omp_set_num_threads(n) };
+                previous
+            });
+            CallThreads { previous }
+        }
+        #[cfg(not(e5_openmp))]
+        {
+            let _ = n;
+            CallThreads {}
+        }
     }
-    #[cfg(not(e5_openmp))]
-    let _ = n;
+}
+
+impl Drop for CallThreads {
+    fn drop(&mut self) {
+        #[cfg(e5_openmp)]
+        if let Some(previous) = self.previous {
+            // SAFETY: sets an OpenMP setting of the calling thread back to a value it had.
+            unsafe { omp_set_num_threads(previous) }
+        }
+    }
 }
 
 /// Whether the engine was compiled in.
@@ -248,7 +278,7 @@ impl Handle {
 
     /// Makes every later call use `n` OpenMP threads (per call, on whichever thread calls).
     pub(crate) fn set_threads(&mut self, n: usize) {
-        self.threads = Some(c_int::try_from(n.max(1)).unwrap_or(c_int::MAX));
+        self.threads = Some(omp_threads(n));
     }
 
     /// The OpenMP threads a call uses: as set, else the calling thread's OpenMP default.
@@ -259,7 +289,7 @@ impl Handle {
 
     /// Tokens (with `<s>` and `</s>`) the engine feeds for `text` with its prefix.
     pub(crate) fn token_count(&self, text: &CStr, is_query: bool) -> usize {
-        set_call_threads(self.threads);
+        let _threads = CallThreads::set(self.threads);
         // SAFETY: live model of this variant, NUL-terminated text; the call only reads both.
         let n = unsafe {
             (self.engine.token_count)(self.raw.as_ptr(), text.as_ptr(), c_int::from(is_query))
@@ -270,7 +300,7 @@ impl Handle {
     /// Embeds `text` into `out` (exactly `dim` floats). Returns the engine's status (0 = ok).
     pub(crate) fn embed(&self, text: &CStr, is_query: bool, out: &mut [f32]) -> c_int {
         assert_eq!(out.len(), self.dim, "output buffer must hold dim floats");
-        set_call_threads(self.threads);
+        let _threads = CallThreads::set(self.threads);
         // SAFETY: live model of this variant, NUL-terminated text, `out` holds `dim` floats
         // (e5_embed writes exactly e5_dim floats) and is exclusively borrowed.
         unsafe {
@@ -283,9 +313,15 @@ impl Handle {
         }
     }
 
-    /// Embeds `texts` into `out` (`texts.len() * dim` floats, row-major). Returns the engine's
-    /// status (0 = ok).
-    pub(crate) fn embed_batch(&self, texts: &[&CStr], is_query: bool, out: &mut [f32]) -> c_int {
+    /// Embeds `texts` into `out` (`texts.len() * dim` floats, row-major) with `threads` OpenMP
+    /// threads (`None`: as set for the handle). Returns the engine's status (0 = ok).
+    pub(crate) fn embed_batch(
+        &self,
+        texts: &[&CStr],
+        is_query: bool,
+        out: &mut [f32],
+        threads: Option<usize>,
+    ) -> c_int {
         let n = c_int::try_from(texts.len())
             .expect("batch too large for the engine (more than i32::MAX texts)");
         assert_eq!(
@@ -294,7 +330,7 @@ impl Handle {
             "output buffer must hold n * dim floats"
         );
         let ptrs: Vec<*const c_char> = texts.iter().map(|t| t.as_ptr()).collect();
-        set_call_threads(self.threads);
+        let _threads = CallThreads::set(threads.map(omp_threads).or(self.threads));
         // SAFETY: live model of this variant; `ptrs` holds `n` NUL-terminated strings that
         // outlive the call; `out` holds n * dim floats (what e5_embed_batch writes) and is
         // exclusively borrowed.
@@ -308,6 +344,11 @@ impl Handle {
             )
         }
     }
+}
+
+/// `n` threads as OpenMP takes them: at least 1.
+fn omp_threads(n: usize) -> c_int {
+    c_int::try_from(n.max(1)).unwrap_or(c_int::MAX)
 }
 
 impl Drop for Handle {

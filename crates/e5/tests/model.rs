@@ -234,6 +234,32 @@ fn one_thread_per_call_gives_the_same_bits() {
     );
 }
 
+/// A call's thread count is its own: the calling thread's OpenMP setting is as it was before
+/// the call (OpenMP keeps it per thread, so a service thread that once embedded a question on one
+/// thread would otherwise build the next index on one thread too).
+#[test]
+fn a_call_leaves_the_calling_threads_setting_as_it_found_it() {
+    let Some(m) = model() else { return };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let before = m.threads();
+            // Other than the default, whatever the core count.
+            let other = before + 1;
+            let mut pinned = load(CpuPath::best()).expect("the model loaded once already");
+            pinned.set_threads(other);
+            pinned.embed(PAYMENT, Kind::Query);
+            assert_eq!(m.threads(), before, "after embed");
+            pinned.embed_batch(&[PAYMENT, GARBAGE], Kind::Query);
+            assert_eq!(m.threads(), before, "after embed_batch");
+            let per_call = m.embed_batch_with_threads(&[PAYMENT, GARBAGE], Kind::Query, other);
+            assert_eq!(m.threads(), before, "after embed_batch_with_threads");
+            assert_eq!(per_call, m.embed_batch(&[PAYMENT, GARBAGE], Kind::Query));
+        })
+        .join()
+        .expect("the thread panicked");
+    });
+}
+
 /// Both compiled variants give the same meaning (not the same bits: FMA rounds differently).
 #[test]
 fn avx2_and_scalar_builds_agree() {
