@@ -150,6 +150,7 @@ impl Config {
             ("search", "coverage_exponent", s.coverage_exponent),
             ("search", "synonym_weight", s.synonym_weight),
             ("search", "semantic_weight", s.semantic_weight),
+            ("search", "foreign_word_weight", s.foreign_word_weight),
         ];
         let mut problems: Vec<String> = values
             .into_iter()

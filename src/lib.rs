@@ -21,6 +21,7 @@ pub mod llm;
 pub mod mask;
 pub mod metrics;
 pub mod retrieve;
+pub mod romaji;
 pub mod semantic;
 pub mod server;
 pub mod store;

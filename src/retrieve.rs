@@ -64,6 +64,12 @@ pub struct SearchConfig {
     /// The phrasing share for a question in another language ([`Hit::foreign`]), ranked by
     /// similarity alone: the Japanese phrasings help it less than the answer does.
     pub foreign_phrasing_share: f32,
+    /// For a question in another language, what the entries that contain its Japanese words
+    /// add to its similarity: the words it writes in Japanese script (「(住民税)」) or in Latin
+    /// letters ("juminhyo", "tennyu todoke": [`crate::romaji`]) are searched by BM25, and an
+    /// entry gains this weight times its BM25 over the best entry's; 0 ranks such a question
+    /// by similarity alone.
+    pub foreign_word_weight: f32,
 }
 
 impl Default for SearchConfig {
@@ -82,7 +88,8 @@ impl Default for SearchConfig {
             semantic_weight: 480.0,
             phrasing_share: 0.8,
             question_share: 0.3,
-            foreign_phrasing_share: 0.4,
+            foreign_phrasing_share: 0.5,
+            foreign_word_weight: 0.02,
         }
     }
 }
@@ -218,6 +225,9 @@ pub struct Retriever {
     synonyms: Synonyms,
     /// Words of the entries that contain a kanji, by reading (hiragana, no long-vowel marks).
     by_reading: HashMap<String, BTreeSet<String>>,
+    /// Words of the entries (nouns in kanji or katakana, alone or two or three in a row), by
+    /// the loose key of their reading ([`crate::romaji::loose`]), for words in Latin letters.
+    by_romaji: HashMap<String, BTreeSet<String>>,
     /// Compounds of the entries (two or three nouns in a row), by their abbreviation (the first
     /// kanji of each: 児手 for 児童|手当), with the number of entries that have each.
     by_abbreviation: HashMap<String, BTreeMap<Vec<String>, u32>>,
@@ -244,6 +254,7 @@ impl Retriever {
         let mut vocab: HashMap<String, VocabTerm> = HashMap::new();
         let mut n_docs = 0u32;
         let mut by_reading: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut by_romaji: HashMap<String, BTreeSet<String>> = HashMap::new();
         let mut by_abbreviation: HashMap<String, BTreeMap<Vec<String>, u32>> = HashMap::new();
         for segment in searcher.segment_readers() {
             let store = segment
@@ -262,16 +273,21 @@ impl Retriever {
                     .get_all(fields.hidden_in)
                     .filter_map(|v| v.as_str().map(str::to_owned))
                     .collect();
-                let mut terms: Vec<u32> =
-                    entry_terms(&analyzer, &entry, &mut by_reading, &mut by_abbreviation)
-                        .into_iter()
-                        .map(|t| {
-                            let next = u32::try_from(vocab.len()).unwrap_or(u32::MAX);
-                            let term = vocab.entry(t).or_insert(VocabTerm { id: next, df: 0 });
-                            term.df += 1;
-                            term.id
-                        })
-                        .collect();
+                let mut terms: Vec<u32> = entry_terms(
+                    &analyzer,
+                    &entry,
+                    &mut by_reading,
+                    &mut by_romaji,
+                    &mut by_abbreviation,
+                )
+                .into_iter()
+                .map(|t| {
+                    let next = u32::try_from(vocab.len()).unwrap_or(u32::MAX);
+                    let term = vocab.entry(t).or_insert(VocabTerm { id: next, df: 0 });
+                    term.df += 1;
+                    term.id
+                })
+                .collect();
                 terms.sort_unstable();
                 n_docs += 1;
                 let field_weight = field_weight(&config, &entry);
@@ -304,6 +320,7 @@ impl Retriever {
             n_docs,
             synonyms: Synonyms::empty(),
             by_reading,
+            by_romaji,
             by_abbreviation,
             encoder: None,
         })
@@ -490,13 +507,31 @@ impl Retriever {
         let foreign = semantic && !crate::language::detect(question).is_japanese();
         let top = match text_query {
             Some(text_query) if !foreign => self.lexical(text_query, municipality, pool)?,
+            _ if foreign && self.config.foreign_word_weight > 0.0 => {
+                // Its words in Japanese script, and those it writes in Latin letters.
+                let mut japanese: Vec<String> = words
+                    .iter()
+                    .filter(|w| {
+                        w.chars()
+                            .any(|c| analysis::is_kanji(c) || analysis::is_hiragana(c))
+                    })
+                    .cloned()
+                    .collect();
+                japanese.extend(romaji_words(&self.by_romaji, question));
+                match self.text_query_from(&japanese, &Expansion::default(), &Implied::default()) {
+                    Some(q) => self.lexical(q, municipality, pool)?,
+                    None => Vec::new(),
+                }
+            }
             _ => Vec::new(),
         };
         let exponent = self.config.coverage_exponent;
         let idf_max = self.idf_max();
         let hit = |doc: &DocInfo, bm25: f32| {
             let coverage = coverage_of(&wanted, total, &doc.terms);
-            let score = if exponent > 0.0 {
+            let score = if foreign {
+                bm25
+            } else if exponent > 0.0 {
                 bm25 * coverage.powf(exponent)
             } else {
                 bm25
@@ -621,13 +656,20 @@ impl Retriever {
         let computed: HashMap<(usize, usize), (f32, f32)> =
             nearest.iter().map(|&(c, at)| (at, c)).collect();
         let w = self.config.semantic_weight;
+        // A question in another language: BM25 of its Japanese words over the best entry's.
+        let best_words = hits.iter().map(|h| h.score).fold(0.0, f32::max);
+        let words_weight = if best_words > 0.0 {
+            self.config.foreign_word_weight / best_words
+        } else {
+            0.0
+        };
         for (h, at) in hits.iter_mut().zip(addrs.iter()) {
             (h.meaning, h.similarity) = computed
                 .get(at)
                 .copied()
                 .unwrap_or_else(|| closeness(&self.docs[at.0][at.1]));
             h.ranking = if foreign {
-                h.meaning
+                h.meaning + words_weight * h.score
             } else {
                 h.score + w * h.meaning
             };
@@ -1049,6 +1091,7 @@ fn entry_terms(
     analyzer: &Analyzer,
     e: &Entry,
     by_reading: &mut HashMap<String, BTreeSet<String>>,
+    by_romaji: &mut HashMap<String, BTreeSet<String>>,
     by_abbreviation: &mut HashMap<String, BTreeMap<Vec<String>, u32>>,
 ) -> HashSet<String> {
     let mut abbreviations: HashMap<String, BTreeSet<Vec<String>>> = HashMap::new();
@@ -1067,6 +1110,26 @@ fn entry_terms(
                 let key: String = w.iter().filter_map(|t| t.surface.chars().next()).collect();
                 let words: Vec<String> = w.iter().filter_map(|t| t.term.clone()).collect();
                 abbreviations.entry(key).or_default().insert(words);
+            }
+        }
+        let written = |t: &analysis::Analysed| {
+            t.pos.starts_with("名詞")
+                && t.term.is_some()
+                && t.surface
+                    .chars()
+                    .all(|c| analysis::is_kanji(c) || ('ァ'..='ヶ').contains(&c) || c == 'ー')
+        };
+        for n in 1..=3 {
+            for w in runs.iter().flat_map(|r| r.windows(n)) {
+                if !w.iter().all(written) {
+                    continue;
+                }
+                let reading: String = w.iter().map(|t| t.reading.as_str()).collect();
+                let key = crate::romaji::loose(&reading);
+                if key.chars().count() >= ROMAJI_MIN_KANA {
+                    let slot = by_romaji.entry(key).or_default();
+                    slot.extend(w.iter().filter_map(|t| t.term.clone()));
+                }
             }
         }
         for tok in runs.into_iter().flatten() {
@@ -1129,6 +1192,46 @@ fn single_kanji_runs(tokens: &[analysis::Analysed]) -> Vec<(usize, usize)> {
         i = j.max(i + 1);
     }
     runs
+}
+
+/// The fewest kana (long vowels dropped) of a reading that words in Latin letters are matched
+/// with: shorter ones (かそ for 火葬, "kaso" a case in Tagalog) meet too many foreign words.
+const ROMAJI_MIN_KANA: usize = 3;
+
+/// The entry words a question in another language writes in Latin letters (its longest runs of
+/// one to three words whose reading is an entry word's or compound's: "tennyu todoke", "juminhyo",
+/// "kokumin kenko hoken").
+fn romaji_words(by_romaji: &HashMap<String, BTreeSet<String>>, question: &str) -> BTreeSet<String> {
+    let normalized = analysis::normalize(question);
+    let words: Vec<Option<String>> = normalized
+        .split(|c: char| !(c.is_alphabetic() || c == '\'' || c == '’'))
+        .filter(|w| !w.is_empty())
+        .map(crate::romaji::kana)
+        .collect();
+    let mut found = BTreeSet::new();
+    let mut i = 0;
+    while i < words.len() {
+        let mut step = 1;
+        for n in (1..=3).rev() {
+            let Some(span) = words.get(i..i + n) else {
+                continue;
+            };
+            let Some(kana) = span
+                .iter()
+                .map(Option::as_deref)
+                .collect::<Option<String>>()
+            else {
+                continue;
+            };
+            if let Some(terms) = by_romaji.get(&crate::romaji::loose(&kana)) {
+                found.extend(terms.iter().cloned());
+                step = n;
+                break;
+            }
+        }
+        i += step;
+    }
+    found
 }
 
 /// A reading without long-vowel marks, so まいなかーど meets まいなかど.
@@ -1230,6 +1333,25 @@ mod tests {
         // No vectors (lexical only): nothing.
         assert_eq!(r.closeness(&q, &[], false), (0.0, 0.0));
         assert!(c.phrasing_share != c.question_share);
+    }
+
+    #[test]
+    fn japanese_words_in_latin_letters_are_read_as_entry_words() {
+        let r = retriever(sample());
+        let words = |q: &str| romaji_words(&r.by_romaji, q);
+        let found = words("Can I print my juminhyo at the konbini on weekends?");
+        for w in ["住民", "票", "こんびに"] {
+            assert!(found.contains(w), "{w}: {found:?}");
+        }
+        // Three words in a row, and another spelling of the long vowels.
+        let found = words("how late can I pay kokumin kenkou hoken");
+        for w in ["国民", "健康", "保険"] {
+            assert!(found.contains(w), "{w}: {found:?}");
+        }
+        assert_eq!(words("Zyuuminhyou, please"), words("juminhyo please"));
+        // English, and Japanese words no entry has.
+        assert!(words("How do I renew the card?").is_empty());
+        assert!(words("where is the sushi shop").is_empty());
     }
 
     fn sample() -> Vec<Entry> {

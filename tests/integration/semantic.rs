@@ -127,6 +127,38 @@ fn the_turn_says_the_language_and_decides_with_meaning() {
 }
 
 #[test]
+fn japanese_words_in_a_question_in_another_language_lift_the_entries_that_have_them() {
+    let Some(model) = model() else { return };
+    let (_dir, e) = engine(model, Config::default().search.semantic_weight);
+    let search = |q: &str| e.retriever.search(q, 4, None).unwrap();
+
+    // Portuguese with the paper and the shop in romaji; the entries that have their words gain
+    // on their similarity, the others rank by similarity alone.
+    let hits = search("Posso tirar o juminhyo na konbini no fim de semana?");
+    assert_eq!(hits[0].entry.id, "juminhyo-conbini", "{hits:?}");
+    assert!(
+        hits[0].score > 0.0 && hits[0].ranking > hits[0].meaning,
+        "{hits:?}"
+    );
+    for h in hits.iter().filter(|h| h.score == 0.0) {
+        assert_eq!(h.ranking, h.meaning, "{h:?}");
+    }
+    // English with the insurance in romaji, and Vietnamese with it in Japanese script.
+    for q in [
+        "What happens if I pay my kokumin kenko hoken late?",
+        "Nếu đóng 国民健康保険料 trễ thì sao?",
+    ] {
+        let hits = search(q);
+        assert_eq!(hits[0].entry.id, "kokuho-late", "{q}: {hits:?}");
+        assert!(hits[0].score > 0.0, "{q}: {hits:?}");
+    }
+    // Words of other languages are not read as Japanese: ranked by similarity alone.
+    for h in search("Can I get a copy of my residence certificate at a convenience store?") {
+        assert_eq!((h.score, h.ranking), (0.0, h.meaning), "{h:?}");
+    }
+}
+
+#[test]
 fn a_top_entry_without_other_phrasings_is_decided_by_its_own_thresholds() {
     use madoguchi::answer::{self, Decision, DecisionConfig};
     use madoguchi::chat;
