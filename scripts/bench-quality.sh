@@ -7,6 +7,11 @@
 #
 #   scripts/bench-quality.sh            # everything; peers are skipped when /opt/peers is missing
 #   PEERS=0 scripts/bench-quality.sh    # madoguchi rows only
+#   CV_SEMANTIC="$(cat cv.txt)" scripts/bench-quality.sh  # reuse a `cv-semantic.sh all` output
+#
+# Sections written by hand between `<!-- hand:begin -->` and `<!-- hand:end -->` (placed after
+# the generated ones) and between `<!-- load-notes:begin -->` and `<!-- load-notes:end -->`
+# (after the load section, which scripts/bench-load.sh writes) are kept as they are.
 #
 # Peers: `bash ../shared/peers/setup_envs.sh py java` once (about a minute; PyPI and apt only).
 set -euo pipefail
@@ -259,7 +264,9 @@ done
 # (scripts/cv-semantic.sh).
 CV_SETS=bundled
 [[ -f "$LGF/corpus.jsonl" ]] && CV_SETS=all
-if [[ $CV_SETS == all ]]; then
+if [[ -n ${CV_SEMANTIC:-} ]]; then
+  : # given: the output of an earlier `scripts/cv-semantic.sh all` at the same ranking code
+elif [[ $CV_SETS == all ]]; then
   CV_SEMANTIC="$(OUT="$OUT/cv-all" MADOGUCHI_BIN="$BIN" bash scripts/cv-semantic.sh all 2>/dev/null)"
 else
   CV_SEMANTIC="$(OUT="$OUT/cv-bundled" MADOGUCHI_BIN="$BIN" bash scripts/cv-semantic.sh bundled 2>/dev/null)"
@@ -463,9 +470,11 @@ s.append("\n" + REMOVED)
 import re
 text = "\n".join(s)
 if os.path.exists(doc):
-    kept = re.search(r"<!-- load:begin -->.*<!-- load:end -->", open(doc).read(), re.S)
-    if kept:
-        text = text.rstrip("\n") + "\n\n" + kept.group(0) + "\n"
+    old = open(doc).read()
+    for region in ("hand", "load", "load-notes"):
+        kept = re.search(rf"<!-- {region}:begin -->.*<!-- {region}:end -->", old, re.S)
+        if kept:
+            text = text.rstrip("\n") + "\n\n" + kept.group(0) + "\n"
 open(doc, "w").write(text)
 print("wrote", doc)
 PY
