@@ -265,7 +265,8 @@ done
 CV_SETS=bundled
 [[ -f "$LGF/corpus.jsonl" ]] && CV_SETS=all
 if [[ -n ${CV_SEMANTIC:-} ]]; then
-  : # given: the output of an earlier `scripts/cv-semantic.sh all` at the same ranking code
+  # Given: the output of an earlier `scripts/cv-semantic.sh all` at the same ranking code.
+  export CV_SEMANTIC_GIVEN=1
 elif [[ $CV_SETS == all ]]; then
   CV_SEMANTIC="$(OUT="$OUT/cv-all" MADOGUCHI_BIN="$BIN" bash scripts/cv-semantic.sh all 2>/dev/null)"
 else
@@ -455,14 +456,18 @@ s.append(table("qa", True))
 s.append("\n## Questions in other languages (`tests/eval/queries-multilingual.tsv`, 106 questions, 8 out of scope)\n")
 s.append("14 questions in each of English, Chinese, Korean, Vietnamese, Portuguese, Tagalog and Nepali "
          "about the bundled national FAQ. Lexical only, and with the semantic leg (which ranks a question "
-         "that is not Japanese by meaning alone and offers candidates or the fallback).\n")
+         "that is not Japanese by meaning plus the BM25 of its Japanese words, in Japanese script or in "
+         "Latin letters, and offers candidates or the fallback).\n")
 s.append(table("ml", True))
 s.append("\n## The semantic leg's weight and shares, 5-fold cross-validated\n")
 s.append("`scripts/cv-semantic.sh`: each fold ranked with the `[search]` setting (semantic_weight, "
-         "phrasing_share, question_share, foreign_phrasing_share) that maximised the sum of the sets' "
+         "phrasing_share, question_share, foreign_phrasing_share, foreign_word_weight) that maximised the sum of the sets' "
          "Success@1 on the other four folds (queries dealt into folds by id), the held-out results pooled; "
          "the cross-validated figure is the one to expect on queries the choice never saw.\n")
 text = os.environ.get("CV_SEMANTIC", "")
+if os.environ.get("CV_SEMANTIC_GIVEN") == "1":
+    s.append("This run was given the output below (`CV_SEMANTIC`) from an earlier `scripts/cv-semantic.sh all` "
+             "at the same ranking code, instead of running it again.\n")
 if text.strip():
     s.append(f"```\n{text.strip()}\n```\n")
 s.append(FUSIONS)
