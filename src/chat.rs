@@ -706,7 +706,8 @@ pub struct Reply {
     pub small_talk: Option<SmallTalk>,
     /// The language the resident wrote in (BCP 47: `ja`, `en`, `zh`, `ko`, `vi`, `pt`, `tl`,
     /// `ne`, or `und` when it could not be told). A question in another language than Japanese
-    /// is matched by meaning alone (the semantic leg) and gets candidates or the fallback.
+    /// is matched by meaning and by its Japanese words, if any (the semantic leg), and gets
+    /// candidates or the fallback.
     pub query_language: Language,
     /// When the turn was read as a follow-up: the topic it was read with (the earlier answer's
     /// question, or the resident's earlier question when that got candidates).

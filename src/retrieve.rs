@@ -503,7 +503,8 @@ impl Retriever {
         let wanted = self.wanted(&weighted, &expansion);
         let pool = k.max(self.config.rerank_depth);
         // A question in another language shares no words with the FAQ worth ranking by (a
-        // brand, "card"): the semantic leg ranks it alone.
+        // brand, "card") but its Japanese ones: the semantic leg ranks it, and those words
+        // (in Japanese script or Latin letters) add to it.
         let foreign = semantic && !crate::language::detect(question).is_japanese();
         let top = match text_query {
             Some(text_query) if !foreign => self.lexical(text_query, municipality, pool)?,
