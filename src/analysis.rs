@@ -462,7 +462,8 @@ fn pos_tag(details: &[String]) -> String {
     parts.join(",")
 }
 
-fn is_katakana(c: char) -> bool {
+/// Whether `c` is written in katakana (the long-vowel mark and the middle dot included).
+pub fn is_katakana(c: char) -> bool {
     matches!(c, '\u{30A1}'..='\u{30FA}' | 'ー' | '・')
 }
 

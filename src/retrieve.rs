@@ -658,7 +658,11 @@ impl Retriever {
             nearest.iter().map(|&(c, at)| (at, c)).collect();
         let w = self.config.semantic_weight;
         // A question in another language: BM25 of its Japanese words over the best entry's.
-        let best_words = hits.iter().map(|h| h.score).fold(0.0, f32::max);
+        let best_words = if foreign {
+            hits.iter().map(|h| h.score).fold(0.0, f32::max)
+        } else {
+            0.0
+        };
         let words_weight = if best_words > 0.0 {
             self.config.foreign_word_weight / best_words
         } else {
@@ -1118,7 +1122,7 @@ fn entry_terms(
                 && t.term.is_some()
                 && t.surface
                     .chars()
-                    .all(|c| analysis::is_kanji(c) || ('ァ'..='ヶ').contains(&c) || c == 'ー')
+                    .all(|c| analysis::is_kanji(c) || analysis::is_katakana(c))
         };
         for n in 1..=3 {
             for w in runs.iter().flat_map(|r| r.windows(n)) {

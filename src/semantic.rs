@@ -491,8 +491,9 @@ impl Encoder {
     /// [`QUESTION_BATCH`] waiting, while fewer than [`Encoder::leaders`] batches run, takes them,
     /// embeds them in one call on one thread and hands each caller its vector; the others wait
     /// for theirs or for their turn to lead. A lone question is embedded at once; under load
-    /// the batches grow by themselves and each question costs less. `None` when the engine failed or [`MAX_WAITING_QUESTIONS`]
-    /// were already waiting (the question is then searched by words alone).
+    /// the batches grow by themselves and each question costs less. `None` when the engine
+    /// failed or [`MAX_WAITING_QUESTIONS`] were already waiting (the question is then searched
+    /// by words alone).
     fn embed_local(&self, m: &madoguchi_e5::Model, text: &str) -> Option<Vec<f32>> {
         let (state, changed) = &self.batches;
         let lock = || {

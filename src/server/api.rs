@@ -651,8 +651,11 @@ fn question_embeddings(counts: Option<crate::semantic::QuestionEmbeddings>) -> S
         return String::new();
     };
     format!(
-        "# HELP madoguchi_question_embeddings_total Questions embedded by the bundled sentence model (a repeated question comes from the cache and is not counted).\n# TYPE madoguchi_question_embeddings_total counter\nmadoguchi_question_embeddings_total {}\n# HELP madoguchi_question_embedding_batches_total Calls to the bundled sentence model for questions: questions waiting together are embedded in one call, so under load there are fewer calls than questions.\n# TYPE madoguchi_question_embedding_batches_total counter\nmadoguchi_question_embedding_batches_total {}\n# HELP madoguchi_question_embeddings_skipped_total Questions searched by words alone because the sentence model already had a third of a second of questions waiting (a burst beyond what it can embed).\n# TYPE madoguchi_question_embeddings_skipped_total counter\nmadoguchi_question_embeddings_skipped_total {}\n",
-        c.questions, c.batches, c.skipped
+        "# HELP madoguchi_question_embeddings_total Questions embedded by the bundled sentence model (a repeated question comes from the cache and is not counted).\n# TYPE madoguchi_question_embeddings_total counter\nmadoguchi_question_embeddings_total {}\n# HELP madoguchi_question_embedding_batches_total Calls to the bundled sentence model for questions: questions waiting together are embedded in one call, so under load there are fewer calls than questions.\n# TYPE madoguchi_question_embedding_batches_total counter\nmadoguchi_question_embedding_batches_total {}\n# HELP madoguchi_question_embeddings_skipped_total Questions searched by words alone because {waiting} questions were already waiting for the sentence model (about a quarter of a second of its time on two cores: a burst beyond what it can embed).\n# TYPE madoguchi_question_embeddings_skipped_total counter\nmadoguchi_question_embeddings_skipped_total {}\n",
+        c.questions,
+        c.batches,
+        c.skipped,
+        waiting = crate::semantic::MAX_WAITING_QUESTIONS,
     )
 }
 

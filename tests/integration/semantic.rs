@@ -201,6 +201,24 @@ fn a_top_entry_without_other_phrasings_is_decided_by_its_own_thresholds() {
     assert_eq!(p.decision, Decision::Answer);
 }
 
+/// `ask` of every item, each from a thread of its own, all released at once; in item order.
+fn all_at_once<T: Sync, R: Send>(items: &[T], ask: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let start = std::sync::Barrier::new(items.len());
+    std::thread::scope(|s| {
+        let callers: Vec<_> = items
+            .iter()
+            .map(|item| {
+                let (start, ask) = (&start, &ask);
+                s.spawn(move || {
+                    start.wait();
+                    ask(item)
+                })
+            })
+            .collect();
+        callers.into_iter().map(|c| c.join().unwrap()).collect()
+    })
+}
+
 #[test]
 fn questions_asked_at_once_are_embedded_together_each_with_its_own_vector() {
     use madoguchi::semantic::{Encoder, QuestionEmbeddings};
@@ -240,20 +258,7 @@ fn questions_asked_at_once_are_embedded_together_each_with_its_own_vector() {
     // Sixteen callers at once: the ones that wait are embedded together, and each gets the
     // vector of its own question.
     let together = Encoder::load(&model).unwrap();
-    let start = std::sync::Barrier::new(questions.len());
-    let at_once: Vec<Vec<f32>> = std::thread::scope(|s| {
-        let callers: Vec<_> = questions
-            .iter()
-            .map(|q| {
-                let (together, start) = (&together, &start);
-                s.spawn(move || {
-                    start.wait();
-                    together.query(q).unwrap().to_vec()
-                })
-            })
-            .collect();
-        callers.into_iter().map(|c| c.join().unwrap()).collect()
-    });
+    let at_once: Vec<Vec<f32>> = all_at_once(&questions, |q| together.query(q).unwrap().to_vec());
     for ((q, a), b) in questions.iter().zip(&one_by_one).zip(&at_once) {
         let diff = a
             .iter()
@@ -276,20 +281,7 @@ fn questions_asked_at_once_are_embedded_together_each_with_its_own_vector() {
     let texts: Vec<String> = (0..n)
         .map(|i| format!("{}（{i}番目）", questions[i % questions.len()]))
         .collect();
-    let start = std::sync::Barrier::new(n);
-    let got: Vec<bool> = std::thread::scope(|s| {
-        let callers: Vec<_> = texts
-            .iter()
-            .map(|q| {
-                let (burst, start) = (&burst, &start);
-                s.spawn(move || {
-                    start.wait();
-                    burst.query(q).is_some()
-                })
-            })
-            .collect();
-        callers.into_iter().map(|c| c.join().unwrap()).collect()
-    });
+    let got: Vec<bool> = all_at_once(&texts, |q| burst.query(q).is_some());
     let c = burst.question_embeddings();
     let embedded = got.iter().filter(|&&v| v).count() as u64;
     assert_eq!(c.questions, embedded, "{c:?}");
