@@ -13,6 +13,8 @@
 #   scripts/bench-load.sh                       # 10 s runs, 3 runs a rate
 #   SECONDS_PER_RUN=20 RUNS=5 scripts/bench-load.sh
 #   ROUTES=chat-new PIN=0 scripts/bench-load.sh # new questions only, server on every core
+#   SEARCH_CONFIG='semantic_weight = 0' ROUTES=chat-new DOC=/tmp/x.md scripts/bench-load.sh
+#                                               # lines added to the server's [search] section
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -47,7 +49,8 @@ export OMP_WAIT_POLICY=passive
 # As the systemd unit in docs/operations.md runs the service (set another value to compare).
 export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 # One generator address stands for many residents: no per-address connection limit.
-printf '[server]\nmax_connections_per_address = 0\n' > "$OUT/madoguchi.toml"
+printf '[server]\nmax_connections_per_address = 0\n\n[search]\n%b\n' "${SEARCH_CONFIG:-}" \
+  > "$OUT/madoguchi.toml"
 WORKERS=$HALF
 [[ ${#SERVER_PIN[@]} -eq 0 ]] && WORKERS=$CORES
 TOKIO_WORKER_THREADS="$WORKERS" RUST_LOG=warn "${SERVER_PIN[@]}" "$BIN" serve \
@@ -101,9 +104,9 @@ RSS_KB="$(awk '/VmHWM/ {print $2}' /proc/$SERVER/status)"
 kill $SERVER; wait $SERVER 2>/dev/null || true
 trap - EXIT
 
-python3 - "$OUT" "$DOC" "$SECONDS_PER_RUN" "$RUNS" "$RSS_KB" "$CORES" "${#SERVER_PIN[@]}" "$HALF" "$MALLOC_ARENA_MAX" <<'PY'
+python3 - "$OUT" "$DOC" "$SECONDS_PER_RUN" "$RUNS" "$RSS_KB" "$CORES" "${#SERVER_PIN[@]}" "$HALF" "$MALLOC_ARENA_MAX" "${SEARCH_CONFIG:-}" <<'PY'
 import json, os, re, statistics, sys
-out, doc, seconds, runs, rss_kb, cores, pinned, half, arenas = sys.argv[1:]
+out, doc, seconds, runs, rss_kb, cores, pinned, half, arenas, search_config = sys.argv[1:]
 rows = {}
 for line in open(f"{out}/runs.jsonl"):
     r = json.loads(line)
@@ -131,7 +134,8 @@ section = "\n".join([
     + (f"Server on {half} of {cores} cores ({half} tokio worker threads), generator on the others; "
        if pinned != "0" else
        f"Server ({cores} tokio worker threads) and generator sharing all {cores} cores; ")
-    + f"rate limiting off; SQLite storage (every chat turn written); `MALLOC_ARENA_MAX={arenas}` (2 in the systemd unit); semantic leg {semantic}. The "
+    + f"rate limiting off; SQLite storage (every chat turn written); `MALLOC_ARENA_MAX={arenas}` (2 in the systemd unit); semantic leg {semantic}"
+    + (f" (`[search]` with `{search_config}`)" if search_config else "") + ". The "
     f"questions are the bundled dev questions in turn, each used once in the warm-up, so "
     f"their embeddings come from the query cache; in the rows marked new questions every request "
     f"carries a tag unique to the run and the request (「…（kbdmaopf）」, `tools/loadgen` `distinct`), "
