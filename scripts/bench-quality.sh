@@ -34,8 +34,8 @@ scripts/setup-ipadic.sh "$BIN" >/dev/null
 # --- configurations: the lever rows -------------------------------------------------------
 # Each row is a full configuration file, so any row can be rerun alone with
 #   madoguchi eval --config target/bench-quality/cfg/<row>.toml ...
-# The lexical rows (all but 13-semantic and x-semantic-alone) run without the semantic leg:
-# `[search] semantic_weight = 0` is added to their configuration.
+# The lexical rows (all but 13-semantic, x-semantic-alone and x-no-fallback-coverage) run without
+# the semantic leg: `[search] semantic_weight = 0` is added to their configuration.
 lexical() {
   local t
   t="$(cat)"
@@ -172,6 +172,12 @@ cfg_semantic x-semantic-alone <<'EOF'
 [search]
 semantic_weight = 1000000.0
 EOF
+cfg_semantic x-no-fallback-coverage <<'EOF'
+# The shipped defaults, but a similarity under fallback_similarity turns a question away whatever
+# its words share with the entry (as before [decision.semantic] fallback_coverage).
+[decision.semantic]
+fallback_coverage = 1.01
+EOF
 cfg x-answer-half <<'EOF'
 [search]
 answer = 0.5
@@ -206,7 +212,7 @@ cfg x-userdict-compounds <<'EOF'
 # Run with --faq target/bench-quality/faq-compounds (see run_set below).
 EOF
 
-ROWS=(0-start 1-fields 2-kana 3-okurigana 4-coverage 5-synonyms 6-synonyms-03 7-userdict 8-evidence 9-unknown 10-reading 11-abbreviation 12-margin 13-semantic x-answer-half x-coverage-1 x-userdict-compounds x-semantic-alone)
+ROWS=(0-start 1-fields 2-kana 3-okurigana 4-coverage 5-synonyms 6-synonyms-03 7-userdict 8-evidence 9-unknown 10-reading 11-abbreviation 12-margin 13-semantic x-answer-half x-coverage-1 x-userdict-compounds x-semantic-alone x-no-fallback-coverage)
 
 run_set() { # run_set SET ARGS...
   local set="$1"; shift
@@ -331,6 +337,7 @@ LABELS = {
     "x-coverage-1": "defaults with coverage^1.0 (not kept)",
     "x-userdict-compounds": "defaults, but a user dictionary of whole compounds (児童手当, 住民票 …) (not kept)",
     "x-semantic-alone": "the semantic leg alone (lexical score only breaks ties) (not kept)",
+    "x-no-fallback-coverage": "defaults, but low similarity turns a question away whatever words it shares with the entry (`[decision.semantic] fallback_coverage` off, the rule before 2026-12-04) (not kept)",
 }
 
 # Rows of levers removed from the code, as last measured (see the section text); written as they

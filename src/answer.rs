@@ -50,6 +50,13 @@ pub struct DecisionConfig {
     /// would offer candidates (it is, in other words, an entry's own phrasing). Above 1 turns
     /// the rule off.
     pub answer_similarity: f32,
+    /// With the semantic leg: a Japanese question whose top entry covers at least this share
+    /// of its words ([`coverage`](crate::retrieve::Hit::coverage)) is not sent to fallback by
+    /// a similarity below `fallback_similarity`; it gets candidates at most (fallback still
+    /// when its words alone would give it). A short question in words the entry has
+    /// (アンドロイドで保険証, ほうかつ支援センター) is one the model reads with less certainty
+    /// than a sentence. Above 1 turns the rule off.
+    pub fallback_coverage: f32,
     /// A question in another language ([`crate::language`]) is ranked by the semantic leg
     /// alone and gets candidates when its top similarity reaches this, else fallback; it is
     /// never answered directly (the entries are Japanese: the resident picks the one they
@@ -213,8 +220,9 @@ impl DecisionConfig {
 
     /// The thresholds calibrated for the semantic leg with the default `[search]` settings:
     /// `madoguchi eval --faq faq --queries tests/eval/queries.tsv --qrels tests/eval/qrels.txt
-    /// --calibrate` (5-fold cross-validated: decisions right 0.931, fallback precision/recall
-    /// 0.831/0.871, answerable questions sent to fallback 3.5 %; docs/benchmarks.md).
+    /// --calibrate` (5-fold cross-validated: decisions right 0.939, fallback precision/recall
+    /// 0.883/0.855, answerable questions sent to fallback 2.2 %; docs/benchmarks.md; four
+    /// folds of five chose `fallback_coverage` 0.5, one 0.75).
     pub fn semantic_default() -> DecisionConfig {
         DecisionConfig {
             answer_coverage: 0.375,
@@ -227,6 +235,7 @@ impl DecisionConfig {
             fallback_similarity: 0.87,
             candidates_similarity: 0.9,
             answer_similarity: 0.92,
+            fallback_coverage: 0.5,
             foreign_similarity: 0.0,
             semantic: None,
             semantic_question_only: None,
@@ -253,6 +262,7 @@ impl DecisionConfig {
             fallback_similarity: 0.0,
             candidates_similarity: 0.88,
             answer_similarity: 0.94,
+            fallback_coverage: 1.01,
             foreign_similarity: 0.0,
             semantic: None,
             semantic_question_only: None,
@@ -284,6 +294,7 @@ impl Default for DecisionConfig {
             fallback_similarity: 0.0,
             candidates_similarity: 1.01,
             answer_similarity: 1.01,
+            fallback_coverage: 1.01,
             foreign_similarity: 0.0,
             semantic: Some(Box::new(DecisionConfig::semantic_default())),
             semantic_question_only: Some(
@@ -421,7 +432,11 @@ pub fn decide_signals(s: Signals, c: &DecisionConfig) -> Decision {
         return lexical;
     }
     if s.similarity < c.fallback_similarity {
-        return Decision::Fallback;
+        return if s.coverage >= c.fallback_coverage && lexical != Decision::Fallback {
+            Decision::Candidates
+        } else {
+            Decision::Fallback
+        };
     }
     match lexical {
         Decision::Fallback if s.similarity >= c.candidates_similarity => Decision::Candidates,
@@ -568,10 +583,22 @@ mod tests {
             decide_signals(with_sim(s(0.9, 0.05), 0.92), &c),
             Decision::Answer
         );
-        // Far in meaning from every entry: fallback, whatever the shared words.
+        // Far in meaning from every entry: fallback unless the entry has most of the question's
+        // words, and then candidates at most (never the direct answer those words alone earn).
         let below = sem.fallback_similarity - 0.01;
+        let covered = sem.fallback_coverage;
         assert_eq!(
-            decide_signals(with_sim(s(0.9, 0.5), below), &c),
+            decide_signals(with_sim(s(covered - 0.01, 0.5), below), &c),
+            Decision::Fallback
+        );
+        assert_eq!(decide_signals(s(covered, 0.5), &c), Decision::Answer);
+        assert_eq!(
+            decide_signals(with_sim(s(covered, 0.5), below), &c),
+            Decision::Candidates
+        );
+        // ... and fallback still when those words are too weak for the words alone to offer it.
+        assert_eq!(
+            decide_signals(with_sim(with(covered, 0.5, 0.0), below), &c),
             Decision::Fallback
         );
         // No shared word but close in meaning: candidates.
@@ -606,6 +633,7 @@ mod tests {
     fn a_top_entry_without_other_phrasings_has_thresholds_of_its_own() {
         let strict = DecisionConfig {
             fallback_similarity: 0.9,
+            fallback_coverage: 1.01,
             ..DecisionConfig::semantic_default()
         };
         let lenient = DecisionConfig {

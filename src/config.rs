@@ -415,6 +415,7 @@ fn decision_problems(section: &str, d: &DecisionConfig) -> Vec<String> {
         ("fallback_similarity", d.fallback_similarity),
         ("candidates_similarity", d.candidates_similarity),
         ("answer_similarity", d.answer_similarity),
+        ("fallback_coverage", d.fallback_coverage),
         ("foreign_similarity", d.foreign_similarity),
     ];
     let mut problems: Vec<String> = values

@@ -60,6 +60,10 @@ pub struct EvalArgs {
     /// queries to fallback (a resident with an answerable question should rarely be turned away).
     #[arg(long, default_value_t = 0.05, requires = "calibrate")]
     max_in_scope_fallback: f64,
+    /// With --calibrate: only consider thresholds whose direct answers are right at least this
+    /// often (a resident told something wrong may act on it); 0 sets no limit.
+    #[arg(long, default_value_t = 0.0, requires = "calibrate")]
+    min_answer_precision: f64,
     /// With --calibrate: first measure the calibration by K-fold cross-validation (each fold
     /// decided with thresholds calibrated on the others) and report that figure before the
     /// in-sample one; 0 skips it.
@@ -165,19 +169,13 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         // The tables of the mode that ran: lexical only, or with the semantic leg (one for top
         // entries with other phrasings, one for those with their question only).
         let semantic = engine.semantic.on();
-        cross_validated = eval::cross_validate(
-            &results,
-            &config.decision,
-            semantic,
-            a.max_in_scope_fallback,
-            a.folds,
-        );
-        let (best, tables) = eval::calibrate_tables(
-            &results,
-            &config.decision,
-            semantic,
-            a.max_in_scope_fallback,
-        );
+        let limits = eval::Limits {
+            max_in_scope_fallback: a.max_in_scope_fallback,
+            min_answer_precision: a.min_answer_precision,
+        };
+        cross_validated =
+            eval::cross_validate(&results, &config.decision, semantic, limits, a.folds);
+        let (best, tables) = eval::calibrate_tables(&results, &config.decision, semantic, limits);
         let mut written = Vec::new();
         for t in &tables {
             let Some(utility) = t.utility else {
@@ -199,7 +197,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
             };
             let c = t.table.get(&best);
             eprintln!(
-                "calibrated {} on {} questions ({} out of scope): answer_coverage {:.3}, answer_margin {:.2}, answer_unknown {:.1}, candidates_coverage {:.3}, evidence_coverage {:.2}, evidence_score {:.2}, fallback_similarity {:.2}, candidates_similarity {:.2}, answer_similarity {:.2}, foreign_similarity {:.2} (mean utility {utility:.4}) -> {}",
+                "calibrated {} on {} questions ({} out of scope): answer_coverage {:.3}, answer_margin {:.2}, answer_unknown {:.1}, candidates_coverage {:.3}, evidence_coverage {:.2}, evidence_score {:.2}, fallback_similarity {:.2}, candidates_similarity {:.2}, answer_similarity {:.2}, fallback_coverage {:.3}, foreign_similarity {:.2} (mean utility {utility:.4}) -> {}",
                 t.table.section(),
                 t.questions,
                 t.out_of_scope,
@@ -212,6 +210,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
                 c.fallback_similarity,
                 c.candidates_similarity,
                 c.answer_similarity,
+                c.fallback_coverage,
                 c.foreign_similarity,
                 a.data.config.display()
             );
@@ -223,10 +222,11 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         }
         if !written.is_empty() {
             let header = format!(
-                "madoguchi configuration.\nChosen by `madoguchi eval --calibrate` on\n{} / {} with at most {} of in-scope queries sent to fallback\n(commit {}): {}.",
+                "madoguchi configuration.\nChosen by `madoguchi eval --calibrate` on\n{} / {} with at most {} of in-scope queries sent to fallback\nand at least {} of direct answers right (commit {}): {}.",
                 queries_file.display(),
                 qrels_file.display(),
                 a.max_in_scope_fallback,
+                a.min_answer_precision,
                 git_commit(),
                 written.join("; ")
             );

@@ -616,20 +616,43 @@ pub fn utility(
     }
 }
 
+/// What a calibration may not give up for utility: settings within both limits compete
+/// first ([`calibrate`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// The largest share of in-scope questions that may be sent to fallback (a resident with
+    /// an answerable question should rarely be turned away).
+    pub max_in_scope_fallback: f64,
+    /// The least share of direct answers whose entry is right (a resident told something wrong
+    /// may act on it); 0 sets no limit.
+    pub min_answer_precision: f64,
+}
+
+impl Limits {
+    /// Only the fallback limit, at `max_in_scope_fallback`.
+    pub fn fallback(max_in_scope_fallback: f64) -> Limits {
+        Limits {
+            max_in_scope_fallback,
+            min_answer_precision: 0.0,
+        }
+    }
+}
+
 /// Grid search of the thresholds maximising mean [`utility`]; ties keep the earlier (stricter)
 /// setting. The answer thresholds (with candidates_coverage) and the fallback thresholds
 /// (evidence pair with candidates_coverage) are searched in turn, each grid with the other's
 /// best values, until neither moves (at most four rounds): the full product of both grids would
 /// take minutes. Evidence thresholds are tried at the observed top hits' evidence percentiles,
-/// since its scale depends on the weights and the FAQ text. Once any setting sends at most
-/// `max_in_scope_fallback` of the in-scope queries to fallback, only such settings compete.
+/// since its scale depends on the weights and the FAQ text. Once any setting is within the
+/// [`Limits`] (at most `max_in_scope_fallback` of the in-scope queries sent to fallback, and
+/// at least `min_answer_precision` of the direct answers right), only such settings compete.
 /// When the semantic leg ran, its thresholds (fallback below a similarity, candidates or a
 /// direct answer from one, and the other-language threshold) are searched in a third step.
 /// Returns the best configuration and its utility.
 pub fn calibrate(
     results: &[QueryResult],
     base: &DecisionConfig,
-    max_in_scope_fallback: f64,
+    limits: Limits,
 ) -> (DecisionConfig, f64) {
     let steps = |lo: f32, hi: f32, step: f32| {
         let n = ((hi - lo) / step).round() as usize;
@@ -637,16 +660,24 @@ pub fn calibrate(
         (0..=n).map(move |i| ((lo + step * i as f32) * 1000.0).round() / 1000.0)
     };
     let in_scope = results.iter().filter(|r| r.in_scope()).count().max(1) as f64;
-    // Mean utility, and whether the in-scope fallback share is within the limit.
+    // Mean utility, and whether the setting is within the limits (no direct answer at all is
+    // within the precision limit).
     let assess = |c: &DecisionConfig| -> (f64, bool) {
         let mut total = 0.0;
         let mut turned_away = 0usize;
+        let (mut answers, mut right) = (0usize, 0usize);
         for r in results {
             let d = r.decide_with(c);
             total += utility(d, r.in_scope(), r.first_relevant_rank, c);
             turned_away += usize::from(r.in_scope() && d == Decision::Fallback);
+            if d == Decision::Answer {
+                answers += 1;
+                right += usize::from(r.in_scope() && r.first_relevant_rank == Some(1));
+            }
         }
-        let ok = turned_away as f64 / in_scope <= max_in_scope_fallback + 1e-9;
+        let ok = turned_away as f64 / in_scope <= limits.max_in_scope_fallback + 1e-9
+            && (answers == 0
+                || right as f64 >= limits.min_answer_precision * answers as f64 - 1e-9);
         (total / results.len().max(1) as f64, ok)
     };
     let mut scores: Vec<f32> = results.iter().map(|r| r.signals.evidence).collect();
@@ -725,6 +756,19 @@ pub fn calibrate(
                     consider(c, &mut best);
                 }
             }
+            // Which questions low similarity may not turn away: the fallback similarity is
+            // searched again with each, since the rule lets it rise.
+            let fixed = best.0.clone();
+            for fallback_coverage in steps(0.5, 1.0, 0.05).chain([1.01]) {
+                for &fallback_similarity in std::iter::once(&0.0).chain(&sims) {
+                    let c = DecisionConfig {
+                        fallback_coverage,
+                        fallback_similarity,
+                        ..fixed.clone()
+                    };
+                    consider(c, &mut best);
+                }
+            }
             let fixed = best.0.clone();
             for &answer_similarity in sims.iter().chain(&[1.01]) {
                 let c = DecisionConfig {
@@ -783,7 +827,7 @@ pub fn calibrate_tables(
     results: &[QueryResult],
     decision: &DecisionConfig,
     semantic: bool,
-    max_in_scope_fallback: f64,
+    limits: Limits,
 ) -> (DecisionConfig, Vec<TableCalibration>) {
     // Lexical only, every question is decided by `[decision]` (the semantic tables apply only
     // when the leg ran).
@@ -816,7 +860,7 @@ pub fn calibrate_tables(
         };
         let mut utility = None;
         if enough {
-            let (best, u) = calibrate(&own, &table.get(decision), max_in_scope_fallback);
+            let (best, u) = calibrate(&own, &table.get(decision), limits);
             table.set(&mut out, &best);
             utility = Some(u);
         }
@@ -851,7 +895,7 @@ pub fn cross_validate(
     results: &[QueryResult],
     base: &DecisionConfig,
     semantic: bool,
-    max_in_scope_fallback: f64,
+    limits: Limits,
     folds: usize,
 ) -> Option<CrossValidated> {
     if folds < 2 || results.len() < folds {
@@ -872,7 +916,7 @@ pub fn cross_validate(
             .filter(|(_, k)| **k != f)
             .map(|(r, _)| r.clone())
             .collect();
-        let (c, _) = calibrate_tables(&train, base, semantic, max_in_scope_fallback);
+        let (c, _) = calibrate_tables(&train, base, semantic, limits);
         for (r, _) in results.iter().zip(&fold_of).filter(|(_, k)| **k == f) {
             let mut r = r.clone();
             r.decision = r.decide_with(&c);
@@ -1045,7 +1089,7 @@ mod tests {
             results.push(result(true, Some(1), 0.5, 30.0));
         }
         results.push(result(true, Some(1), 0.5, 5.0));
-        let (c, u) = calibrate(&results, &DecisionConfig::default(), 1.0);
+        let (c, u) = calibrate(&results, &DecisionConfig::default(), Limits::fallback(1.0));
         assert!(c.evidence_coverage > 0.5 && c.evidence_score > 5.0, "{c:?}");
         assert!(c.evidence_score <= 30.0, "{c:?}");
         let fallbacks = |c: &DecisionConfig| {
@@ -1057,7 +1101,7 @@ mod tests {
         assert_eq!(fallbacks(&c), 11, "{c:?} (utility {u})");
         // Turning away even one in-scope question of eleven is over a 5 % limit, so the
         // evidence rule cannot be used; with the limit at 10 % it can.
-        let (strict, _) = calibrate(&results, &DecisionConfig::default(), 0.05);
+        let (strict, _) = calibrate(&results, &DecisionConfig::default(), Limits::fallback(0.05));
         let in_scope_fallbacks = results
             .iter()
             .filter(|r| {
@@ -1065,8 +1109,43 @@ mod tests {
             })
             .count();
         assert_eq!(in_scope_fallbacks, 0, "{strict:?}");
-        let (loose, _) = calibrate(&results, &DecisionConfig::default(), 0.1);
+        let (loose, _) = calibrate(&results, &DecisionConfig::default(), Limits::fallback(0.1));
         assert_eq!(fallbacks(&loose), 11, "{loose:?}");
+    }
+
+    #[test]
+    fn calibration_respects_the_answer_precision_limit() {
+        // Ten clear wins, and nine close ones of which one has the wrong entry first: answering
+        // the close ones too earns more utility (8 - 2 against 9 × 0.5 as candidates), at a
+        // precision of 18 of 19.
+        let mut results = Vec::new();
+        for _ in 0..10 {
+            results.push(result(true, Some(1), 0.8, 30.0));
+        }
+        for i in 0..9 {
+            let mut close = result(true, Some(if i == 0 { 2 } else { 1 }), 0.8, 30.0);
+            close.signals.margin = 0.1;
+            results.push(close);
+        }
+        let answers = |c: &DecisionConfig| {
+            let answered: Vec<&QueryResult> = results
+                .iter()
+                .filter(|r| r.decide_with(c) == Decision::Answer)
+                .collect();
+            let right = answered
+                .iter()
+                .filter(|r| r.first_relevant_rank == Some(1))
+                .count();
+            (answered.len(), right)
+        };
+        let (free, _) = calibrate(&results, &DecisionConfig::default(), Limits::fallback(1.0));
+        assert_eq!(answers(&free), (19, 18), "{free:?}");
+        let strict = Limits {
+            min_answer_precision: 0.97,
+            ..Limits::fallback(1.0)
+        };
+        let (c, _) = calibrate(&results, &DecisionConfig::default(), strict);
+        assert_eq!(answers(&c), (10, 10), "{c:?}");
     }
 
     #[test]
@@ -1081,15 +1160,15 @@ mod tests {
             results.push(inside);
         }
         let base = DecisionConfig::default();
-        assert!(cross_validate(&results, &base, false, 1.0, 1).is_none());
-        assert!(cross_validate(&results[..3], &base, false, 1.0, 5).is_none());
-        let cv = cross_validate(&results, &base, false, 1.0, 5).unwrap();
+        assert!(cross_validate(&results, &base, false, Limits::fallback(1.0), 1).is_none());
+        assert!(cross_validate(&results[..3], &base, false, Limits::fallback(1.0), 5).is_none());
+        let cv = cross_validate(&results, &base, false, Limits::fallback(1.0), 5).unwrap();
         assert_eq!(cv.folds, 5);
         assert_eq!(cv.chosen.len(), 5);
         assert_eq!(cv.decisions.counts.values().sum::<usize>(), results.len());
         // Cleanly separable: every fold learns the evidence rule, so held out it is as good as
         // in sample: every out-of-scope query falls back, every in-scope one is answered.
-        let (all, _) = calibrate(&results, &base, 1.0);
+        let (all, _) = calibrate(&results, &base, Limits::fallback(1.0));
         let mut in_sample = results.clone();
         for r in &mut in_sample {
             r.decision = r.decide_with(&all);
@@ -1101,7 +1180,10 @@ mod tests {
         // The same queries in another order give the same folds (dealt by query id).
         let mut reversed = results.clone();
         reversed.reverse();
-        assert_eq!(cross_validate(&reversed, &base, false, 1.0, 5).unwrap(), cv);
+        assert_eq!(
+            cross_validate(&reversed, &base, false, Limits::fallback(1.0), 5).unwrap(),
+            cv
+        );
     }
 
     #[test]
@@ -1128,7 +1210,7 @@ mod tests {
             results.push(sem(true, 0.84, false, format!("qi{i}")));
         }
         let base = DecisionConfig::default();
-        let (c, report) = calibrate_tables(&results, &base, true, 0.05);
+        let (c, report) = calibrate_tables(&results, &base, true, Limits::fallback(0.05));
         for r in &results {
             let d = r.decide_with(&c);
             assert_eq!(d == Decision::Fallback, !r.in_scope(), "{} {d:?}", r.qid);
@@ -1165,13 +1247,52 @@ mod tests {
             .chain(results.iter().filter(|r| !r.signals.phrasings).take(49))
             .cloned()
             .collect();
-        let (c, report) = calibrate_tables(&few, &base, true, 0.05);
+        let (c, report) = calibrate_tables(&few, &base, true, Limits::fallback(0.05));
         assert_eq!(
             Table::QuestionOnly.get(&c),
             DecisionConfig::semantic_question_only_default()
         );
         assert_eq!(report[1].utility, None);
         assert!(report[0].utility.is_some());
+    }
+
+    #[test]
+    fn calibration_finds_which_questions_low_similarity_may_not_turn_away() {
+        // Out-of-scope questions are far in meaning (0.85) and share 0.3 of their words with the
+        // top entry; answerable ones are either as far with all their words in the entry, or
+        // near (0.95) with as few shared words. Neither the words nor the similarity alone
+        // separate them; together they do.
+        let mut results = Vec::new();
+        for i in 0..30 {
+            for (kind, in_scope, coverage, similarity) in [
+                ("o", false, 0.3, 0.85),
+                ("w", true, 1.0, 0.85),
+                ("m", true, 0.3, 0.95),
+            ] {
+                let mut r = result(in_scope, in_scope.then_some(1), coverage, 30.0);
+                r.signals.similarity = similarity;
+                r.signals.phrasings = true;
+                r.qid = format!("{kind}{i}");
+                results.push(r);
+            }
+        }
+        let base = DecisionConfig {
+            semantic: Some(Box::new(DecisionConfig {
+                fallback_coverage: 1.01,
+                ..DecisionConfig::semantic_default()
+            })),
+            ..DecisionConfig::default()
+        };
+        let (c, _) = calibrate_tables(&results, &base, true, Limits::fallback(0.05));
+        let sem = Table::Semantic.get(&c);
+        assert!(
+            sem.fallback_coverage > 0.3 && sem.fallback_coverage <= 1.0,
+            "{sem:?}"
+        );
+        for r in &results {
+            let d = r.decide_with(&c);
+            assert_eq!(d == Decision::Fallback, !r.in_scope(), "{} {d:?}", r.qid);
+        }
     }
 
     #[test]
