@@ -247,7 +247,11 @@ impl DecisionConfig {
     /// entries cut to question and answer (`scripts/calibrate-question-only.sh`; 5-fold
     /// cross-validated there: decisions right 0.873, fallback precision/recall 0.683/0.754,
     /// answerable questions sent to fallback 7.3 %, against 0.824, 0.598/0.860 and 12.1 % with
-    /// [`DecisionConfig::semantic_default`]; docs/benchmarks.md).
+    /// the `[decision.semantic]` thresholds of then; docs/benchmarks.md). The script's
+    /// calibration, searching `fallback_coverage` too, now picks a fallback below similarity 0.86
+    /// unless the entry has half the question's words (cross-validated there: right 0.888,
+    /// fallback P/R 0.733/0.772, 5.9 % to fallback); not taken, because it sent 16.0 % of
+    /// localgovFAQ's answerable questions to the fallback against these thresholds' 13.6 %.
     pub fn semantic_question_only_default() -> DecisionConfig {
         DecisionConfig {
             answer_coverage: 0.3,
