@@ -16,7 +16,7 @@
 #   scripts/cv-semantic.sh all                   # both and the other-language questions
 #   WEIGHTS="0 20 40" scripts/cv-semantic.sh     # other weights (also PHRASING_SHARES,
 #                                                # QUESTION_SHARES, FOREIGN_SHARES,
-#                                                # FOREIGN_WORD_WEIGHTS, PARAPHRASE_WEIGHTS)
+#                                                # FOREIGN_WORD_WEIGHTS)
 #   REUSE=1 scripts/cv-semantic.sh all           # keep runs already in OUT (same build and FAQ only)
 #
 # localgovFAQ's entries have no other phrasings and every bundled entry has some, so only
@@ -24,8 +24,7 @@
 # left at its default, which does not change the ranking there). A question in another language
 # is ranked by similarity with foreign_phrasing_share plus foreign_word_weight for its Japanese
 # words, so on that set (tests/eval/queries-multilingual.tsv, over the bundled FAQ) only those two
-# vary, and only there. paraphrase_weight counts only for entries with other phrasings and
-# Japanese questions, so it varies on the bundled set only.
+# vary, and only there.
 #
 # Needs scripts/setup-ipadic.sh and scripts/setup-e5.sh done and a release build
 # (cargo build --release). The first run embeds the FAQ's texts (minutes); the vector cache
@@ -38,7 +37,6 @@ PHRASING_SHARES=${PHRASING_SHARES:-"0.4 0.5 0.6 0.7 0.8"}
 QUESTION_SHARES=${QUESTION_SHARES:-"0.2 0.3 0.4"}
 FOREIGN_SHARES=${FOREIGN_SHARES:-"0.2 0.3 0.4 0.5 0.6"}
 FOREIGN_WORD_WEIGHTS=${FOREIGN_WORD_WEIGHTS:-"0 0.01 0.02 0.03 0.04 0.06"}
-PARAPHRASE_WEIGHTS=${PARAPHRASE_WEIGHTS:-"0 100 200 300"}
 SET=${1:-bundled}
 OUT=${OUT:-target/cv-semantic/$SET}
 mkdir -p "$OUT"
@@ -65,18 +63,16 @@ for s in "${SETS[@]}"; do
         --qrels tests/eval/qrels-multilingual.txt)
       KEY=foreign_phrasing_share; SHARES=$FOREIGN_SHARES ;;
   esac
-  # The set's own extra key (with "-" for none): words in another language, or paraphrases.
-  weights=$WEIGHTS; words="-"; WORDS_KEY=""
-  [[ $s == multilingual ]] && { weights=${WEIGHTS%% *}; words=$FOREIGN_WORD_WEIGHTS; WORDS_KEY=foreign_word_weight; }
-  [[ $s == bundled ]] && { words=$PARAPHRASE_WEIGHTS; WORDS_KEY=paraphrase_weight; }
+  weights=$WEIGHTS; words="-"
+  [[ $s == multilingual ]] && { weights=${WEIGHTS%% *}; words=$FOREIGN_WORD_WEIGHTS; }
   for w in $weights; do
     for fw in $words; do
       for a in $SHARES; do
         run="$OUT/$s-w$w-$KEY$a"
         extra=""
         if [[ $fw != - ]]; then
-          run="$OUT/$s-w$w-$WORDS_KEY$fw-$KEY$a"
-          extra="$WORDS_KEY = $fw"
+          run="$OUT/$s-w$w-foreign_word_weight$fw-$KEY$a"
+          extra="foreign_word_weight = $fw"
         fi
         [[ ${REUSE:-0} == 1 && -s $run.jsonl ]] && continue
         printf '[search]\nsemantic_weight = %s\n%s = %s\n%s\n' "$w" "$KEY" "$a" "$extra" > "$run.toml"
@@ -88,24 +84,23 @@ for s in "${SETS[@]}"; do
   done
 done
 python3 - "$OUT" "$WEIGHTS" "$PHRASING_SHARES" "$QUESTION_SHARES" "$FOREIGN_SHARES" \
-  "$FOREIGN_WORD_WEIGHTS" "$PARAPHRASE_WEIGHTS" "${SETS[@]}" <<'EOF'
+  "$FOREIGN_WORD_WEIGHTS" "${SETS[@]}" <<'EOF'
 import itertools, json, sys
 out = sys.argv[1]
 values = {"semantic_weight": sys.argv[2].split(), "phrasing_share": sys.argv[3].split(),
           "question_share": sys.argv[4].split(), "foreign_phrasing_share": sys.argv[5].split(),
-          "foreign_word_weight": sys.argv[6].split(), "paraphrase_weight": sys.argv[7].split()}
-sets = sys.argv[8:]
+          "foreign_word_weight": sys.argv[6].split()}
+sets = sys.argv[7:]
 # What each set's runs vary (the file names above).
 varies = {"localgovfaq": ["semantic_weight", "question_share"],
-          "bundled": ["semantic_weight", "paraphrase_weight", "phrasing_share"],
+          "bundled": ["semantic_weight", "phrasing_share"],
           "multilingual": ["foreign_word_weight", "foreign_phrasing_share"]}
 keys = [k for k in values if any(k in varies[s] for s in sets)]
 grid = [dict(zip(keys, combo)) for combo in itertools.product(*(values[k] for k in keys))]
 def file(s, g):
     w = g["semantic_weight"] if s != "multilingual" else values["semantic_weight"][0]
     key = varies[s][-1]
-    extra = {"multilingual": "foreign_word_weight", "bundled": "paraphrase_weight"}.get(s)
-    words = f"-{extra}{g[extra]}" if extra else ""
+    words = f"-foreign_word_weight{g['foreign_word_weight']}" if s == "multilingual" else ""
     return f"{out}/{s}-w{w}{words}-{key}{g[key]}.jsonl"
 runs = {s: {} for s in sets}
 for s in sets:

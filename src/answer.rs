@@ -50,12 +50,6 @@ pub struct DecisionConfig {
     /// would offer candidates (it is, in other words, an entry's own phrasing). Above 1 turns
     /// the rule off.
     pub answer_similarity: f32,
-    /// With the semantic leg: a Japanese question whose top entry's
-    /// [`paraphrase`](crate::retrieve::Hit::paraphrase) reaches this (it rephrases one of the
-    /// entry's phrasings: 「児童手当はいつ振り込まれますか」 for 「児童手当はいつ支給されますか」), with
-    /// no word the FAQ lacks, is answered directly when its words alone would offer candidates.
-    /// Above 1 turns the rule off.
-    pub answer_paraphrase: f32,
     /// With the semantic leg: a Japanese question whose top entry covers at least this share
     /// of its words ([`coverage`](crate::retrieve::Hit::coverage)) is not sent to fallback by
     /// a similarity below `fallback_similarity`; it gets candidates at most (fallback still
@@ -241,7 +235,6 @@ impl DecisionConfig {
             fallback_similarity: 0.87,
             candidates_similarity: 0.9,
             answer_similarity: 0.92,
-            answer_paraphrase: 1.01,
             fallback_coverage: 0.5,
             foreign_similarity: 0.0,
             semantic: None,
@@ -273,7 +266,6 @@ impl DecisionConfig {
             fallback_similarity: 0.0,
             candidates_similarity: 0.88,
             answer_similarity: 0.94,
-            answer_paraphrase: 1.01,
             fallback_coverage: 1.01,
             foreign_similarity: 0.0,
             semantic: None,
@@ -306,7 +298,6 @@ impl Default for DecisionConfig {
             fallback_similarity: 0.0,
             candidates_similarity: 1.01,
             answer_similarity: 1.01,
-            answer_paraphrase: 1.01,
             fallback_coverage: 1.01,
             foreign_similarity: 0.0,
             semantic: Some(Box::new(DecisionConfig::semantic_default())),
@@ -399,9 +390,6 @@ pub struct Signals {
     pub unknown: f32,
     /// The top hit's similarity with the question (0 when the semantic leg is off).
     pub similarity: f32,
-    /// The top hit's [`paraphrase`](crate::retrieve::Hit::paraphrase) (0 when it has no other
-    /// phrasings, for a question in another language, or when the semantic leg is off).
-    pub paraphrase: f32,
     /// Whether the question is in another language and was ranked by the semantic leg alone.
     pub foreign: bool,
     /// Whether the top entry has other phrasings than its question (which thresholds apply:
@@ -427,7 +415,6 @@ pub fn signals(hits: &[Hit]) -> Signals {
         evidence: first.evidence,
         unknown: first.unknown,
         similarity: first.similarity,
-        paraphrase: first.paraphrase,
         foreign: first.foreign,
         phrasings: !first.entry.alt_questions.is_empty(),
     }
@@ -458,8 +445,7 @@ pub fn decide_signals(s: Signals, c: &DecisionConfig) -> Decision {
     match lexical {
         Decision::Fallback if s.similarity >= c.candidates_similarity => Decision::Candidates,
         Decision::Candidates
-            if (s.similarity >= c.answer_similarity || s.paraphrase >= c.answer_paraphrase)
-                && s.unknown <= c.answer_unknown =>
+            if s.similarity >= c.answer_similarity && s.unknown <= c.answer_unknown =>
         {
             Decision::Answer
         }
@@ -628,37 +614,6 @@ mod tests {
         assert_eq!(
             decide_signals(with_sim(s(0.5, 0.0), sem.answer_similarity), &c),
             Decision::Answer
-        );
-        // A paraphrase of one of the top entry's phrasings is answered too, when that rule is on.
-        let paraphrased = |paraphrase| Signals {
-            paraphrase,
-            ..with_sim(s(0.5, 0.0), sem.fallback_similarity)
-        };
-        let on = DecisionConfig {
-            semantic: Some(Box::new(DecisionConfig {
-                answer_paraphrase: 0.97,
-                ..sem.clone()
-            })),
-            ..c.clone()
-        };
-        assert_eq!(decide_signals(paraphrased(0.97), &on), Decision::Answer);
-        assert_eq!(decide_signals(paraphrased(0.96), &on), Decision::Candidates);
-        // ... unless the question has words no entry has.
-        let unknown_words = Signals {
-            unknown: 0.5,
-            ..paraphrased(0.99)
-        };
-        let strict_unknown = DecisionConfig {
-            semantic: Some(Box::new(DecisionConfig {
-                answer_paraphrase: 0.97,
-                answer_unknown: 0.3,
-                ..sem.clone()
-            })),
-            ..c.clone()
-        };
-        assert_eq!(
-            decide_signals(unknown_words, &strict_unknown),
-            Decision::Candidates
         );
         // Another language: candidates or fallback, never a direct answer.
         let foreign = |similarity| Signals {

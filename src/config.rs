@@ -151,7 +151,6 @@ impl Config {
             ("search", "synonym_weight", s.synonym_weight),
             ("search", "semantic_weight", s.semantic_weight),
             ("search", "foreign_word_weight", s.foreign_word_weight),
-            ("search", "paraphrase_weight", s.paraphrase_weight),
         ];
         let mut problems: Vec<String> = values
             .into_iter()
@@ -416,7 +415,6 @@ fn decision_problems(section: &str, d: &DecisionConfig) -> Vec<String> {
         ("fallback_similarity", d.fallback_similarity),
         ("candidates_similarity", d.candidates_similarity),
         ("answer_similarity", d.answer_similarity),
-        ("answer_paraphrase", d.answer_paraphrase),
         ("fallback_coverage", d.fallback_coverage),
         ("foreign_similarity", d.foreign_similarity),
     ];

@@ -70,11 +70,6 @@ pub struct SearchConfig {
     /// entry gains this weight times its BM25 over the best entry's; 0 ranks such a question
     /// by similarity alone.
     pub foreign_word_weight: f32,
-    /// Weight of [`Hit::paraphrase`], added to the ranking of a Japanese question: how near the
-    /// question is to one of an entry's phrasings with both embedded alike (as questions), so
-    /// that a paraphrase of a phrasing scores near 1. Only entries with other phrasings have
-    /// it (their phrasings are embedded a second time); 0 turns it off.
-    pub paraphrase_weight: f32,
 }
 
 impl Default for SearchConfig {
@@ -91,11 +86,10 @@ impl Default for SearchConfig {
             rerank_depth: 100,
             synonym_weight: 0.3,
             semantic_weight: 480.0,
-            phrasing_share: 0.6,
+            phrasing_share: 0.8,
             question_share: 0.3,
             foreign_phrasing_share: 0.5,
             foreign_word_weight: 0.02,
-            paraphrase_weight: 200.0,
         }
     }
 }
@@ -155,27 +149,13 @@ pub struct Hit {
     /// `foreign_phrasing_share` for a question in another language); 0 when the semantic leg is
     /// off.
     pub meaning: f32,
-    /// The entry's best cosine with a Japanese question over its question and other phrasings,
-    /// all embedded as questions like the question (the `meaning` compares the question with
-    /// them embedded as documents): a paraphrase of one scores near 1. 0 for an entry without
-    /// other phrasings, for a question in another language, and when the semantic leg is off.
-    pub paraphrase: f32,
-    /// What the hits are ordered by: `score`, plus `semantic_weight × meaning +
-    /// paraphrase_weight × paraphrase` when the semantic leg runs (so it equals `score`
-    /// lexical-only), or `meaning` alone for a question in another language.
+    /// What the hits are ordered by: `score`, plus `semantic_weight × meaning` when the
+    /// semantic leg runs (so it equals `score` lexical-only), or `meaning` alone for a question
+    /// in another language.
     pub ranking: f32,
     /// Whether the question is in another language than the FAQ's ([`crate::language`]) and
     /// the hits come from the semantic leg alone. The same for every hit of one question.
     pub foreign: bool,
-}
-
-/// How near an entry is to a question by the semantic leg ([`Hit::meaning`],
-/// [`Hit::similarity`], [`Hit::paraphrase`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Closeness {
-    meaning: f32,
-    similarity: f32,
-    paraphrase: f32,
 }
 
 /// An indexed entry with the terms it contains (for [`Hit::coverage`]).
@@ -566,7 +546,6 @@ impl Retriever {
                 unknown,
                 similarity: 0.0,
                 meaning: 0.0,
-                paraphrase: 0.0,
                 ranking: score,
                 foreign,
             }
@@ -633,8 +612,7 @@ impl Retriever {
     /// ([`Hit::meaning`], [`Hit::similarity`]), the `pool` entries nearest in meaning to the
     /// question that the resident's municipality sees join as hits of their own (with their
     /// lexical signals, usually none), and each hit's ranking becomes
-    /// `score + semantic_weight × meaning + paraphrase_weight × paraphrase` (`meaning` alone for
-    /// a question in another language).
+    /// `score + semantic_weight × meaning` (`meaning` alone for a question in another language).
     #[allow(clippy::too_many_arguments)]
     fn fuse(
         &self,
@@ -651,13 +629,8 @@ impl Retriever {
         let Some(q) = encoder.query(question) else {
             return;
         };
-        let closeness = |d: &DocInfo| {
-            self.closeness(&q, &d.vectors, 1 + d.entry.alt_questions.len(), foreign)
-        };
-        let (w, pw) = (self.config.semantic_weight, self.config.paraphrase_weight);
-        // What the semantic leg adds to an entry's ranking (the order of nearness).
-        let nearness = |c: &Closeness| w * c.meaning + pw * c.paraphrase;
-        let mut nearest: Vec<(Closeness, (usize, usize))> = self
+        let closeness = |d: &DocInfo| self.closeness(&q, &d.vectors, foreign);
+        let mut nearest: Vec<((f32, f32), (usize, usize))> = self
             .docs
             .iter()
             .enumerate()
@@ -666,7 +639,7 @@ impl Retriever {
             .map(|(at, d)| (closeness(d), at))
             .collect();
         nearest.sort_by(|a, b| {
-            nearness(&b.0).total_cmp(&nearness(&a.0)).then_with(|| {
+            b.0.0.total_cmp(&a.0.0).then_with(|| {
                 self.docs[a.1.0][a.1.1]
                     .entry
                     .id
@@ -681,8 +654,9 @@ impl Retriever {
             }
         }
         // Every visible entry's closeness was computed above; a lexical hit is one of them.
-        let computed: HashMap<(usize, usize), Closeness> =
+        let computed: HashMap<(usize, usize), (f32, f32)> =
             nearest.iter().map(|&(c, at)| (at, c)).collect();
+        let w = self.config.semantic_weight;
         // A question in another language: BM25 of its Japanese words over the best entry's.
         let best_words = if foreign {
             hits.iter().map(|h| h.score).fold(0.0, f32::max)
@@ -695,42 +669,34 @@ impl Retriever {
             0.0
         };
         for (h, at) in hits.iter_mut().zip(addrs.iter()) {
-            let c = computed
+            (h.meaning, h.similarity) = computed
                 .get(at)
                 .copied()
                 .unwrap_or_else(|| closeness(&self.docs[at.0][at.1]));
-            (h.meaning, h.similarity, h.paraphrase) = (c.meaning, c.similarity, c.paraphrase);
             h.ranking = if foreign {
                 h.meaning + words_weight * h.score
             } else {
-                h.score + nearness(&c)
+                h.score + w * h.meaning
             };
         }
     }
 
-    /// An entry's closeness to the question `q` from its text vectors, laid out as
-    /// [`crate::semantic::entry_texts`] orders them for an entry with `phrasings` phrasings
-    /// (its question and its other ones): those as documents, the question + answer, then,
-    /// when it has other phrasings, those again as questions.
-    fn closeness(&self, q: &[f32], vectors: &[f32], phrasings: usize, foreign: bool) -> Closeness {
+    /// An entry's meaning score and similarity to the question `q` ([`Hit::meaning`],
+    /// [`Hit::similarity`]) from its text vectors, laid out as [`crate::semantic::entry_texts`]
+    /// orders them: question, other phrasings, then question + answer.
+    fn closeness(&self, q: &[f32], vectors: &[f32], foreign: bool) -> (f32, f32) {
         let dim = q.len().max(1);
-        let cosines = |from: usize, to: usize| {
-            vectors[from * dim..to * dim]
-                .chunks_exact(dim)
-                .map(|v| crate::semantic::dot(q, v))
-                .reduce(f32::max)
-        };
         let texts = vectors.len() / dim;
-        if texts <= phrasings {
-            return Closeness::default();
-        }
-        let with_answer = crate::semantic::dot(q, &vectors[phrasings * dim..(phrasings + 1) * dim]);
-        let Some(best) = cosines(0, phrasings) else {
-            return Closeness {
-                meaning: with_answer,
-                similarity: with_answer,
-                paraphrase: 0.0,
-            };
+        let Some(phrasings) = texts.checked_sub(1) else {
+            return (0.0, 0.0);
+        };
+        let with_answer = crate::semantic::dot(q, &vectors[phrasings * dim..texts * dim]);
+        let Some(best) = vectors[..phrasings * dim]
+            .chunks_exact(dim)
+            .map(|v| crate::semantic::dot(q, v))
+            .reduce(f32::max)
+        else {
+            return (with_answer, with_answer);
         };
         let share = if foreign {
             self.config.foreign_phrasing_share
@@ -739,17 +705,10 @@ impl Retriever {
         } else {
             self.config.question_share
         };
-        let echoed = texts == 2 * phrasings + 1 && phrasings > 1;
-        let paraphrase = if echoed && !foreign && self.config.paraphrase_weight > 0.0 {
-            cosines(phrasings + 1, texts).unwrap_or(0.0)
-        } else {
-            0.0
-        };
-        Closeness {
-            meaning: share * best + (1.0 - share) * with_answer,
-            similarity: best.max(with_answer),
-            paraphrase,
-        }
+        (
+            share * best + (1.0 - share) * with_answer,
+            best.max(with_answer),
+        )
     }
 
     /// The IDF-weighted share of `query` terms that no entry contains, directly or through a
@@ -1359,39 +1318,25 @@ mod tests {
         let r = retriever(sample());
         let c = &r.config;
         let q = [1.0, 0.0];
-        let near = |a: f32, b: f32| (a - b).abs() < 1e-6;
-        // Question and one other phrasing as documents, question + answer, and the two
-        // phrasings again as questions (cosines 0.6, 0.8, 0.5, then 0.7, 0.9).
-        let with_phrasing = [0.6, 0.8, 0.8, 0.6, 0.5, 0.866, 0.7, 0.714, 0.9, 0.436];
-        let got = r.closeness(&q, &with_phrasing, 2, false);
+        // Question, one other phrasing, question + answer (cosines 0.6, 0.8, 0.5).
+        let with_phrasing = [0.6, 0.8, 0.8, 0.6, 0.5, 0.866];
+        let (meaning, similarity) = r.closeness(&q, &with_phrasing, false);
         let expected = c.phrasing_share * 0.8 + (1.0 - c.phrasing_share) * 0.5;
-        assert!(near(got.meaning, expected), "{got:?} {expected}");
-        assert!(near(got.similarity, 0.8), "{got:?}");
-        assert!(near(got.paraphrase, 0.9), "{got:?}");
-        // Off, it is not computed.
-        let off = reconfigured(
-            &r,
-            SearchConfig {
-                paraphrase_weight: 0.0,
-                ..SearchConfig::default()
-            },
-        );
-        assert_eq!(off.closeness(&q, &with_phrasing, 2, false).paraphrase, 0.0);
-        // A question in another language: its own share, and no paraphrase.
-        let got = r.closeness(&q, &with_phrasing, 2, true);
+        assert!((meaning - expected).abs() < 1e-6, "{meaning} {expected}");
+        assert!((similarity - 0.8).abs() < 1e-6);
+        // A question in another language: its own share.
+        let (meaning, _) = r.closeness(&q, &with_phrasing, true);
         let expected = c.foreign_phrasing_share * 0.8 + (1.0 - c.foreign_phrasing_share) * 0.5;
-        assert!(near(got.meaning, expected), "{got:?} {expected}");
-        assert_eq!(got.paraphrase, 0.0);
-        // Question and question + answer only (cosines 0.6, 0.9): the question's share, the
-        // answer text is the closest, and there is no paraphrase to measure.
+        assert!((meaning - expected).abs() < 1e-6, "{meaning} {expected}");
+        // Question and question + answer only (cosines 0.6, 0.9): the question's share, and the
+        // answer text is the closest.
         let question_only = [0.6, 0.8, 0.9, 0.436];
-        let got = r.closeness(&q, &question_only, 1, false);
+        let (meaning, similarity) = r.closeness(&q, &question_only, false);
         let expected = c.question_share * 0.6 + (1.0 - c.question_share) * 0.9;
-        assert!(near(got.meaning, expected), "{got:?} {expected}");
-        assert!(near(got.similarity, 0.9), "{got:?}");
-        assert_eq!(got.paraphrase, 0.0);
+        assert!((meaning - expected).abs() < 1e-6, "{meaning} {expected}");
+        assert!((similarity - 0.9).abs() < 1e-6);
         // No vectors (lexical only): nothing.
-        assert_eq!(r.closeness(&q, &[], 2, false), Closeness::default());
+        assert_eq!(r.closeness(&q, &[], false), (0.0, 0.0));
         assert!(c.phrasing_share != c.question_share);
     }
 

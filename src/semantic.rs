@@ -89,14 +89,11 @@ impl EntryText {
 
 /// The entry texts embedded for one entry, always in this order: the question and each other
 /// phrasing as documents, then the question with its answer (cut at [`MAX_TEXT_CHARS`]) as a
-/// question, then, for an entry with other phrasings, the question and each other phrasing
-/// again as questions. Measured on both dev sets (`scripts/cv-semantic.sh`): the
-/// question-and-answer text embedded as a question matches a resident's question better than
-/// as a document, and the phrasings better as documents; the phrasings as questions, compared
-/// like with like, add how near the question is to paraphrasing one
-/// ([`crate::retrieve::Hit::paraphrase`]).
+/// question. Measured on both dev sets (`scripts/cv-semantic.sh`): the question-and-answer text
+/// embedded as a question matches a resident's question better than as a document, and the
+/// phrasings better as documents.
 pub fn entry_texts(e: &Entry) -> Vec<EntryText> {
-    let mut texts = Vec::with_capacity(2 * e.alt_questions.len() + 3);
+    let mut texts = Vec::with_capacity(e.alt_questions.len() + 2);
     let passage = |text: &String| EntryText {
         text: text.clone(),
         kind: Kind::Passage,
@@ -108,13 +105,6 @@ pub fn entry_texts(e: &Entry) -> Vec<EntryText> {
         text: format!("{}\n{}", e.question, answer),
         kind: Kind::Query,
     });
-    if !e.alt_questions.is_empty() {
-        let phrasings = std::iter::once(&e.question).chain(&e.alt_questions);
-        texts.extend(phrasings.map(|text| EntryText {
-            text: text.clone(),
-            kind: Kind::Query,
-        }));
-    }
     texts
 }
 
@@ -815,7 +805,7 @@ mod tests {
             hidden: false,
         };
         let t = entry_texts(&e);
-        assert_eq!(t.len(), 5);
+        assert_eq!(t.len(), 3);
         assert_eq!(
             (t[0].text.as_str(), t[0].kind),
             ("住民票はどこで取れますか", Kind::Passage)
@@ -827,20 +817,5 @@ mod tests {
         assert!(t[2].text.starts_with("住民票はどこで取れますか\n"));
         assert_eq!(t[2].text.chars().count(), 12 + 1 + MAX_TEXT_CHARS);
         assert_eq!(t[2].kind, Kind::Query);
-        // The phrasings again, as questions.
-        let again: Vec<(&str, Kind)> = t[3..].iter().map(|t| (t.text.as_str(), t.kind)).collect();
-        assert_eq!(
-            again,
-            [
-                ("住民票はどこで取れますか", Kind::Query),
-                ("住民票 コンビニ", Kind::Query)
-            ]
-        );
-        // An entry with its question only has no second copy.
-        let alone = Entry {
-            alt_questions: Vec::new(),
-            ..e
-        };
-        assert_eq!(entry_texts(&alone).len(), 2);
     }
 }

@@ -769,18 +769,13 @@ pub fn calibrate(
                     consider(c, &mut best);
                 }
             }
-            // The two ways a close second may still be answered: near in meaning, or a
-            // paraphrase of a phrasing (both read near 1 only close to the top).
             let fixed = best.0.clone();
             for &answer_similarity in sims.iter().chain(&[1.01]) {
-                for answer_paraphrase in steps(0.9, 1.0, 0.005).chain([1.01]) {
-                    let c = DecisionConfig {
-                        answer_similarity,
-                        answer_paraphrase,
-                        ..fixed.clone()
-                    };
-                    consider(c, &mut best);
-                }
+                let c = DecisionConfig {
+                    answer_similarity,
+                    ..fixed.clone()
+                };
+                consider(c, &mut best);
             }
             if foreign {
                 let fixed = best.0.clone();
