@@ -58,11 +58,11 @@ pub struct EvalArgs {
     calibrate: bool,
     /// With --calibrate: only consider thresholds that send at most this share of in-scope
     /// queries to fallback (a resident with an answerable question should rarely be turned away).
-    #[arg(long, default_value_t = 0.05, requires = "calibrate")]
+    #[arg(long, default_value_t = 0.05, requires = "calibrate", value_parser = share)]
     max_in_scope_fallback: f64,
     /// With --calibrate: only consider thresholds whose direct answers are right at least this
     /// often (a resident told something wrong may act on it); 0 sets no limit.
-    #[arg(long, default_value_t = 0.0, requires = "calibrate")]
+    #[arg(long, default_value_t = 0.0, requires = "calibrate", value_parser = share)]
     min_answer_precision: f64,
     /// With --calibrate: first measure the calibration by K-fold cross-validation (each fold
     /// decided with thresholds calibrated on the others) and report that figure before the
@@ -86,6 +86,14 @@ pub struct EvalArgs {
     tag: String,
     #[command(flatten)]
     data: DataArgs,
+}
+
+/// A share of the questions, from 0 to 1 (the calibration's limits).
+fn share(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a share from 0 to 1 (0.05 is 5 %)")),
+    }
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
