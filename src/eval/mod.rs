@@ -672,7 +672,7 @@ pub fn calibrate(
             turned_away += usize::from(r.in_scope() && d == Decision::Fallback);
             if d == Decision::Answer {
                 answers += 1;
-                right += usize::from(r.in_scope() && r.first_relevant_rank == Some(1));
+                right += usize::from(decision_correct(d, r.in_scope(), r.first_relevant_rank, c));
             }
         }
         let ok = turned_away as f64 / in_scope <= limits.max_in_scope_fallback + 1e-9

@@ -434,32 +434,14 @@ fn eval_rejects_a_malformed_qrels_line_with_file_and_line() {
 
 #[test]
 fn calibration_limits_must_be_shares() {
-    let dir = tempfile::tempdir().unwrap();
-    let faq = fixture("faq_small");
-    let queries = fixture("eval/small_queries.tsv");
-    let qrels = fixture("eval/small_qrels.txt");
     for (flag, value) in [
         ("--max-in-scope-fallback", "5"),
         ("--max-in-scope-fallback", "-0.1"),
         ("--min-answer-precision", "nan"),
         ("--min-answer-precision", "1.5"),
     ] {
-        let out = madoguchi(
-            dir.path(),
-            &[
-                "eval",
-                "--faq",
-                faq.to_str().unwrap(),
-                "--queries",
-                queries.to_str().unwrap(),
-                "--qrels",
-                qrels.to_str().unwrap(),
-                "--config",
-                "cal.toml",
-                "--calibrate",
-                &format!("{flag}={value}"),
-            ],
-        );
+        let limit = format!("{flag}={value}");
+        let (dir, out) = run_eval(&["--config", "cal.toml", "--calibrate", &limit]);
         assert!(!out.status.success(), "{flag} {value}");
         assert!(
             stderr(&out).contains("is not a share from 0 to 1"),
