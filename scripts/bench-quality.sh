@@ -379,6 +379,8 @@ Measured with `scripts/cv-semantic.sh` at commit `eaace2b` (2026-12-03, 2 CPUs),
 | sum (kept) | 0, 160, 320, 640, 1280 | 0.596 / 0.812 / 0.684 | 0.872 / 0.984 / 0.922 |
 | convex: (1 − w) × score / best + w × min-max cosine over the pooled hits | w 0.2 … 0.7 | 0.580 / 0.816 / 0.684 | 0.872 / 0.981 / 0.917 |
 | reciprocal rank fusion, k = 60, semantic weight w | w 0.5 … 3 | 0.572 / 0.800 / 0.669 | 0.843 / 0.981 / 0.904 |
+
+Re-scoring the pooled hits (the shipped sum plus coverage, evidence and the relative lexical score, or a learned linear function of nine signals) was measured later and not kept either: `scripts/experiment-rescoring.sh`, in the hand section below.
 """
 
 def table(set_, with_decisions):

@@ -156,6 +156,48 @@ pub struct Hit {
     /// Whether the question is in another language than the FAQ's ([`crate::language`]) and
     /// the hits come from the semantic leg alone. The same for every hit of one question.
     pub foreign: bool,
+    /// The cosines `meaning` and `similarity` were made from; `None` when the semantic leg did
+    /// not run. Read by `madoguchi eval --hits` (measuring other combinations of the legs).
+    pub cosines: Option<Cosines>,
+}
+
+/// The cosines of a question with one entry's embedded texts ([`crate::semantic::entry_texts`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Cosines {
+    /// With the entry's question.
+    pub question: f32,
+    /// The largest with its other phrasings; `None` when it has none.
+    pub phrasing: Option<f32>,
+    /// With its question and answer together.
+    pub answer: f32,
+}
+
+impl Cosines {
+    /// The cosines of the question `q` with the text vectors of one entry, laid out as
+    /// [`crate::semantic::entry_texts`] orders them: question, other phrasings, then question +
+    /// answer. `None` without vectors.
+    fn of(q: &[f32], vectors: &[f32]) -> Option<Cosines> {
+        let dim = q.len().max(1);
+        let texts = vectors.len() / dim;
+        let phrasings = texts.checked_sub(1)?;
+        let answer = crate::semantic::dot(q, &vectors[phrasings * dim..texts * dim]);
+        let mut each = vectors[..phrasings * dim]
+            .chunks_exact(dim)
+            .map(|v| crate::semantic::dot(q, v));
+        // A lone vector is read as the question + answer text, and as the question too.
+        let question = each.next().unwrap_or(answer);
+        Some(Cosines {
+            question,
+            phrasing: each.reduce(f32::max),
+            answer,
+        })
+    }
+
+    /// The largest cosine with the question or one of its other phrasings.
+    fn best_phrasing(&self) -> f32 {
+        self.phrasing
+            .map_or(self.question, |p| p.max(self.question))
+    }
 }
 
 /// An indexed entry with the terms it contains (for [`Hit::coverage`]).
@@ -548,6 +590,7 @@ impl Retriever {
                 meaning: 0.0,
                 ranking: score,
                 foreign,
+                cosines: None,
             }
         };
         let mut addrs: Vec<(usize, usize)> = Vec::with_capacity(top.len());
@@ -629,33 +672,37 @@ impl Retriever {
         let Some(q) = encoder.query(question) else {
             return;
         };
-        let closeness = |d: &DocInfo| self.closeness(&q, &d.vectors, foreign);
-        let mut nearest: Vec<((f32, f32), (usize, usize))> = self
+        let cosines = |d: &DocInfo| Cosines::of(&q, &d.vectors);
+        // (meaning, cosines, where the entry is) of every entry the resident sees.
+        let mut nearest: Vec<(f32, Option<Cosines>, (usize, usize))> = self
             .docs
             .iter()
             .enumerate()
             .flat_map(|(s, seg)| seg.iter().enumerate().map(move |(i, d)| ((s, i), d)))
             .filter(|(_, d)| !d.entry.hidden && d.visible_to(municipality))
-            .map(|(at, d)| (closeness(d), at))
+            .map(|(at, d)| {
+                let c = cosines(d);
+                (self.closeness(c, foreign).0, c, at)
+            })
             .collect();
         nearest.sort_by(|a, b| {
-            b.0.0.total_cmp(&a.0.0).then_with(|| {
-                self.docs[a.1.0][a.1.1]
+            b.0.total_cmp(&a.0).then_with(|| {
+                self.docs[a.2.0][a.2.1]
                     .entry
                     .id
-                    .cmp(&self.docs[b.1.0][b.1.1].entry.id)
+                    .cmp(&self.docs[b.2.0][b.2.1].entry.id)
             })
         });
         let known: std::collections::HashSet<(usize, usize)> = addrs.iter().copied().collect();
-        for &(_, at) in nearest.iter().take(pool) {
+        for &(_, _, at) in nearest.iter().take(pool) {
             if !known.contains(&at) {
                 hits.push(lexical_only(&self.docs[at.0][at.1]));
                 addrs.push(at);
             }
         }
         // Every visible entry's closeness was computed above; a lexical hit is one of them.
-        let computed: HashMap<(usize, usize), (f32, f32)> =
-            nearest.iter().map(|&(c, at)| (at, c)).collect();
+        let computed: HashMap<(usize, usize), Option<Cosines>> =
+            nearest.iter().map(|&(_, c, at)| (at, c)).collect();
         let w = self.config.semantic_weight;
         // A question in another language: BM25 of its Japanese words over the best entry's.
         let best_words = if foreign {
@@ -669,10 +716,11 @@ impl Retriever {
             0.0
         };
         for (h, at) in hits.iter_mut().zip(addrs.iter()) {
-            (h.meaning, h.similarity) = computed
+            h.cosines = computed
                 .get(at)
                 .copied()
-                .unwrap_or_else(|| closeness(&self.docs[at.0][at.1]));
+                .unwrap_or_else(|| cosines(&self.docs[at.0][at.1]));
+            (h.meaning, h.similarity) = self.closeness(h.cosines, foreign);
             h.ranking = if foreign {
                 h.meaning + words_weight * h.score
             } else {
@@ -681,34 +729,21 @@ impl Retriever {
         }
     }
 
-    /// An entry's meaning score and similarity to the question `q` ([`Hit::meaning`],
-    /// [`Hit::similarity`]) from its text vectors, laid out as [`crate::semantic::entry_texts`]
-    /// orders them: question, other phrasings, then question + answer.
-    fn closeness(&self, q: &[f32], vectors: &[f32], foreign: bool) -> (f32, f32) {
-        let dim = q.len().max(1);
-        let texts = vectors.len() / dim;
-        let Some(phrasings) = texts.checked_sub(1) else {
+    /// An entry's meaning score and similarity to a question ([`Hit::meaning`],
+    /// [`Hit::similarity`]) from its cosines with it; (0, 0) without them.
+    fn closeness(&self, cosines: Option<Cosines>, foreign: bool) -> (f32, f32) {
+        let Some(c) = cosines else {
             return (0.0, 0.0);
         };
-        let with_answer = crate::semantic::dot(q, &vectors[phrasings * dim..texts * dim]);
-        let Some(best) = vectors[..phrasings * dim]
-            .chunks_exact(dim)
-            .map(|v| crate::semantic::dot(q, v))
-            .reduce(f32::max)
-        else {
-            return (with_answer, with_answer);
-        };
+        let best = c.best_phrasing();
         let share = if foreign {
             self.config.foreign_phrasing_share
-        } else if phrasings > 1 {
+        } else if c.phrasing.is_some() {
             self.config.phrasing_share
         } else {
             self.config.question_share
         };
-        (
-            share * best + (1.0 - share) * with_answer,
-            best.max(with_answer),
-        )
+        (share * best + (1.0 - share) * c.answer, best.max(c.answer))
     }
 
     /// The IDF-weighted share of `query` terms that no entry contains, directly or through a
@@ -1320,23 +1355,29 @@ mod tests {
         let q = [1.0, 0.0];
         // Question, one other phrasing, question + answer (cosines 0.6, 0.8, 0.5).
         let with_phrasing = [0.6, 0.8, 0.8, 0.6, 0.5, 0.866];
-        let (meaning, similarity) = r.closeness(&q, &with_phrasing, false);
+        let (meaning, similarity) = r.closeness(Cosines::of(&q, &with_phrasing), false);
         let expected = c.phrasing_share * 0.8 + (1.0 - c.phrasing_share) * 0.5;
         assert!((meaning - expected).abs() < 1e-6, "{meaning} {expected}");
         assert!((similarity - 0.8).abs() < 1e-6);
         // A question in another language: its own share.
-        let (meaning, _) = r.closeness(&q, &with_phrasing, true);
+        let (meaning, _) = r.closeness(Cosines::of(&q, &with_phrasing), true);
         let expected = c.foreign_phrasing_share * 0.8 + (1.0 - c.foreign_phrasing_share) * 0.5;
         assert!((meaning - expected).abs() < 1e-6, "{meaning} {expected}");
         // Question and question + answer only (cosines 0.6, 0.9): the question's share, and the
         // answer text is the closest.
         let question_only = [0.6, 0.8, 0.9, 0.436];
-        let (meaning, similarity) = r.closeness(&q, &question_only, false);
+        let (meaning, similarity) = r.closeness(Cosines::of(&q, &question_only), false);
         let expected = c.question_share * 0.6 + (1.0 - c.question_share) * 0.9;
         assert!((meaning - expected).abs() < 1e-6, "{meaning} {expected}");
         assert!((similarity - 0.9).abs() < 1e-6);
         // No vectors (lexical only): nothing.
-        assert_eq!(r.closeness(&q, &[], false), (0.0, 0.0));
+        assert_eq!(Cosines::of(&q, &[]), None);
+        assert_eq!(r.closeness(None, false), (0.0, 0.0));
+        // The cosines themselves, as `eval --hits` writes them.
+        let cos = Cosines::of(&q, &with_phrasing).unwrap();
+        assert!((cos.question - 0.6).abs() < 1e-6 && (cos.answer - 0.5).abs() < 1e-6);
+        assert!((cos.phrasing.unwrap() - 0.8).abs() < 1e-6);
+        assert_eq!(Cosines::of(&q, &question_only).unwrap().phrasing, None);
         assert!(c.phrasing_share != c.question_share);
     }
 

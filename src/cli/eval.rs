@@ -45,6 +45,11 @@ pub struct EvalArgs {
     /// Write the misses, grouped for FAQ editors, as Markdown here.
     #[arg(long)]
     failures: Option<PathBuf>,
+    /// Write each query's ranked hits with the signals of both legs (lexical score, coverage,
+    /// evidence, the cosines with the entry's texts) here, one JSON line per query: what another
+    /// combination of the legs can be measured on (scripts/experiment-rescoring.sh).
+    #[arg(long, conflicts_with = "conversations")]
+    hits: Option<PathBuf>,
     /// Compare with an earlier metrics JSON; exit 3 when Success@1 or fallback F1 drops by more
     /// than --tolerance.
     #[arg(long)]
@@ -320,6 +325,18 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
                 .map(|(id, sc)| serde_json::json!([id, sc]))
                 .collect();
             s += &serde_json::to_string(&v)?;
+            s.push('\n');
+        }
+        write(p, &s)?;
+    }
+    if let Some(p) = &a.hits {
+        let mut s = String::new();
+        for r in &results {
+            s += &serde_json::to_string(&serde_json::json!({
+                "qid": r.qid,
+                "relevant": r.relevant,
+                "hits": r.hits,
+            }))?;
             s.push('\n');
         }
         write(p, &s)?;

@@ -42,6 +42,9 @@ pub struct QueryResult {
     pub relevant: BTreeMap<String, i32>,
     /// Ranked (id, score), up to [`RUN_DEPTH`].
     pub ranked: Vec<(String, f32)>,
+    /// The same hits with what each leg saw in them (`madoguchi eval --hits`).
+    #[serde(skip)]
+    pub hits: Vec<HitSignals>,
     /// 1-based rank of the first relevant entry.
     pub first_relevant_rank: Option<usize>,
     /// The signals the decision read.
@@ -61,6 +64,47 @@ pub struct QueryResult {
     /// What the LLM made of an answer decision (`eval --llm-url`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub generation: Option<Generation>,
+}
+
+/// One ranked hit with the signals of both legs, as `madoguchi eval --hits` writes them: what
+/// a different combination of the legs (a re-scoring) can be measured on without the model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HitSignals {
+    /// Entry id.
+    pub id: String,
+    /// [`Hit::ranking`](crate::retrieve::Hit::ranking): what the hits are ordered by.
+    pub ranking: f32,
+    /// The lexical score ([`Hit::score`](crate::retrieve::Hit::score)).
+    pub score: f32,
+    /// [`Hit::coverage`](crate::retrieve::Hit::coverage).
+    pub coverage: f32,
+    /// [`Hit::evidence`](crate::retrieve::Hit::evidence).
+    pub evidence: f32,
+    /// [`Hit::meaning`](crate::retrieve::Hit::meaning).
+    pub meaning: f32,
+    /// [`Hit::similarity`](crate::retrieve::Hit::similarity).
+    pub similarity: f32,
+    /// The cosines with the entry's texts; absent when the semantic leg did not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cosines: Option<crate::retrieve::Cosines>,
+    /// Whether the question was ranked as one in another language.
+    pub foreign: bool,
+}
+
+impl HitSignals {
+    fn of(h: &crate::retrieve::Hit) -> HitSignals {
+        HitSignals {
+            id: h.entry.id.clone(),
+            ranking: h.ranking,
+            score: h.score,
+            coverage: h.coverage,
+            evidence: h.evidence,
+            meaning: h.meaning,
+            similarity: h.similarity,
+            cosines: h.cosines,
+            foreign: h.foreign,
+        }
+    }
 }
 
 /// One query's LLM outcome.
@@ -277,6 +321,7 @@ pub fn run(
             metrics: metrics::score(&rel_map, &ids),
             relevant,
             ranked,
+            hits: hits.iter().map(HitSignals::of).collect(),
             first_relevant_rank: first,
             signals: plan.signals,
             decision: d,
@@ -1063,6 +1108,7 @@ mod tests {
                 BTreeMap::new()
             },
             ranked: Vec::new(),
+            hits: Vec::new(),
             first_relevant_rank: first,
             signals: Signals {
                 coverage,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use madoguchi::eval::{self, data, metrics::QueryMetrics};
+use madoguchi::retrieve::SearchConfig;
 use serde_json::Value;
 
 use crate::helpers::{fixture, madoguchi, stderr, stdout};
@@ -450,6 +451,61 @@ fn calibration_limits_must_be_shares() {
         );
         assert!(!dir.path().join("cal.toml").exists());
     }
+}
+
+#[test]
+fn eval_writes_each_questions_hits_with_both_legs_signals() {
+    let (dir, out) = run_eval(&["--hits", "hits.jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    let lines: Vec<Value> = read("hits.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let per_query: Vec<Value> = read("out.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), per_query.len());
+    let mut seen_hits = 0;
+    for (line, pq) in lines.iter().zip(&per_query) {
+        assert_eq!(line["qid"], pq["qid"]);
+        assert_eq!(line["relevant"], pq["relevant"]);
+        // The hits in the run's order, each with the signals its ranking was made of: the
+        // lexical score, plus the weighted meaning when the semantic leg ran (then with the
+        // cosines whose largest is the similarity).
+        let hits = line["hits"].as_array().unwrap();
+        let ranked = pq["ranked"].as_array().unwrap();
+        let f = |h: &Value, k: &str| h[k].as_f64().unwrap();
+        for (h, r) in hits.iter().zip(ranked) {
+            assert_eq!(h["id"], r[0]);
+            match h.get("cosines") {
+                None => assert_eq!(h["ranking"], h["score"], "{h}"),
+                Some(c) => {
+                    let largest = ["question", "phrasing", "answer"]
+                        .iter()
+                        .filter_map(|k| c[k].as_f64())
+                        .fold(f64::MIN, f64::max);
+                    assert!((f(h, "similarity") - largest).abs() < 1e-6, "{h}");
+                    let w = f64::from(SearchConfig::default().semantic_weight);
+                    let sum = f(h, "score") + w * f(h, "meaning");
+                    assert!((f(h, "ranking") - sum).abs() < 1e-3 * sum.abs(), "{h}");
+                }
+            }
+            let coverage = h["coverage"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&coverage), "{h}");
+            seen_hits += 1;
+        }
+    }
+    assert!(seen_hits > 0);
+    // Conversations have no such hits to write.
+    let (_dir, out) = run_eval(&["--hits", "h.jsonl", "--conversations", "c.jsonl"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cannot be used with"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

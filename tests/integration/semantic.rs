@@ -68,9 +68,24 @@ fn questions_in_other_words_and_languages_find_their_entry() {
     // Japanese in other words than the entry's.
     let (id, _) = top(&semantic, "大きな家具を捨てたい").unwrap();
     assert_eq!(id, "sodai-gomi");
-    // Lexical-only hits keep their ranking equal to their score.
+    // Lexical-only hits keep their ranking equal to their score, and have no cosines.
     for h in lexical.retriever.search("粗大ごみ", 5, None).unwrap() {
         assert_eq!((h.ranking, h.similarity, h.meaning), (h.score, 0.0, 0.0));
+        assert_eq!(h.cosines, None);
+    }
+    // Semantic hits carry the cosines their similarity is the largest of.
+    for h in semantic
+        .retriever
+        .search("大きな家具を捨てたい", 5, None)
+        .unwrap()
+    {
+        let c = h.cosines.unwrap();
+        let largest = c
+            .phrasing
+            .unwrap_or(c.question)
+            .max(c.question)
+            .max(c.answer);
+        assert_eq!(h.similarity, largest, "{c:?}");
     }
 }
 
