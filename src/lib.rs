@@ -12,6 +12,7 @@ pub mod auth;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod devanagari;
 pub mod engine;
 pub mod eval;
 pub mod faq;

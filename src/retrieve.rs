@@ -61,14 +61,14 @@ pub struct SearchConfig {
     /// The same share for an entry with its question only (most municipal FAQs): the answer
     /// then says more about what the entry covers.
     pub question_share: f32,
-    /// The phrasing share for a question in another language ([`Hit::foreign`]), ranked by
-    /// similarity alone: the Japanese phrasings help it less than the answer does.
+    /// The phrasing share for a question in another language ([`Hit::foreign`]), which is
+    /// ranked by its similarity (and its Japanese words: `foreign_word_weight`).
     pub foreign_phrasing_share: f32,
     /// For a question in another language, what the entries that contain its Japanese words
-    /// add to its similarity: the words it writes in Japanese script (「(住民税)」) or in Latin
-    /// letters ("juminhyo", "tennyu todoke": [`crate::romaji`]) are searched by BM25, and an
-    /// entry gains this weight times its BM25 over the best entry's; 0 ranks such a question
-    /// by similarity alone.
+    /// add to its similarity: the words it writes in Japanese script (「(住民税)」), in Latin
+    /// letters ("juminhyo", "tennyu todoke": [`crate::romaji`]) or in Devanagari (जुमिनह्यो:
+    /// [`crate::devanagari`]) are searched by BM25, and an entry gains this weight times its
+    /// BM25 over the best entry's; 0 ranks such a question by similarity alone.
     pub foreign_word_weight: f32,
 }
 
@@ -88,8 +88,8 @@ impl Default for SearchConfig {
             semantic_weight: 480.0,
             phrasing_share: 0.8,
             question_share: 0.3,
-            foreign_phrasing_share: 0.5,
-            foreign_word_weight: 0.02,
+            foreign_phrasing_share: 0.6,
+            foreign_word_weight: 0.03,
         }
     }
 }
@@ -1243,10 +1243,23 @@ const ROMAJI_MIN_KANA: usize = 3;
 /// "kokumin kenko hoken").
 fn romaji_words(by_romaji: &HashMap<String, BTreeSet<String>>, question: &str) -> BTreeSet<String> {
     let normalized = analysis::normalize(question);
-    let words: Vec<Option<String>> = normalized
-        .split(|c: char| !(c.is_alphabetic() || c == '\'' || c == '’'))
+    // Each word's readings, the likeliest first: one for a word in Latin letters, those of its
+    // spellings for one in Devanagari (crate::devanagari), none for a word of neither.
+    let words: Vec<Vec<String>> = normalized
+        .split(|c: char| {
+            !(c.is_alphabetic() || c == '\'' || c == '’' || crate::devanagari::is_devanagari(c))
+        })
         .filter(|w| !w.is_empty())
-        .map(crate::romaji::kana)
+        .map(|w| {
+            if w.chars().any(crate::devanagari::is_devanagari) {
+                crate::devanagari::spellings(w)
+                    .iter()
+                    .filter_map(|s| crate::romaji::kana(s))
+                    .collect()
+            } else {
+                crate::romaji::kana(w).into_iter().collect()
+            }
+        })
         .collect();
     let mut found = BTreeSet::new();
     let mut i = 0;
@@ -1256,14 +1269,20 @@ fn romaji_words(by_romaji: &HashMap<String, BTreeSet<String>>, question: &str) -
             let Some(span) = words.get(i..i + n) else {
                 continue;
             };
-            let Some(kana) = span
-                .iter()
-                .map(Option::as_deref)
-                .collect::<Option<String>>()
-            else {
-                continue;
+            // A word alone may be read any of its ways; words read together, each its likeliest.
+            let readings: Vec<String> = if n == 1 {
+                span[0].clone()
+            } else {
+                span.iter()
+                    .map(|w| w.first().cloned())
+                    .collect::<Option<String>>()
+                    .into_iter()
+                    .collect()
             };
-            if let Some(terms) = by_romaji.get(&crate::romaji::loose(&kana)) {
+            let terms = readings
+                .iter()
+                .find_map(|kana| by_romaji.get(&crate::romaji::loose(kana)));
+            if let Some(terms) = terms {
                 found.extend(terms.iter().cloned());
                 step = n;
                 break;
@@ -1398,6 +1417,25 @@ mod tests {
         // English, and Japanese words no entry has.
         assert!(words("How do I renew the card?").is_empty());
         assert!(words("where is the sushi shop").is_empty());
+    }
+
+    #[test]
+    fn japanese_words_in_devanagari_are_read_as_entry_words() {
+        let r = retriever(sample());
+        let words = |q: &str| romaji_words(&r.by_romaji, q);
+        // "Can I get a juminhyo from the konbini? What do I need?", the postposition बाट
+        // ("from") written onto コンビニ.
+        let found = words("कोन्बिनीबाट जुमिनह्यो निकाल्न मिल्छ? के के चाहिन्छ?");
+        for w in ["住民", "票", "こんびに"] {
+            assert!(found.contains(w), "{w}: {found:?}");
+        }
+        // Words read together (国民健康保険), the last with मा ("in") written onto it.
+        let found = words("कोकुमिन केन्को होकेनमा जोडिनुपर्छ?");
+        for w in ["国民", "健康", "保険"] {
+            assert!(found.contains(w), "{w}: {found:?}");
+        }
+        // Nepali words alone ("I don't know where I have to go") read as no entry word.
+        assert!(words("मलाई थाहा छैन, कहाँ जानुपर्छ?").is_empty());
     }
 
     fn sample() -> Vec<Entry> {

@@ -8,7 +8,15 @@ use std::path::{Path, PathBuf};
 /// Bottom to top, as in ARCHITECTURE.md ("Modules and who may use whom"). A module may use
 /// modules of earlier layers only.
 const LAYERS: &[&[&str]] = &[
-    &["faq", "mask", "auth", "telemetry", "language", "romaji"],
+    &[
+        "faq",
+        "mask",
+        "auth",
+        "telemetry",
+        "language",
+        "romaji",
+        "devanagari",
+    ],
     &["analysis"],
     &["index"],
     &["synonyms", "semantic"],
