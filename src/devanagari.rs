@@ -19,6 +19,11 @@
 /// The most spellings offered for one word (the most likely first).
 const MAX_SPELLINGS: usize = 16;
 
+/// Longer runs of Devanagari are not spelled out: Japanese words written so are short (the
+/// longest word of the other-language set's Nepali questions has 11 letters and signs), and a
+/// hostile question of one endless word then costs nothing.
+const MAX_WORD_CHARS: usize = 40;
+
 /// Nepali postpositions and plural endings written onto a noun, longest first.
 const SUFFIXES: &[&str] = &[
     "भन्दा",
@@ -49,6 +54,9 @@ pub fn is_devanagari(c: char) -> bool {
 /// written comes first, then without a Nepali postposition.
 pub fn spellings(word: &str) -> Vec<String> {
     let letters: Vec<char> = word.chars().filter(|c| is_devanagari(*c)).collect();
+    if letters.len() > MAX_WORD_CHARS {
+        return Vec::new();
+    }
     let mut out: Vec<String> = Vec::new();
     let mut stems = vec![letters.clone()];
     let word: String = letters.iter().collect();
@@ -193,23 +201,27 @@ fn stem_spellings(letters: &[char]) -> Vec<String> {
     let js: Vec<usize> = (0..units.len())
         .filter(|&i| matches!(units[i], Unit::Consonant("j", _) | Unit::Bare("j")))
         .collect();
-    let choices = droppable.len() + js.len();
+    // Each choice is one bit of a mask: the inherent a's first, then the ज's; a unit's bit, if
+    // it has one.
+    let mut drop_bit = vec![None; units.len()];
+    for (bit, &i) in droppable.iter().enumerate() {
+        drop_bit[i] = Some(bit);
+    }
+    let mut z_bit = vec![None; units.len()];
+    for (bit, &i) in js.iter().enumerate() {
+        z_bit[i] = Some(droppable.len() + bit);
+    }
+    // At most 8 choices vary (256 masks); later ones keep their first reading.
+    const VARIED: usize = 8;
+    let choices = (droppable.len() + js.len()).min(VARIED);
     let mut out = Vec::new();
     // Fewest changes first: choice sets in order of how many alternatives they take.
-    let mut masks: Vec<u32> = (0..(1u32 << choices.min(8))).collect();
+    let mut masks: Vec<u32> = (0..(1u32 << choices)).collect();
     masks.sort_by_key(|m| m.count_ones());
     for mask in masks {
-        let drop = |i: usize| {
-            droppable
-                .iter()
-                .position(|&d| d == i)
-                .is_some_and(|p| mask & (1 << p) != 0)
-        };
-        let z = |i: usize| {
-            js.iter()
-                .position(|&d| d == i)
-                .is_some_and(|p| mask & (1 << (droppable.len() + p)) != 0)
-        };
+        let set = |bit: Option<usize>| bit.is_some_and(|b| b < VARIED && mask & (1 << b) != 0);
+        let drop = |i: usize| set(drop_bit[i]);
+        let z = |i: usize| set(z_bit[i]);
         let mut s = String::new();
         for (i, u) in units.iter().enumerate() {
             let with_z = |k: &'static str| if z(i) { "z" } else { k };
@@ -295,6 +307,9 @@ mod tests {
         assert_eq!(spellings("जुमिनह्यो")[0], "juminahyo");
         assert!(spellings("जुमिनह्यो").contains(&"juminhyo".to_string()));
         assert!(spellings("अन्तर्राष्ट्रियकरणमा").len() <= MAX_SPELLINGS);
+        // One endless word (a hostile question) is not spelled out at all.
+        assert!(spellings(&"जन".repeat(250)).is_empty());
+        assert!(!spellings(&"जन".repeat(20)).is_empty());
         assert!(spellings("hello").is_empty());
         assert!(spellings("").is_empty());
     }
