@@ -1400,19 +1400,23 @@ mod tests {
         assert!(c.phrasing_share != c.question_share);
     }
 
+    /// Asserts that the words of `question` written in another script read as each of `terms`.
+    fn assert_reads(r: &Retriever, question: &str, terms: &[&str]) {
+        let found = romaji_words(&r.by_romaji, question);
+        for w in terms {
+            assert!(found.contains(*w), "{question}: {w}: {found:?}");
+        }
+    }
+
     #[test]
     fn japanese_words_in_latin_letters_are_read_as_entry_words() {
         let r = retriever(sample());
         let words = |q: &str| romaji_words(&r.by_romaji, q);
-        let found = words("Can I print my juminhyo at the konbini on weekends?");
-        for w in ["住民", "票", "こんびに"] {
-            assert!(found.contains(w), "{w}: {found:?}");
-        }
+        let juminhyo = "Can I print my juminhyo at the konbini on weekends?";
+        assert_reads(&r, juminhyo, &["住民", "票", "こんびに"]);
         // Three words in a row, and another spelling of the long vowels.
-        let found = words("how late can I pay kokumin kenkou hoken");
-        for w in ["国民", "健康", "保険"] {
-            assert!(found.contains(w), "{w}: {found:?}");
-        }
+        let kokuho = "how late can I pay kokumin kenkou hoken";
+        assert_reads(&r, kokuho, &["国民", "健康", "保険"]);
         assert_eq!(words("Zyuuminhyou, please"), words("juminhyo please"));
         // English, and Japanese words no entry has.
         assert!(words("How do I renew the card?").is_empty());
@@ -1422,20 +1426,15 @@ mod tests {
     #[test]
     fn japanese_words_in_devanagari_are_read_as_entry_words() {
         let r = retriever(sample());
-        let words = |q: &str| romaji_words(&r.by_romaji, q);
         // "Can I get a juminhyo from the konbini? What do I need?", the postposition बाट
         // ("from") written onto コンビニ.
-        let found = words("कोन्बिनीबाट जुमिनह्यो निकाल्न मिल्छ? के के चाहिन्छ?");
-        for w in ["住民", "票", "こんびに"] {
-            assert!(found.contains(w), "{w}: {found:?}");
-        }
+        let juminhyo = "कोन्बिनीबाट जुमिनह्यो निकाल्न मिल्छ? के के चाहिन्छ?";
+        assert_reads(&r, juminhyo, &["住民", "票", "こんびに"]);
         // Words read together (国民健康保険), the last with मा ("in") written onto it.
-        let found = words("कोकुमिन केन्को होकेनमा जोडिनुपर्छ?");
-        for w in ["国民", "健康", "保険"] {
-            assert!(found.contains(w), "{w}: {found:?}");
-        }
+        let kokuho = "कोकुमिन केन्को होकेनमा जोडिनुपर्छ?";
+        assert_reads(&r, kokuho, &["国民", "健康", "保険"]);
         // Nepali words alone ("I don't know where I have to go") read as no entry word.
-        assert!(words("मलाई थाहा छैन, कहाँ जानुपर्छ?").is_empty());
+        assert!(romaji_words(&r.by_romaji, "मलाई थाहा छैन, कहाँ जानुपर्छ?").is_empty());
     }
 
     fn sample() -> Vec<Entry> {
