@@ -106,30 +106,52 @@ def fit(questions, l2):
     return minimize(loss, np.zeros(xs[0].shape[1]), jac=True, method="L-BFGS-B").x
 
 
-def cross_validate(questions, candidates, right_of):
-    """candidates: settings; right_of(setting, questions) -> bool per question, or for fitted
-    models a (fit on train, then judge test) pair handled by the caller."""
-    sets = sorted({q["set"] for q in questions})
+def folds_and_sets(questions):
+    """Each question's fold (its set's questions in id order dealt into folds: query i to fold
+    i mod 5) and its set's name, as arrays."""
     fold = {}
-    for name in sets:
+    for name in {q["set"] for q in questions}:
         for i, q in enumerate(sorted((q for q in questions if q["set"] == name), key=lambda q: q["qid"])):
             fold[id(q)] = i % FOLDS
-    right = {p: np.array(right_of(p, questions)) for p in candidates}
-    names = np.array([q["set"] for q in questions])
-    folds = np.array([fold[id(q)] for q in questions])
+    return np.array([fold[id(q)] for q in questions]), np.array([q["set"] for q in questions])
 
-    def objective(p, mask):
-        return sum(right[p][mask & (names == n)].mean() for n in sets)
 
+def per_set(right, names, mask=None):
+    """Success@1 of each set over the questions in `mask` (all when None)."""
+    mask = np.ones(len(right), bool) if mask is None else mask
+    return {n: right[mask & (names == n)].mean() for n in sorted(set(names))}
+
+
+def objective(right, names, mask=None):
+    """The sum of the sets' Success@1: what a choice maximises."""
+    return sum(per_set(right, names, mask).values())
+
+
+def cross_validate(questions, candidates, judge):
+    """Chooses among `candidates` (settings; judge(setting, questions) tells, per question,
+    whether its first hit is relevant) per fold on the other folds, and on all questions."""
+    folds, names = folds_and_sets(questions)
+    right = {p: np.array(judge(p, questions)) for p in candidates}
     held = np.zeros(len(questions), bool)
     chosen = []
     for k in range(FOLDS):
-        best = max(candidates, key=lambda p: objective(p, folds != k))
+        best = max(candidates, key=lambda p: objective(right[p], names, folds != k))
         chosen.append(best)
         held[folds == k] = right[best][folds == k]
-    in_sample = max(candidates, key=lambda p: objective(p, np.ones(len(questions), bool)))
-    return ({n: held[names == n].mean() for n in sets},
-            {n: right[in_sample][names == n].mean() for n in sets}, chosen, in_sample, folds, names)
+    in_sample = max(candidates, key=lambda p: objective(right[p], names))
+    return per_set(held, names), per_set(right[in_sample], names), chosen, in_sample
+
+
+def best_penalty(questions, penalties):
+    """The penalty (and its weights) whose fit on `questions` ranks them best there."""
+    names = np.array([q["set"] for q in questions])
+    best = None
+    for pen in penalties:
+        w = fit(questions, pen)
+        right = np.array([first_right(q, features(q) @ w) for q in questions])
+        if best is None or objective(right, names) > best[0]:
+            best = (objective(right, names), pen, w, per_set(right, names))
+    return best[1:]
 
 
 def show(label, cv, ins, note=""):
@@ -145,53 +167,31 @@ def main():
     sets = sorted({q["set"] for q in questions})
     print("Japanese questions with a relevant entry: " + ", ".join(
         f"{n} {sum(q['set'] == n for q in questions)}" for n in sets))
-    shipped = {n: np.mean([first_right(q, q["ranking"]) for q in questions if q["set"] == n]) for n in sets}
+    shipped = per_set(np.array([first_right(q, q["ranking"]) for q in questions]), folds_and_sets(questions)[1])
     print("shipped ranking, as the run ordered it: " + ", ".join(f"{n} {v:.3f}" for n, v in shipped.items())
           + " (in sample: its settings were chosen on these sets; scripts/cv-semantic.sh cross-validates them)")
 
     judge = lambda p, qs: [first_right(q, summed(q, p)) for q in qs]
     grid = list(itertools.product([320, 400, 480, 560, 640, 800], [0.5, 0.6, 0.7, 0.8], [0.2, 0.3, 0.4], [0], [0], [0]))
-    cv, ins, chosen, best, _, _ = cross_validate(questions, grid, judge)
+    cv, ins, chosen, best = cross_validate(questions, grid, judge)
     show("sum (W, shares chosen again)", cv, ins, f"; chosen in sample {best[:3]}")
 
     grid_plus = list(itertools.product([320, 480, 640, 800], [0.6, 0.8], [0.3], [0, 5, 10, 20, 40], [0, 5, 10], [0, 10, 20, 40]))
-    cv, ins, chosen, best, _, _ = cross_validate(questions, grid_plus, judge)
+    cv, ins, chosen, best = cross_validate(questions, grid_plus, judge)
     show("sum + coverage, evidence, relative score", cv, ins, f"; chosen in sample {best}, per fold {chosen}")
 
     # Learned: each penalty's weights fitted on the four other folds, the penalty chosen there.
     penalties = [0.0, 1e-4, 1e-3, 1e-2]
-    names = np.array([q["set"] for q in questions])
-    fold = {}
-    for name in sets:
-        for i, q in enumerate(sorted((q for q in questions if q["set"] == name), key=lambda q: q["qid"])):
-            fold[id(q)] = i % FOLDS
-    folds = np.array([fold[id(q)] for q in questions])
+    folds, names = folds_and_sets(questions)
     held = np.zeros(len(questions), bool)
     picked = []
     for k in range(FOLDS):
-        train = [q for q, f in zip(questions, folds) if f != k]
-        tnames = np.array([q["set"] for q in train])
-        best_pen, best_obj, best_w = None, -1, None
-        for pen in penalties:
-            w = fit(train, pen)
-            r = np.array([first_right(q, features(q) @ w) for q in train])
-            obj = sum(r[tnames == n].mean() for n in sets)
-            if obj > best_obj:
-                best_pen, best_obj, best_w = pen, obj, w
-        picked.append(best_pen)
-        for i, (q, f) in enumerate(zip(questions, folds)):
-            if f == k:
-                held[i] = first_right(q, features(q) @ best_w)
-    cv = {n: held[names == n].mean() for n in sets}
-    ins_best = None
-    for pen in penalties:
-        w = fit(questions, pen)
-        r = np.array([first_right(q, features(q) @ w) for q in questions])
-        obj = sum(r[names == n].mean() for n in sets)
-        if ins_best is None or obj > ins_best[0]:
-            ins_best = (obj, pen, {n: r[names == n].mean() for n in sets})
-    show("learned linear re-scoring", cv, ins_best[2], f"; penalty per fold {picked}, in sample {ins_best[1]}")
-
+        pen, w, _ = best_penalty([q for q, f in zip(questions, folds) if f != k], penalties)
+        picked.append(pen)
+        for i in np.flatnonzero(folds == k):
+            held[i] = first_right(questions[i], features(questions[i]) @ w)
+    pen, _, ins = best_penalty(questions, penalties)
+    show("learned linear re-scoring", per_set(held, names), ins, f"; penalty per fold {picked}, in sample {pen}")
 
 if __name__ == "__main__":
     main()

@@ -57,25 +57,17 @@ pub fn spellings(word: &str) -> Vec<String> {
     if letters.len() > MAX_WORD_CHARS {
         return Vec::new();
     }
-    let mut out: Vec<String> = Vec::new();
-    let mut stems = vec![letters.clone()];
     let word: String = letters.iter().collect();
-    for suffix in SUFFIXES {
-        if let Some(stem) = word.strip_suffix(suffix)
-            && stem.chars().count() >= 2
-        {
-            stems.push(stem.chars().collect());
-            break;
-        }
-    }
-    for stem in stems {
-        for s in stem_spellings(&stem).into_iter().take(MAX_SPELLINGS / 2) {
-            if out.len() >= MAX_SPELLINGS {
-                return out;
-            }
-            if !out.contains(&s) {
-                out.push(s);
-            }
+    let stem = SUFFIXES.iter().find_map(|suffix| {
+        word.strip_suffix(suffix)
+            .filter(|stem| stem.chars().count() >= 2)
+            .map(|stem| stem.chars().collect::<Vec<char>>())
+    });
+    // Half the spellings for the word as written, half for its stem.
+    let mut out = stem_spellings(&letters, MAX_SPELLINGS / 2);
+    for s in stem.map_or_else(Vec::new, |stem| stem_spellings(&stem, MAX_SPELLINGS / 2)) {
+        if !out.contains(&s) {
+            out.push(s);
         }
     }
     out
@@ -180,9 +172,9 @@ fn units(letters: &[char]) -> Vec<Unit> {
     out
 }
 
-/// Spellings of one stem: each inherent a inside the word kept (first) or dropped, the final one
-/// dropped; each ज as j (first) or z.
-fn stem_spellings(letters: &[char]) -> Vec<String> {
+/// Up to `limit` spellings of one stem: each inherent a inside the word kept (first) or
+/// dropped, the final one dropped; each ज as j (first) or z.
+fn stem_spellings(letters: &[char], limit: usize) -> Vec<String> {
     let units = units(letters);
     if units.is_empty() {
         return Vec::new();
@@ -247,7 +239,7 @@ fn stem_spellings(letters: &[char]) -> Vec<String> {
         if !s.is_empty() && !out.contains(&s) {
             out.push(s);
         }
-        if out.len() >= MAX_SPELLINGS {
+        if out.len() >= limit {
             break;
         }
     }

@@ -105,6 +105,16 @@ fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Writes `lines` as JSON Lines: one value a line.
+fn write_jsonl<T: serde::Serialize>(path: &Path, lines: impl IntoIterator<Item = T>) -> Result<()> {
+    let mut s = String::new();
+    for line in lines {
+        s += &serde_json::to_string(&line)?;
+        s.push('\n');
+    }
+    write(path, &s)
+}
+
 /// The commit the numbers come from, with `-dirty` when tracked source files differ from it.
 fn git_commit() -> String {
     let git = |args: &[&str]| {
@@ -175,6 +185,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         &qrels,
         &config.decision,
         a.repeat as usize,
+        a.hits.is_some(),
     )?;
 
     let mut cross_validated = None;
@@ -315,7 +326,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
         write(p, &(serde_json::to_string_pretty(&report)? + "\n"))?;
     }
     if let Some(p) = &a.per_query {
-        let mut s = String::new();
+        let mut lines = Vec::with_capacity(results.len());
         for r in &results {
             let mut v = serde_json::to_value(r)?;
             v["ranked"] = r
@@ -324,22 +335,17 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
                 .take(10)
                 .map(|(id, sc)| serde_json::json!([id, sc]))
                 .collect();
-            s += &serde_json::to_string(&v)?;
-            s.push('\n');
+            lines.push(v);
         }
-        write(p, &s)?;
+        write_jsonl(p, lines)?;
     }
     if let Some(p) = &a.hits {
-        let mut s = String::new();
-        for r in &results {
-            s += &serde_json::to_string(&serde_json::json!({
-                "qid": r.qid,
-                "relevant": r.relevant,
-                "hits": r.hits,
-            }))?;
-            s.push('\n');
-        }
-        write(p, &s)?;
+        write_jsonl(
+            p,
+            results.iter().map(
+                |r| serde_json::json!({ "qid": r.qid, "relevant": r.relevant, "hits": r.hits }),
+            ),
+        )?;
     }
     if let Some(p) = &a.failures {
         write(p, &eval::failures_markdown(&results))?;
@@ -411,12 +417,7 @@ fn run_conversations(a: &EvalArgs, setup: &Setup, file: &Path) -> Result<ExitCod
         write(p, &(serde_json::to_string_pretty(&report)? + "\n"))?;
     }
     if let Some(p) = &a.per_query {
-        let mut s = String::new();
-        for r in &results {
-            s += &serde_json::to_string(r)?;
-            s.push('\n');
-        }
-        write(p, &s)?;
+        write_jsonl(p, &results)?;
     }
     if let Some(p) = &a.failures {
         write(p, &eval::conversations::failures_markdown(&results))?;

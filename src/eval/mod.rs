@@ -42,7 +42,8 @@ pub struct QueryResult {
     pub relevant: BTreeMap<String, i32>,
     /// Ranked (id, score), up to [`RUN_DEPTH`].
     pub ranked: Vec<(String, f32)>,
-    /// The same hits with what each leg saw in them (`madoguchi eval --hits`).
+    /// The same hits with what each leg saw in them (`madoguchi eval --hits`); empty unless
+    /// [`run`] was asked for them.
     #[serde(skip)]
     pub hits: Vec<HitSignals>,
     /// 1-based rank of the first relevant entry.
@@ -268,13 +269,16 @@ pub fn decision_correct(
 /// queries (at least one; the results come from the first, since the search is deterministic),
 /// as the peers' harness in `../shared/peers` times them. With the semantic leg, every timed
 /// pass starts with an empty cache of question vectors, so each timed search embeds its
-/// question, as a question never asked before would be.
+/// question, as a question never asked before would be. `with_hits` keeps each query's hits
+/// with their signals ([`QueryResult::hits`]); without it they are not copied, nor cloned
+/// with the results by the calibration.
 pub fn run(
     engine: &Engine,
     queries: &[Query],
     qrels: &Qrels,
     decision: &DecisionConfig,
     timed_passes: usize,
+    with_hits: bool,
 ) -> Result<Vec<QueryResult>> {
     let first_turn = |q: &Query| {
         chat::plan(
@@ -321,7 +325,11 @@ pub fn run(
             metrics: metrics::score(&rel_map, &ids),
             relevant,
             ranked,
-            hits: hits.iter().map(HitSignals::of).collect(),
+            hits: if with_hits {
+                hits.iter().map(HitSignals::of).collect()
+            } else {
+                Vec::new()
+            },
             first_relevant_rank: first,
             signals: plan.signals,
             decision: d,

@@ -141,6 +141,15 @@ fn fixture_run_agrees_with_shared_evaluate_py() {
     assert_agree(&ours, &python_per_query(&script, &qrels_path, &run_path));
 }
 
+/// The JSON Lines file `name` in `dir`, one value a line.
+fn jsonl(dir: &Path, name: &str) -> Vec<Value> {
+    std::fs::read_to_string(dir.join(name))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Runs `madoguchi eval` on the small fixture FAQ; returns (tempdir, output paths).
 fn run_eval(extra: &[&str]) -> (tempfile::TempDir, std::process::Output) {
     let dir = tempfile::tempdir().unwrap();
@@ -222,11 +231,7 @@ fn eval_command_writes_run_metrics_and_per_query_lines() {
     );
 
     // Per-query lines: every query, with its decision and whether it was right.
-    let pq = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
-    let lines: Vec<Value> = pq
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = jsonl(dir.path(), "out.jsonl");
     assert_eq!(lines.len(), 7);
     let k5 = lines.iter().find(|l| l["qid"] == "k5").unwrap();
     assert_eq!(k5["decision"], "fallback", "{k5}");
@@ -245,11 +250,9 @@ fn eval_reports_the_mean_utility_of_its_decisions_and_times_every_pass() {
         serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
     // The same mean, recomputed from the per-query lines with the documented utility.
     let config = madoguchi::answer::DecisionConfig::default();
-    let pq = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
-    let utilities: Vec<f64> = pq
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
+    let utilities: Vec<f64> = jsonl(dir.path(), "out.jsonl")
+        .iter()
+        .map(|v| {
             let decision = serde_json::from_value(v["decision"].clone()).unwrap();
             let in_scope = !v["relevant"].as_object().unwrap().is_empty();
             let rank = v["first_relevant_rank"].as_u64().map(|r| r as usize);
@@ -274,10 +277,8 @@ fn eval_run_agrees_with_shared_evaluate_py() {
     };
     let (dir, out) = run_eval(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let pq = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
-    let ours: HashMap<String, Value> = pq
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    let ours: HashMap<String, Value> = jsonl(dir.path(), "out.jsonl")
+        .into_iter()
         .filter(|v| !v["relevant"].as_object().unwrap().is_empty())
         .map(|v| (v["qid"].as_str().unwrap().to_owned(), v["metrics"].clone()))
         .collect();
@@ -457,15 +458,8 @@ fn calibration_limits_must_be_shares() {
 fn eval_writes_each_questions_hits_with_both_legs_signals() {
     let (dir, out) = run_eval(&["--hits", "hits.jsonl"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
-    let lines: Vec<Value> = read("hits.jsonl")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let per_query: Vec<Value> = read("out.jsonl")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = jsonl(dir.path(), "hits.jsonl");
+    let per_query = jsonl(dir.path(), "out.jsonl");
     assert_eq!(lines.len(), per_query.len());
     let mut seen_hits = 0;
     for (line, pq) in lines.iter().zip(&per_query) {
@@ -526,10 +520,8 @@ fn eval_with_an_llm_reports_generation_metrics() {
     );
     assert_eq!(g["generated_rate"], 1.0, "{g}");
     assert_eq!(g["citation_subset_rate"], 1.0, "{g}");
-    let pq = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
-    let with_text = pq
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    let with_text = jsonl(dir.path(), "out.jsonl")
+        .iter()
         .filter(|v| v["generation"]["text"].is_string())
         .count();
     assert_eq!(with_text as u64, attempted);
