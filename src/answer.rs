@@ -46,9 +46,9 @@ pub struct DecisionConfig {
     /// gets candidates when its top similarity reaches this. Above 1 turns the rule off.
     pub candidates_similarity: f32,
     /// With the semantic leg: a Japanese question whose top similarity reaches this, with no
-    /// word the FAQ lacks (see `answer_unknown`), is answered directly when its words alone
-    /// would offer candidates (it is, in other words, an entry's own phrasing). Above 1 turns
-    /// the rule off.
+    /// word the FAQ lacks (see `answer_unknown`) and a margin of at least
+    /// `answer_similarity_margin`, is answered directly when its words alone would offer
+    /// candidates (it says, in other words, what one entry says). Above 1 turns the rule off.
     pub answer_similarity: f32,
     /// With the semantic leg: a Japanese question whose top entry covers at least this share
     /// of its words ([`coverage`](crate::retrieve::Hit::coverage)) is not sent to fallback by
@@ -57,6 +57,12 @@ pub struct DecisionConfig {
     /// (アンドロイドで保険証, ほうかつ支援センター) is one the model reads with less certainty
     /// than a sentence. Above 1 turns the rule off.
     pub fallback_coverage: f32,
+    /// With the semantic leg: the least [`margin`](Signals::margin) the `answer_similarity`
+    /// rule needs to answer directly. A question that two neighbouring entries rank level
+    /// (「印鑑登録はどうすればいいですか」: inkan-002 first by 0.1 %, inkan-001 meant) restates
+    /// neither for sure; offered both, the resident picks. A question word for word an entry's
+    /// own phrasing is answered whatever its margin ([`Signals::exact`]).
+    pub answer_similarity_margin: f32,
     /// A question in another language ([`crate::language`]) is ranked by the semantic leg
     /// alone and gets candidates when its top similarity reaches this, else fallback; it is
     /// never answered directly (the entries are Japanese: the resident picks the one they
@@ -220,9 +226,12 @@ impl DecisionConfig {
 
     /// The thresholds calibrated for the semantic leg with the default `[search]` settings:
     /// `madoguchi eval --faq faq --queries tests/eval/queries.tsv --qrels tests/eval/qrels.txt
-    /// --calibrate` (5-fold cross-validated: decisions right 0.939, fallback precision/recall
-    /// 0.883/0.855, answerable questions sent to fallback 2.2 %; docs/benchmarks.md; four
-    /// folds of five chose `fallback_coverage` 0.5, one 0.75).
+    /// --calibrate` (5-fold cross-validated: mean utility 0.786, decisions right 0.933, 257
+    /// direct answers right 0.953, fallback precision/recall 0.881/0.839, answerable questions
+    /// sent to fallback 2.2 %; before `answer_similarity_margin`, with `answer_similarity` 0.92
+    /// and no margin: 0.769, 0.939, 238 right 0.950, 0.883/0.855, 2.2 %; docs/benchmarks.md;
+    /// every fold chose `answer_similarity` 0.9 with margin 0.008, four of five
+    /// `fallback_coverage` 0.5, one 0.75).
     pub fn semantic_default() -> DecisionConfig {
         DecisionConfig {
             answer_coverage: 0.375,
@@ -234,8 +243,9 @@ impl DecisionConfig {
             max_candidates: 5,
             fallback_similarity: 0.87,
             candidates_similarity: 0.9,
-            answer_similarity: 0.92,
+            answer_similarity: 0.9,
             fallback_coverage: 0.5,
+            answer_similarity_margin: 0.008,
             foreign_similarity: 0.0,
             semantic: None,
             semantic_question_only: None,
@@ -267,6 +277,7 @@ impl DecisionConfig {
             candidates_similarity: 0.88,
             answer_similarity: 0.94,
             fallback_coverage: 1.01,
+            answer_similarity_margin: 0.0,
             foreign_similarity: 0.0,
             semantic: None,
             semantic_question_only: None,
@@ -299,6 +310,7 @@ impl Default for DecisionConfig {
             candidates_similarity: 1.01,
             answer_similarity: 1.01,
             fallback_coverage: 1.01,
+            answer_similarity_margin: 0.0,
             foreign_similarity: 0.0,
             semantic: Some(Box::new(DecisionConfig::semantic_default())),
             semantic_question_only: Some(
@@ -395,6 +407,11 @@ pub struct Signals {
     /// Whether the top entry has other phrasings than its question (which thresholds apply:
     /// [`DecisionConfig::for_signals`]).
     pub phrasings: bool,
+    /// Whether the question is, word for word, the top entry's question or one of its other
+    /// phrasings, and no other hit's ([`Hit::own_phrasing`]): answered directly, whatever the
+    /// other signals say (a Japanese question; one in another language gets candidates as
+    /// always).
+    pub exact: bool,
 }
 
 /// Reads the signals off ranked hits. The margin is that of the order the hits are in
@@ -417,6 +434,7 @@ pub fn signals(hits: &[Hit]) -> Signals {
         similarity: first.similarity,
         foreign: first.foreign,
         phrasings: !first.entry.alt_questions.is_empty(),
+        exact: first.own_phrasing,
     }
 }
 
@@ -429,6 +447,9 @@ pub fn decide_signals(s: Signals, c: &DecisionConfig) -> Decision {
         } else {
             Decision::Fallback
         };
+    }
+    if s.exact {
+        return Decision::Answer;
     }
     let lexical = decide_lexical(s, c);
     if s.similarity <= 0.0 {
@@ -445,7 +466,9 @@ pub fn decide_signals(s: Signals, c: &DecisionConfig) -> Decision {
     match lexical {
         Decision::Fallback if s.similarity >= c.candidates_similarity => Decision::Candidates,
         Decision::Candidates
-            if s.similarity >= c.answer_similarity && s.unknown <= c.answer_unknown =>
+            if s.similarity >= c.answer_similarity
+                && s.margin >= c.answer_similarity_margin
+                && s.unknown <= c.answer_unknown =>
         {
             Decision::Answer
         }
@@ -610,11 +633,34 @@ mod tests {
             decide_signals(with_sim(with(0.0, 1.0, 0.0), sem.candidates_similarity), &c),
             Decision::Candidates
         );
-        // An entry's own phrasing is answered even with a close second.
+        // Near in meaning and ahead of the second: a direct answer. Near in meaning but level
+        // with the second (two neighbouring entries): candidates.
+        let lead = sem.answer_similarity_margin;
+        assert!(lead > 0.0 && lead < sem.answer_margin);
         assert_eq!(
-            decide_signals(with_sim(s(0.5, 0.0), sem.answer_similarity), &c),
+            decide_signals(with_sim(s(0.5, lead), sem.answer_similarity), &c),
             Decision::Answer
         );
+        assert_eq!(
+            decide_signals(with_sim(s(0.5, lead - 0.001), sem.answer_similarity), &c),
+            Decision::Candidates
+        );
+        assert_eq!(
+            decide_signals(with_sim(s(0.5, lead), sem.answer_similarity - 0.01), &c),
+            Decision::Candidates
+        );
+        // An entry's own phrasing word for word is answered, with or without the semantic leg,
+        // whatever its margin, similarity or coverage.
+        let exact = |s: Signals| Signals { exact: true, ..s };
+        assert_eq!(
+            decide_signals(exact(with_sim(s(0.5, 0.0), sem.answer_similarity)), &c),
+            Decision::Answer
+        );
+        assert_eq!(
+            decide_signals(exact(with_sim(with(0.1, 0.0, 0.0), 0.5)), &c),
+            Decision::Answer
+        );
+        assert_eq!(decide_signals(exact(s(0.5, 0.0)), &c), Decision::Answer);
         // Another language: candidates or fallback, never a direct answer.
         let foreign = |similarity| Signals {
             foreign: true,
@@ -630,6 +676,12 @@ mod tests {
         };
         assert_eq!(decide_signals(foreign(0.99), &strict), Decision::Candidates);
         assert_eq!(decide_signals(foreign(0.79), &strict), Decision::Fallback);
+        // ... even word for word an entry's phrasing (the entries are Japanese).
+        let foreign_exact = Signals {
+            exact: true,
+            ..foreign(0.99)
+        };
+        assert_eq!(decide_signals(foreign_exact, &strict), Decision::Candidates);
         assert_eq!(decide_signals(foreign(0.0), &c), Decision::Fallback);
     }
 

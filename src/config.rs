@@ -416,6 +416,7 @@ fn decision_problems(section: &str, d: &DecisionConfig) -> Vec<String> {
         ("candidates_similarity", d.candidates_similarity),
         ("answer_similarity", d.answer_similarity),
         ("fallback_coverage", d.fallback_coverage),
+        ("answer_similarity_margin", d.answer_similarity_margin),
         ("foreign_similarity", d.foreign_similarity),
     ];
     let mut problems: Vec<String> = values

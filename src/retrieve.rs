@@ -159,6 +159,20 @@ pub struct Hit {
     /// The cosines `meaning` and `similarity` were made from; `None` when the semantic leg did
     /// not run. Read by `madoguchi eval --hits` (measuring other combinations of the legs).
     pub cosines: Option<Cosines>,
+    /// Whether the question is, word for word ([`wording`]), this entry's question or one of its
+    /// other phrasings, and no other hit's: its editors wrote that phrasing for this entry, so
+    /// it is ranked first and answered ([`crate::answer::Signals::exact`]).
+    pub own_phrasing: bool,
+}
+
+/// A text as a question is compared with the entries' phrasings word for word
+/// ([`Hit::own_phrasing`]): normalised ([`analysis::normalize`]: NFKC, lowercase), letters and
+/// digits only, so that spaces, punctuation and the width of a character do not count.
+pub fn wording(text: &str) -> String {
+    analysis::normalize(text)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect()
 }
 
 /// The cosines of a question with one entry's embedded texts ([`crate::semantic::entry_texts`]).
@@ -273,6 +287,8 @@ pub struct Retriever {
     /// Compounds of the entries (two or three nouns in a row), by their abbreviation (the first
     /// kanji of each: 児手 for 児童|手当), with the number of entries that have each.
     by_abbreviation: HashMap<String, BTreeMap<Vec<String>, u32>>,
+    /// The entries by the [`wording`] of their question and each other phrasing.
+    by_wording: HashMap<String, Vec<Arc<Entry>>>,
     /// The question encoder of the semantic leg ([`Retriever::set_semantic`]).
     encoder: Option<Arc<crate::semantic::Encoder>>,
 }
@@ -344,9 +360,16 @@ impl Retriever {
             docs.push(entries);
         }
         let mut by_id: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        let mut by_wording: HashMap<String, Vec<Arc<Entry>>> = HashMap::new();
         for (seg, entries) in docs.iter().enumerate() {
             for (i, d) in entries.iter().enumerate() {
                 by_id.entry(d.entry.id.clone()).or_default().push((seg, i));
+                for text in std::iter::once(&d.entry.question).chain(&d.entry.alt_questions) {
+                    let owners = by_wording.entry(wording(text)).or_default();
+                    if !owners.iter().any(|o| Arc::ptr_eq(o, &d.entry)) {
+                        owners.push(d.entry.clone());
+                    }
+                }
             }
         }
         Ok(Retriever {
@@ -364,6 +387,7 @@ impl Retriever {
             by_reading,
             by_romaji,
             by_abbreviation,
+            by_wording,
             encoder: None,
         })
     }
@@ -591,6 +615,7 @@ impl Retriever {
                 ranking: score,
                 foreign,
                 cosines: None,
+                own_phrasing: false,
             }
         };
         let mut addrs: Vec<(usize, usize)> = Vec::with_capacity(top.len());
@@ -620,8 +645,28 @@ impl Retriever {
                 .then_with(|| a.entry.id.cmp(&b.entry.id))
                 .then_with(|| a.entry.scope.cmp(&b.entry.scope))
         });
+        self.own_phrasing_first(question, &mut hits);
         hits.truncate(k);
         Ok(hits)
+    }
+
+    /// When `question` is, word for word ([`wording`]), the question or another phrasing of
+    /// one hit's entry and of no other hit's, puts that hit first and marks it
+    /// ([`Hit::own_phrasing`]); its ranking and signals are left as they are.
+    fn own_phrasing_first(&self, question: &str, hits: &mut Vec<Hit>) {
+        let Some(owners) = self.by_wording.get(&wording(question)) else {
+            return;
+        };
+        let mut own = hits
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| owners.iter().any(|o| Arc::ptr_eq(o, &h.entry)))
+            .map(|(i, _)| i);
+        if let (Some(at), None) = (own.next(), own.next()) {
+            let mut hit = hits.remove(at);
+            hit.own_phrasing = true;
+            hits.insert(0, hit);
+        }
     }
 
     /// The lexical leg: the top `pool` entries by BM25 that `municipality` sees. Fetches a margin
@@ -1606,6 +1651,46 @@ mod tests {
         let r = retriever(sample());
         assert!(r.search("", 5, None).unwrap().is_empty());
         assert!(r.search("の、は。", 5, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_question_word_for_word_one_entrys_phrasing_puts_that_entry_first() {
+        let mut short = entry(
+            "short",
+            NATIONAL,
+            "転出の届出の期限",
+            "引越しの日から14日以内です。",
+        );
+        short.alt_questions = vec!["転出届 いつまで".into()];
+        let long = entry(
+            "long",
+            NATIONAL,
+            "転出届はいつまでに出しますか。転出届の期限はいつまでですか。",
+            "転出届は、いつまでに出すか決まっています。転出届はいつまででも出せるわけではありません。",
+        );
+        let r = retriever(vec![short.clone(), long.clone()]);
+        let ids =
+            |hits: &[Hit]| -> Vec<String> { hits.iter().map(|h| h.entry.id.clone()).collect() };
+        // By its words, the longer entry ranks first ...
+        let near = r.search("転出届はいつまで", 5, None).unwrap();
+        assert_eq!(ids(&near), ["long", "short"]);
+        assert!(near.iter().all(|h| !h.own_phrasing));
+        // ... but the other's phrasing, typed with other spaces, width and punctuation, puts
+        // that one first, marked; the ranking scores stay as they were.
+        for typed in ["転出届 いつまで", "転出届　いつまで？", "転出届いつまで"]
+        {
+            let hits = r.search(typed, 5, None).unwrap();
+            assert_eq!(ids(&hits), ["short", "long"], "{typed}");
+            assert!(hits[0].own_phrasing && !hits[1].own_phrasing, "{typed}");
+            assert!(hits[0].ranking < hits[1].ranking, "{typed}");
+        }
+        // A phrasing two entries share marks neither.
+        let mut twin = long;
+        twin.alt_questions = vec!["転出届いつまで".into()];
+        let r = retriever(vec![short, twin]);
+        let hits = r.search("転出届 いつまで", 5, None).unwrap();
+        assert_eq!(hits.len(), 2);
+        assert!(hits.iter().all(|h| !h.own_phrasing));
     }
 
     #[test]

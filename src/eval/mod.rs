@@ -700,7 +700,8 @@ impl Limits {
 /// [`Limits`] (at most `max_in_scope_fallback` of the in-scope queries sent to fallback, and
 /// at least `min_answer_precision` of the direct answers right), only such settings compete.
 /// When the semantic leg ran, its thresholds (fallback below a similarity, candidates or a
-/// direct answer from one, and the other-language threshold) are searched in a third step.
+/// direct answer from one, the latter with the least margin it needs, and the other-language
+/// threshold) are searched in a third step.
 /// Returns the best configuration and its utility.
 pub fn calibrate(
     results: &[QueryResult],
@@ -822,13 +823,17 @@ pub fn calibrate(
                     consider(c, &mut best);
                 }
             }
+            // A direct answer from the similarity, with the margin it needs (0 to 0.02).
             let fixed = best.0.clone();
             for &answer_similarity in sims.iter().chain(&[1.01]) {
-                let c = DecisionConfig {
-                    answer_similarity,
-                    ..fixed.clone()
-                };
-                consider(c, &mut best);
+                for answer_similarity_margin in steps(0.0, 0.02, 0.0025) {
+                    let c = DecisionConfig {
+                        answer_similarity,
+                        answer_similarity_margin,
+                        ..fixed.clone()
+                    };
+                    consider(c, &mut best);
+                }
             }
             if foreign {
                 let fixed = best.0.clone();

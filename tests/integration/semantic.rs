@@ -133,6 +133,12 @@ fn the_turn_says_the_language_and_decides_with_meaning() {
     let p = plan("住民票の写しをコンビニで取れますか");
     assert_eq!(p.language, Language::Japanese);
     assert!(p.signals.similarity > 0.9, "{:?}", p.signals);
+    assert!(p.signals.exact, "{:?}", p.signals);
+    assert_eq!(p.decision, Decision::Answer, "{:?}", p.signals);
+    assert_eq!(p.hits[0].entry.id, "juminhyo-conbini");
+    // So is the same question in other words, near in meaning and ahead of the next entry.
+    let p = plan("コンビニで住民票の写しはもらえますか");
+    assert!(!p.signals.exact, "{:?}", p.signals);
     assert_eq!(p.decision, Decision::Answer, "{:?}", p.signals);
     assert_eq!(p.hits[0].entry.id, "juminhyo-conbini");
 
