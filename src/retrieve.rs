@@ -365,7 +365,12 @@ impl Retriever {
             for (i, d) in entries.iter().enumerate() {
                 by_id.entry(d.entry.id.clone()).or_default().push((seg, i));
                 for text in std::iter::once(&d.entry.question).chain(&d.entry.alt_questions) {
-                    let owners = by_wording.entry(wording(text)).or_default();
+                    let key = wording(text);
+                    if key.is_empty() {
+                        // Punctuation alone is no wording a question could repeat.
+                        continue;
+                    }
+                    let owners = by_wording.entry(key).or_default();
                     if !owners.iter().any(|o| Arc::ptr_eq(o, &d.entry)) {
                         owners.push(d.entry.clone());
                     }
