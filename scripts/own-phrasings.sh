@@ -7,14 +7,17 @@
 #
 #   scripts/own-phrasings.sh
 #   scripts/own-phrasings.sh --config lexical.toml    # e.g. [search] semantic_weight = 0
+#   MADOGUCHI_BIN=old/madoguchi scripts/own-phrasings.sh   # another build (not rebuilt)
 #
 # Needs scripts/setup-ipadic.sh (and scripts/setup-e5.sh for the semantic leg) done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=target/own-phrasings
 mkdir -p "$OUT"
-cargo build --release --locked --quiet
-BIN=target/release/madoguchi
+if [[ -z ${MADOGUCHI_BIN:-} ]]; then
+  cargo build --release --locked --quiet
+fi
+BIN=${MADOGUCHI_BIN:-target/release/madoguchi}
 "$BIN" export --faq faq > "$OUT/national.jsonl"
 python3 - "$OUT" <<'PY'
 import json, sys, unicodedata

@@ -229,7 +229,7 @@ impl DecisionConfig {
     /// --calibrate` (5-fold cross-validated: mean utility 0.786, decisions right 0.933, 257
     /// direct answers right 0.953, fallback precision/recall 0.881/0.839, answerable questions
     /// sent to fallback 2.2 %; before `answer_similarity_margin`, with `answer_similarity` 0.92
-    /// and no margin: 0.769, 0.939, 238 right 0.950, 0.883/0.855, 2.2 %; docs/benchmarks.md;
+    /// and no margin: 0.769, 0.939, 240 right 0.950, 0.883/0.855, 2.2 %; docs/benchmarks.md;
     /// every fold chose `answer_similarity` 0.9 with margin 0.008, four of five
     /// `fallback_coverage` 0.5, one 0.75).
     pub fn semantic_default() -> DecisionConfig {
