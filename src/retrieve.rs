@@ -163,6 +163,23 @@ pub struct Hit {
     /// other phrasings, and no other hit's: its editors wrote that phrasing for this entry, so
     /// it is ranked first and answered ([`crate::answer::Signals::exact`]).
     pub own_phrasing: bool,
+    /// Whether the two legs agree on this hit: it is first by the ranking, no hit has a higher
+    /// lexical `score` and none a higher `meaning`. Only the first hit of a Japanese question
+    /// that the semantic leg ranked can be ([`crate::answer::Signals::agreed`]).
+    pub agreed: bool,
+}
+
+/// Marks the first of ranked hits [`Hit::agreed`] when no other hit has a higher lexical score
+/// or a higher meaning: what words alone and meaning alone would each put first is the same
+/// entry. Hits without a meaning (the semantic leg off, or no vector) are never marked.
+fn mark_agreement(hits: &mut [Hit]) {
+    let Some((first, rest)) = hits.split_first_mut() else {
+        return;
+    };
+    first.agreed = first.meaning > 0.0
+        && rest
+            .iter()
+            .all(|h| h.score <= first.score && h.meaning <= first.meaning);
 }
 
 /// A text as a question is compared with the entries' phrasings word for word
@@ -621,6 +638,7 @@ impl Retriever {
                 foreign,
                 cosines: None,
                 own_phrasing: false,
+                agreed: false,
             }
         };
         let mut addrs: Vec<(usize, usize)> = Vec::with_capacity(top.len());
@@ -650,6 +668,9 @@ impl Retriever {
                 .then_with(|| a.entry.id.cmp(&b.entry.id))
                 .then_with(|| a.entry.scope.cmp(&b.entry.scope))
         });
+        if !foreign {
+            mark_agreement(&mut hits);
+        }
         self.own_phrasing_first(question, &mut hits);
         hits.truncate(k);
         Ok(hits)
@@ -1696,6 +1717,53 @@ mod tests {
         let hits = r.search("転出届 いつまで", 5, None).unwrap();
         assert_eq!(hits.len(), 2);
         assert!(hits.iter().all(|h| !h.own_phrasing));
+    }
+
+    #[test]
+    fn the_first_hit_is_agreed_only_when_both_legs_put_it_first() {
+        let hit = |id: &str, score: f32, meaning: f32| Hit {
+            entry: Arc::new(entry(id, NATIONAL, "質問", "答え")),
+            score,
+            coverage: 1.0,
+            evidence: 1.0,
+            unknown: 0.0,
+            similarity: meaning,
+            meaning,
+            ranking: score + 480.0 * meaning,
+            foreign: false,
+            cosines: None,
+            own_phrasing: false,
+            agreed: false,
+        };
+        let agreed = |mut hits: Vec<Hit>| {
+            mark_agreement(&mut hits);
+            hits.iter().map(|h| h.agreed).collect::<Vec<_>>()
+        };
+        // First by words and by meaning (a tie in either still agrees).
+        assert_eq!(
+            agreed(vec![hit("a", 10.0, 0.92), hit("b", 8.0, 0.90)]),
+            [true, false]
+        );
+        assert_eq!(
+            agreed(vec![hit("a", 10.0, 0.92), hit("b", 10.0, 0.92)]),
+            [true, false]
+        );
+        // First by the fused ranking, but another entry has more of the words, or is nearer in
+        // meaning: the legs split.
+        assert_eq!(
+            agreed(vec![hit("a", 10.0, 0.92), hit("b", 12.0, 0.90)]),
+            [false, false]
+        );
+        assert_eq!(
+            agreed(vec![hit("a", 10.0, 0.92), hit("b", 5.0, 0.93)]),
+            [false, false]
+        );
+        // Without the semantic leg (no meaning) there is nothing to agree with.
+        assert_eq!(
+            agreed(vec![hit("a", 10.0, 0.0), hit("b", 5.0, 0.0)]),
+            [false, false]
+        );
+        assert_eq!(agreed(Vec::new()), Vec::<bool>::new());
     }
 
     #[test]

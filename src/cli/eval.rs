@@ -221,7 +221,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
             };
             let c = t.table.get(&best);
             eprintln!(
-                "calibrated {} on {} questions ({} out of scope): answer_coverage {:.3}, answer_margin {:.2}, answer_unknown {:.1}, candidates_coverage {:.3}, evidence_coverage {:.2}, evidence_score {:.2}, fallback_similarity {:.2}, candidates_similarity {:.2}, answer_similarity {:.2}, answer_similarity_margin {:.3}, fallback_coverage {:.3}, foreign_similarity {:.2} (mean utility {utility:.4}) -> {}",
+                "calibrated {} on {} questions ({} out of scope): answer_coverage {:.3}, answer_margin {:.2}, answer_unknown {:.1}, candidates_coverage {:.3}, evidence_coverage {:.2}, evidence_score {:.2}, fallback_similarity {:.2}, candidates_similarity {:.2}, answer_similarity {:.2}, answer_similarity_margin {:.3}, answer_needs_agreement {}, fallback_coverage {:.3}, foreign_similarity {:.2} (mean utility {utility:.4}) -> {}",
                 t.table.section(),
                 t.questions,
                 t.out_of_scope,
@@ -235,6 +235,7 @@ pub fn run(a: &EvalArgs) -> Result<ExitCode> {
                 c.candidates_similarity,
                 c.answer_similarity,
                 c.answer_similarity_margin,
+                c.answer_needs_agreement,
                 c.fallback_coverage,
                 c.foreign_similarity,
                 a.data.config.display()

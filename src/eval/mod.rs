@@ -701,7 +701,9 @@ impl Limits {
 /// at least `min_answer_precision` of the direct answers right), only such settings compete.
 /// When the semantic leg ran, its thresholds (fallback below a similarity, candidates or a
 /// direct answer from one, the latter with the least margin it needs, and the other-language
-/// threshold) are searched in a third step.
+/// threshold) are searched in a third step; under a precision limit the answer thresholds are
+/// also searched with the legs' agreement required for a direct answer
+/// ([`DecisionConfig::answer_needs_agreement`]).
 /// Returns the best configuration and its utility.
 pub fn calibrate(
     results: &[QueryResult],
@@ -765,18 +767,31 @@ pub fn calibrate(
     for _ in 0..4 {
         let before = best.0.clone();
         let fixed = best.0.clone();
-        for answer_coverage in steps(0.3, 1.0, 0.025) {
-            for answer_margin in steps(0.0, 0.4, 0.02) {
-                for answer_unknown in [0.0, 0.1, 0.2, 0.3, 0.5, 1.0] {
-                    for candidates_coverage in steps(0.0, answer_coverage, 0.025) {
-                        let c = DecisionConfig {
-                            answer_coverage,
-                            answer_margin,
-                            answer_unknown,
-                            candidates_coverage,
-                            ..fixed.clone()
-                        };
-                        consider(c, &mut best);
+        // Under a precision limit with the semantic leg, the answer thresholds are searched
+        // both without and with the agreement of the legs required for a direct answer: two
+        // ways to precise answers, which searched one after the other would only ever tighten
+        // each other. Without a limit it is left as it is: on the dev sets, utility alone never
+        // gained by it held out, and lost on a FAQ without phrasings (docs/benchmarks.md).
+        let agreement = if semantic && limits.min_answer_precision > 0.0 {
+            vec![false, true]
+        } else {
+            vec![fixed.answer_needs_agreement]
+        };
+        for answer_needs_agreement in agreement {
+            for answer_coverage in steps(0.3, 1.0, 0.025) {
+                for answer_margin in steps(0.0, 0.4, 0.02) {
+                    for answer_unknown in [0.0, 0.1, 0.2, 0.3, 0.5, 1.0] {
+                        for candidates_coverage in steps(0.0, answer_coverage, 0.025) {
+                            let c = DecisionConfig {
+                                answer_coverage,
+                                answer_margin,
+                                answer_unknown,
+                                candidates_coverage,
+                                answer_needs_agreement,
+                                ..fixed.clone()
+                            };
+                            consider(c, &mut best);
+                        }
                     }
                 }
             }
@@ -1351,6 +1366,60 @@ mod tests {
         for r in &results {
             let d = r.decide_with(&c);
             assert_eq!(d == Decision::Fallback, !r.in_scope(), "{} {d:?}", r.qid);
+        }
+    }
+
+    #[test]
+    fn calibration_requires_agreement_when_answers_must_be_precise() {
+        // Every answerable question has the same words and similarity; those on which the legs
+        // agree are ranked right, one in ten of the others wrong. Out-of-scope ones share few
+        // words and are far in meaning. Only agreement tells the wrong answers apart.
+        let mut results = Vec::new();
+        for i in 0..40 {
+            for (kind, in_scope, first, coverage, similarity, agreed) in [
+                ("a", true, Some(1), 0.9, 0.95, true),
+                (
+                    "s",
+                    true,
+                    Some(if i % 10 == 0 { 2 } else { 1 }),
+                    0.9,
+                    0.95,
+                    false,
+                ),
+                ("o", false, None, 0.1, 0.8, false),
+            ] {
+                let mut r = result(in_scope, first, coverage, 30.0);
+                r.signals.similarity = similarity;
+                r.signals.phrasings = true;
+                r.signals.agreed = agreed;
+                r.qid = format!("{kind}{i}");
+                results.push(r);
+            }
+        }
+        let base = DecisionConfig::default();
+        // Utility alone: left as it is (and the split questions are worth answering, nine right
+        // for one wrong: 0.7 a question against 0.5 for candidates).
+        let (c, _) = calibrate_tables(&results, &base, true, Limits::fallback(0.05));
+        assert!(!Table::Semantic.get(&c).answer_needs_agreement);
+        // Answers right 97 % of the time: only by requiring agreement.
+        let limits = Limits {
+            min_answer_precision: 0.97,
+            ..Limits::fallback(0.05)
+        };
+        let (c, _) = calibrate_tables(&results, &base, true, limits);
+        assert!(
+            Table::Semantic.get(&c).answer_needs_agreement,
+            "{:?}",
+            Table::Semantic.get(&c)
+        );
+        for r in &results {
+            let d = r.decide_with(&c);
+            let expected = match r.qid.as_bytes()[0] {
+                b'a' => Decision::Answer,
+                b's' => Decision::Candidates,
+                _ => Decision::Fallback,
+            };
+            assert_eq!(d, expected, "{} {:?}", r.qid, Table::Semantic.get(&c));
         }
     }
 

@@ -124,6 +124,8 @@ fn the_turn_says_the_language_and_decides_with_meaning() {
             .iter()
             .all(|h| h.ranking == h.meaning && h.score == 0.0)
     );
+    // The lexical leg did not rank it, so nothing agrees.
+    assert!(!p.signals.agreed, "{:?}", p.signals);
     // Korean, the same.
     let p = plan("편의점에서 주민표를 발급받을 수 있나요?");
     assert_eq!(p.language, Language::Korean);
@@ -141,6 +143,26 @@ fn the_turn_says_the_language_and_decides_with_meaning() {
     assert!(!p.signals.exact, "{:?}", p.signals);
     assert_eq!(p.decision, Decision::Answer, "{:?}", p.signals);
     assert_eq!(p.hits[0].entry.id, "juminhyo-conbini");
+    // Its words and its meaning alone each put that entry first: the legs agree, so it is
+    // answered also where a direct answer needs them to.
+    assert!(p.signals.agreed, "{:?}", p.signals);
+    let needs = DecisionConfig {
+        semantic: Some(Box::new(DecisionConfig {
+            answer_needs_agreement: true,
+            ..DecisionConfig::semantic_default()
+        })),
+        ..DecisionConfig::default()
+    };
+    let strict = chat::plan(
+        &e,
+        &needs,
+        "コンビニで住民票の写しはもらえますか",
+        None,
+        &[],
+        10,
+    )
+    .unwrap();
+    assert_eq!(strict.decision, Decision::Answer, "{:?}", strict.signals);
 
     // Far from every entry in meaning: the fallback.
     let p = plan("宇宙旅行の補助金はありますか");
