@@ -1739,30 +1739,42 @@ mod tests {
             mark_agreement(&mut hits);
             hits.iter().map(|h| h.agreed).collect::<Vec<_>>()
         };
-        // First by words and by meaning (a tie in either still agrees).
-        assert_eq!(
-            agreed(vec![hit("a", 10.0, 0.92), hit("b", 8.0, 0.90)]),
-            [true, false]
-        );
-        assert_eq!(
-            agreed(vec![hit("a", 10.0, 0.92), hit("b", 10.0, 0.92)]),
-            [true, false]
-        );
-        // First by the fused ranking, but another entry has more of the words, or is nearer in
-        // meaning: the legs split.
-        assert_eq!(
-            agreed(vec![hit("a", 10.0, 0.92), hit("b", 12.0, 0.90)]),
-            [false, false]
-        );
-        assert_eq!(
-            agreed(vec![hit("a", 10.0, 0.92), hit("b", 5.0, 0.93)]),
-            [false, false]
-        );
-        // Without the semantic leg (no meaning) there is nothing to agree with.
-        assert_eq!(
-            agreed(vec![hit("a", 10.0, 0.0), hit("b", 5.0, 0.0)]),
-            [false, false]
-        );
+        // (words, meaning) of the first and of the second hit, and whether the first agrees.
+        for (first, second, agrees, why) in [
+            (
+                (10.0, 0.92),
+                (8.0, 0.90),
+                true,
+                "first by words and by meaning",
+            ),
+            (
+                (10.0, 0.92),
+                (10.0, 0.92),
+                true,
+                "a tie in either still agrees",
+            ),
+            (
+                (10.0, 0.92),
+                (12.0, 0.90),
+                false,
+                "another has more of the words",
+            ),
+            (
+                (10.0, 0.92),
+                (5.0, 0.93),
+                false,
+                "another is nearer in meaning",
+            ),
+            (
+                (10.0, 0.0),
+                (5.0, 0.0),
+                false,
+                "no meaning: the semantic leg off",
+            ),
+        ] {
+            let hits = vec![hit("a", first.0, first.1), hit("b", second.0, second.1)];
+            assert_eq!(agreed(hits), [agrees, false], "{why}");
+        }
         assert_eq!(agreed(Vec::new()), Vec::<bool>::new());
     }
 
