@@ -18,7 +18,6 @@ cd "$(dirname "$0")/.."
 OUT=target/experiment-rescoring
 mkdir -p "$OUT"
 cargo build --release --locked --quiet
-BIN=target/release/madoguchi
 if [[ -z ${PYTHON:-} ]]; then
   if [[ ! -x $OUT/venv/bin/python ]]; then
     python3 -m venv "$OUT/venv"
@@ -26,19 +25,10 @@ if [[ -z ${PYTHON:-} ]]; then
   fi
   PYTHON=$OUT/venv/bin/python
 fi
-# The shipped settings: an empty configuration file.
-: > "$OUT/shipped.toml"
+scripts/shipped-hits.sh "$OUT"
 SETS=()
-L=../shared/eval/localgovfaq
-if [[ -f $L/corpus.jsonl ]]; then
-  "$BIN" eval --corpus "$L/corpus.jsonl" --queries "$L/queries_dev.tsv" --qrels "$L/qrels_dev.txt" \
-    --config "$OUT/shipped.toml" --repeat 1 --hits "$OUT/localgovfaq.jsonl" >/dev/null 2>&1
+if [[ -f $OUT/localgovfaq.jsonl ]]; then
   SETS+=("localgovfaq=$OUT/localgovfaq.jsonl")
-else
-  echo "experiment-rescoring: $L is missing; the bundled dev set alone" >&2
 fi
-"$BIN" eval --faq faq --index "$OUT/index" --queries tests/eval/queries.tsv \
-  --qrels tests/eval/qrels.txt --config "$OUT/shipped.toml" --repeat 1 \
-  --hits "$OUT/bundled.jsonl" >/dev/null 2>&1
 SETS+=("bundled=$OUT/bundled.jsonl")
 "$PYTHON" scripts/experiment_rescoring.py "${SETS[@]}"
