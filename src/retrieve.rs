@@ -668,10 +668,11 @@ impl Retriever {
                 .then_with(|| a.entry.id.cmp(&b.entry.id))
                 .then_with(|| a.entry.scope.cmp(&b.entry.scope))
         });
+        // Agreement is read off the hit shown first, so after an own phrasing has moved there.
+        self.own_phrasing_first(question, &mut hits);
         if !foreign {
             mark_agreement(&mut hits);
         }
-        self.own_phrasing_first(question, &mut hits);
         hits.truncate(k);
         Ok(hits)
     }
