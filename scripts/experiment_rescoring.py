@@ -25,7 +25,7 @@ import sys
 import numpy as np
 from scipy.optimize import minimize
 
-FOLDS = 5
+from cv_folds import FOLDS, cross_validate, folds_and_sets, objective, per_set
 
 
 def load(name, path):
@@ -104,42 +104,6 @@ def fit(questions, l2):
         return total / n + l2 * w @ w, grad / n + 2 * l2 * w
 
     return minimize(loss, np.zeros(xs[0].shape[1]), jac=True, method="L-BFGS-B").x
-
-
-def folds_and_sets(questions):
-    """Each question's fold (its set's questions in id order dealt into folds: query i to fold
-    i mod 5) and its set's name, as arrays."""
-    fold = {}
-    for name in {q["set"] for q in questions}:
-        for i, q in enumerate(sorted((q for q in questions if q["set"] == name), key=lambda q: q["qid"])):
-            fold[id(q)] = i % FOLDS
-    return np.array([fold[id(q)] for q in questions]), np.array([q["set"] for q in questions])
-
-
-def per_set(right, names, mask=None):
-    """Success@1 of each set over the questions in `mask` (all when None)."""
-    mask = np.ones(len(right), bool) if mask is None else mask
-    return {n: right[mask & (names == n)].mean() for n in sorted(set(names))}
-
-
-def objective(right, names, mask=None):
-    """The sum of the sets' Success@1: what a choice maximises."""
-    return sum(per_set(right, names, mask).values())
-
-
-def cross_validate(questions, candidates, judge):
-    """Chooses among `candidates` (settings; judge(setting, questions) tells, per question,
-    whether its first hit is relevant) per fold on the other folds, and on all questions."""
-    folds, names = folds_and_sets(questions)
-    right = {p: np.array(judge(p, questions)) for p in candidates}
-    held = np.zeros(len(questions), bool)
-    chosen = []
-    for k in range(FOLDS):
-        best = max(candidates, key=lambda p: objective(right[p], names, folds != k))
-        chosen.append(best)
-        held[folds == k] = right[best][folds == k]
-    in_sample = max(candidates, key=lambda p: objective(right[p], names))
-    return per_set(held, names), per_set(right[in_sample], names), chosen, in_sample
 
 
 def best_penalty(questions, penalties):

